@@ -1,0 +1,477 @@
+//! The SQLite connection layer: one writer thread with group commit, a pool of readers.
+//!
+//! SQLite allows one writer at a time. Rather than have every request contend for the write lock,
+//! writes are closures sent to a single thread that runs whatever is queued in **one**
+//! transaction, each closure in its own savepoint (a failing closure rolls back only itself), then
+//! commits once and answers everyone. Under load a commit carries dozens of writes; with no load it
+//! carries one and costs one WAL append.
+//!
+//! Durability: the database runs in WAL mode. With [`Durability::Normal`] (the default) a
+//! committed write is in the WAL file before the caller hears back, so it survives the process
+//! being killed; only a power loss or kernel crash can lose the last commits. [`Durability::Full`]
+//! also fsyncs every commit, for machines where that matters more than throughput.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread;
+
+use atiende_ports::PortError;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::error;
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Survives a crash of the process (WAL, `synchronous=NORMAL`).
+    #[default]
+    Normal,
+    /// Also survives power loss (`synchronous=FULL`, an fsync per commit).
+    Full,
+}
+
+/// The most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// The most writes waiting for the writer; beyond it callers get a transient "overloaded" error
+/// (ingest answers 503 and the provider retries) instead of unbounded memory growth.
+const MAX_QUEUED_WRITES: usize = 20_000;
+/// Reader connections.
+const READERS: usize = 4;
+
+/// Why a database closure failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite reported an error.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored document could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The write conflicts with the stored state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The writer thread is gone or overloaded.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Corrupt(error.to_string())
+    }
+}
+
+impl From<DbError> for PortError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Conflict(what) => PortError::Conflict(what),
+            DbError::NotFound(what) => PortError::NotFound(what),
+            DbError::Unavailable(what) => PortError::transient(what),
+            DbError::Corrupt(what) => PortError::permanent(what),
+            DbError::Sqlite(e) => {
+                let busy = matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                );
+                if busy {
+                    PortError::transient_from("database busy", e)
+                } else {
+                    PortError::permanent_from("database error", e)
+                }
+            }
+        }
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+/// A queued write: given the connection it runs and reports success; given `None` (the
+/// transaction could not start) it only prepares to report the failure.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
+
+/// A handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    writer: mpsc::SyncSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<Semaphore>,
+    path: Arc<PathBuf>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `atiende.sqlite3` in `dir` and brings the schema up to date.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self, DbError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("atiende.sqlite3");
+        let writer_conn = open_connection(&path, durability, false)?;
+        restrict_permissions(&path);
+        migrate(&writer_conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(open_connection(&path, durability, true)?);
+        }
+        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED_WRITES);
+        thread::Builder::new()
+            .name("atiende-sqlite-writer".to_owned())
+            .spawn(move || writer_loop(&writer_conn, &rx))
+            .map_err(|e| DbError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            readers: Arc::new(Mutex::new(readers)),
+            reader_permits: Arc::new(Semaphore::new(READERS)),
+            path: Arc::new(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside the next group commit; resolves once the commit is durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(DbError::Unavailable(
+                    "the write transaction did not start".into(),
+                )),
+            };
+            let ok = result.is_ok();
+            let complete: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, complete)
+        });
+        self.writer.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => DbError::Unavailable("too many queued writes".into()),
+            mpsc::TrySendError::Disconnected(_) => DbError::Unavailable("writer stopped".into()),
+        })?;
+        rx.await
+            .map_err(|_| DbError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Runs `f` on a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::Unavailable("reader pool closed".into()))?;
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .ok_or_else(|| DbError::Unavailable("no reader connection".into()))?;
+            let result = f(&conn);
+            readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(format!("reader task failed: {e}")))?
+    }
+}
+
+fn open_connection(
+    path: &Path,
+    durability: Durability,
+    reader: bool,
+) -> Result<Connection, DbError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+    ))?;
+    if reader {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    Ok(conn)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The database holds tenants' provider credentials and customers' conversations.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
+
+fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            error!(error = %e, "Could not begin a write transaction.");
+            // Each job still has to be answered; run none of them.
+            for job in batch {
+                let (_, complete) = job(None);
+                complete(Err(DbError::Unavailable(e.to_string())));
+            }
+            continue;
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                let (_, complete) = job(None);
+                complete(Err(DbError::Unavailable(e.to_string())));
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| job(Some(conn)))) {
+                Ok((ok, complete)) => {
+                    if !ok {
+                        let _ = conn.execute_batch("ROLLBACK TO job");
+                    }
+                    let _ = conn.execute_batch("RELEASE job");
+                    completions.push(complete);
+                }
+                Err(_) => {
+                    error!("A database write panicked; it was rolled back.");
+                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| {
+            error!(error = %e, "Could not commit a write transaction.");
+            let _ = conn.execute_batch("ROLLBACK");
+            DbError::Unavailable(format!("commit failed: {e}"))
+        });
+        for complete in completions {
+            complete(match &commit {
+                Ok(()) => Ok(()),
+                Err(e) => Err(DbError::Unavailable(e.to_string())),
+            });
+        }
+    }
+}
+
+/// The schema, one entry per version; `PRAGMA user_version` records how many were applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX conversations_by_tenant ON conversations (tenant, updated_at DESC);
+CREATE TABLE delivery_status (
+    tenant TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    provider_message_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error_code TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, channel, provider_message_id)
+);
+CREATE TABLE outbox (
+    action_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL,
+    provider_message_id TEXT,
+    detail TEXT,
+    attempts INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_tenant ON outbox (tenant, updated_at DESC);
+CREATE TABLE webchat_sessions (
+    tenant TEXT NOT NULL,
+    session TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, session)
+);
+CREATE TABLE webchat_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    session TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX webchat_messages_by_session ON webchat_messages (tenant, session, seq);
+CREATE TABLE knowledge_documents (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    passages INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE knowledge_passages (
+    tenant TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX knowledge_passages_by_document ON knowledge_passages (tenant, document_id);
+CREATE TABLE knowledge_revisions (
+    tenant TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+);
+CREATE TABLE bus_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    ordering_key TEXT,
+    attributes TEXT NOT NULL,
+    data BLOB NOT NULL,
+    published_at INTEGER NOT NULL
+);
+CREATE TABLE bus_deliveries (
+    subscription TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ordering_key TEXT,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    PRIMARY KEY (subscription, seq)
+) WITHOUT ROWID;
+CREATE TABLE bus_dedupe (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX bus_dedupe_by_expiry ON bus_dedupe (expires_at);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    ordering_key TEXT,
+    attributes TEXT NOT NULL,
+    data TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+"#];
+
+fn migrate(conn: &Connection) -> Result<(), DbError> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?
+        .try_into()
+        .unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(DbError::Corrupt(format!(
+            "the database schema (version {applied}) is newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, the time unit of every column named `*_at`.
+pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// The inverse of [`millis`].
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_together_and_a_failing_one_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Durability::Normal).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute(
+                        "INSERT INTO knowledge_revisions (tenant, revision) VALUES (?1, ?2)",
+                        rusqlite::params![format!("t{}", i % 150), i],
+                    )?;
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 150, "the 50 duplicate keys fail, the rest commit");
+        let count: i64 = db
+            .read(
+                |c| Ok(c.query_row("SELECT COUNT(*) FROM knowledge_revisions", [], |r| r.get(0))?),
+            )
+            .await
+            .unwrap();
+        assert_eq!(count, 150);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_data_and_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(dir.path(), Durability::Full).unwrap();
+            db.write(|c| Ok(c.execute("INSERT INTO knowledge_revisions VALUES ('a', 1)", [])?))
+                .await
+                .unwrap();
+        }
+        let db = Db::open(dir.path(), Durability::Normal).unwrap();
+        let rev: i64 = db
+            .read(
+                |c| Ok(c.query_row("SELECT revision FROM knowledge_revisions", [], |r| r.get(0))?),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rev, 1);
+    }
+}

@@ -1,0 +1,154 @@
+//! [`KnowledgeStore`] on SQLite. Replacing a document's passages and bumping the tenant's
+//! revision happen in one transaction, so readers see the old version or the new, never a mix.
+
+use async_trait::async_trait;
+use atiende_domain::{TenantId, knowledge::Passage};
+use atiende_ports::{KnowledgeDocument, KnowledgeStore, PortError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStores;
+use crate::db::{DbError, from_millis, millis};
+
+fn bump_revision(c: &Connection, tenant: &str) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO knowledge_revisions (tenant, revision) VALUES (?1, 1)
+         ON CONFLICT (tenant) DO UPDATE SET revision = revision + 1",
+        [tenant],
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl KnowledgeStore for SqliteStores {
+    async fn put_document(
+        &self,
+        tenant: &TenantId,
+        document: &KnowledgeDocument,
+        passages: &[Passage],
+    ) -> Result<(), PortError> {
+        let tenant = tenant.to_string();
+        let doc = document.clone();
+        let encoded: Vec<(String, String)> = passages
+            .iter()
+            .map(|p| Ok((p.id.clone(), serde_json::to_string(p)?)))
+            .collect::<Result<_, serde_json::Error>>()
+            .map_err(DbError::from)?;
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "DELETE FROM knowledge_passages WHERE tenant = ?1 AND document_id = ?2",
+                    params![tenant, doc.id],
+                )?;
+                c.execute(
+                    "INSERT INTO knowledge_documents (tenant, id, title, kind, content_hash, passages, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (tenant, id) DO UPDATE SET title = excluded.title, kind = excluded.kind,
+                       content_hash = excluded.content_hash, passages = excluded.passages,
+                       created_at = excluded.created_at",
+                    params![
+                        tenant,
+                        doc.id,
+                        doc.title,
+                        doc.kind,
+                        doc.content_hash,
+                        i64::try_from(doc.passages).unwrap_or(i64::MAX),
+                        millis(doc.created_at)
+                    ],
+                )?;
+                let mut insert = c.prepare_cached(
+                    "INSERT INTO knowledge_passages (tenant, document_id, id, position, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (position, (id, json)) in encoded.iter().enumerate() {
+                    insert.execute(params![
+                        tenant,
+                        doc.id,
+                        id,
+                        i64::try_from(position).unwrap_or(i64::MAX),
+                        json
+                    ])?;
+                }
+                bump_revision(c, &tenant)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn list_documents(&self, tenant: &TenantId) -> Result<Vec<KnowledgeDocument>, PortError> {
+        let tenant = tenant.to_string();
+        Ok(self
+            .db
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, title, kind, content_hash, passages, created_at FROM knowledge_documents
+                     WHERE tenant = ?1 ORDER BY id",
+                )?;
+                let rows = stmt.query_map([tenant], |r| {
+                    Ok(KnowledgeDocument {
+                        id: r.get(0)?,
+                        title: r.get(1)?,
+                        kind: r.get(2)?,
+                        content_hash: r.get(3)?,
+                        passages: usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        created_at: from_millis(r.get(5)?),
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn delete_document(&self, tenant: &TenantId, document: &str) -> Result<bool, PortError> {
+        let (tenant, document) = (tenant.to_string(), document.to_owned());
+        Ok(self
+            .db
+            .write(move |c| {
+                let deleted = c.execute(
+                    "DELETE FROM knowledge_documents WHERE tenant = ?1 AND id = ?2",
+                    params![tenant, document],
+                )?;
+                c.execute(
+                    "DELETE FROM knowledge_passages WHERE tenant = ?1 AND document_id = ?2",
+                    params![tenant, document],
+                )?;
+                if deleted > 0 {
+                    bump_revision(c, &tenant)?;
+                }
+                Ok(deleted > 0)
+            })
+            .await?)
+    }
+
+    async fn passages(&self, tenant: &TenantId) -> Result<Vec<Passage>, PortError> {
+        let tenant = tenant.to_string();
+        Ok(self
+            .db
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT doc FROM knowledge_passages WHERE tenant = ?1 ORDER BY document_id, position",
+                )?;
+                let rows = stmt.query_map([tenant], |r| r.get::<_, String>(0))?;
+                let mut out = Vec::new();
+                for row in rows {
+                    out.push(serde_json::from_str(&row?)?);
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
+    async fn revision(&self, tenant: &TenantId) -> Result<u64, PortError> {
+        let tenant = tenant.to_string();
+        let revision: Option<i64> = self
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT revision FROM knowledge_revisions WHERE tenant = ?1",
+                    [tenant],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        Ok(revision.map_or(0, |r| u64::try_from(r).unwrap_or(0)))
+    }
+}

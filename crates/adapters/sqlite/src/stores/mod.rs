@@ -1,0 +1,48 @@
+//! The storage ports on SQLite. One [`SqliteStores`] implements them all over a shared [`Db`].
+
+mod conversations;
+mod dead_letters;
+mod delivery;
+mod knowledge;
+mod outbox;
+mod tenants;
+mod webchat;
+
+pub(crate) use dead_letters::insert as dead_letter_insert;
+
+use async_trait::async_trait;
+use atiende_ports::{HealthCheck, PortError};
+
+use crate::Db;
+
+/// Every storage port, on one database.
+#[derive(Clone)]
+pub struct SqliteStores {
+    db: Db,
+}
+
+impl SqliteStores {
+    /// Wraps an open database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+#[async_trait]
+impl HealthCheck for SqliteStores {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    async fn check(&self) -> Result<(), PortError> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! [`TenantStore`] on SQLite: one JSON document per tenant.
+//!
+//! Secrets are written to the document (they must be: the webhooks need them), which is why the
+//! database file is created readable by its owner only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use atiende_domain::{
+    Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId, TwilioSettings,
+};
+use atiende_ports::{PortError, TenantStore};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::SqliteStores;
+use crate::db::{DbError, millis};
+
+#[derive(Serialize, Deserialize)]
+struct StoredTenant {
+    id: String,
+    name: String,
+    company_name: String,
+    welcome_message: Option<String>,
+    language: Locale,
+    twilio: Option<StoredTwilio>,
+    meta: Option<StoredMeta>,
+    templates: BTreeMap<String, TemplateRef>,
+    webchat_enabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredTwilio {
+    account_sid: String,
+    auth_token: String,
+    whatsapp_number: String,
+    messaging_service_sid: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMeta {
+    phone_number_id: String,
+    access_token: String,
+    app_secret: String,
+    verify_token: String,
+}
+
+impl From<&Tenant> for StoredTenant {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            company_name: t.company_name.clone(),
+            welcome_message: t.welcome_message.clone(),
+            language: t.language,
+            twilio: t.twilio.as_ref().map(|tw| StoredTwilio {
+                account_sid: tw.account_sid.clone(),
+                auth_token: tw.auth_token.expose_secret().to_owned(),
+                whatsapp_number: tw.whatsapp_number.to_string(),
+                messaging_service_sid: tw.messaging_service_sid.clone(),
+            }),
+            meta: t.meta.as_ref().map(|m| StoredMeta {
+                phone_number_id: m.phone_number_id.clone(),
+                access_token: m.access_token.expose_secret().to_owned(),
+                app_secret: m.app_secret.expose_secret().to_owned(),
+                verify_token: m.verify_token.expose_secret().to_owned(),
+            }),
+            templates: t.templates.clone(),
+            webchat_enabled: t.webchat_enabled,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+impl TryFrom<StoredTenant> for Tenant {
+    type Error = DbError;
+    fn try_from(s: StoredTenant) -> Result<Self, Self::Error> {
+        let corrupt = |e: atiende_domain::ValidationError| DbError::Corrupt(e.to_string());
+        Ok(Self {
+            id: TenantId::parse(s.id).map_err(corrupt)?,
+            name: s.name,
+            company_name: s.company_name,
+            welcome_message: s.welcome_message,
+            language: s.language,
+            twilio: s
+                .twilio
+                .map(|tw| -> Result<_, DbError> {
+                    Ok(TwilioSettings {
+                        account_sid: tw.account_sid,
+                        auth_token: SecretString::from(tw.auth_token),
+                        whatsapp_number: PhoneNumber::parse(&tw.whatsapp_number)
+                            .map_err(corrupt)?,
+                        messaging_service_sid: tw.messaging_service_sid,
+                    })
+                })
+                .transpose()?,
+            meta: s.meta.map(|m| MetaSettings {
+                phone_number_id: m.phone_number_id,
+                access_token: SecretString::from(m.access_token),
+                app_secret: SecretString::from(m.app_secret),
+                verify_token: SecretString::from(m.verify_token),
+            }),
+            templates: s.templates,
+            webchat_enabled: s.webchat_enabled,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        })
+    }
+}
+
+fn decode(doc: &str) -> Result<Arc<Tenant>, DbError> {
+    let stored: StoredTenant = serde_json::from_str(doc)?;
+    Ok(Arc::new(Tenant::try_from(stored)?))
+}
+
+#[async_trait]
+impl TenantStore for SqliteStores {
+    async fn get(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>, PortError> {
+        let id = id.to_string();
+        let doc: Option<String> = self
+            .db
+            .read(move |c| {
+                Ok(
+                    c.query_row("SELECT doc FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await?;
+        Ok(doc.as_deref().map(decode).transpose()?)
+    }
+
+    async fn list(&self) -> Result<Vec<Arc<Tenant>>, PortError> {
+        let docs: Vec<String> = self
+            .db
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT doc FROM tenants ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<Vec<String>, _>>()?)
+            })
+            .await?;
+        Ok(docs.iter().map(|d| decode(d)).collect::<Result<_, _>>()?)
+    }
+
+    async fn create(&self, tenant: &Tenant) -> Result<(), PortError> {
+        let doc = serde_json::to_string(&StoredTenant::from(tenant)).map_err(DbError::from)?;
+        let id = tenant.id.to_string();
+        let (created, updated) = (millis(tenant.created_at), millis(tenant.updated_at));
+        self.db
+            .write(move |c| {
+                let inserted = c.execute(
+                    "INSERT INTO tenants (id, doc, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![id, doc, created, updated],
+                )?;
+                if inserted == 0 {
+                    return Err(DbError::Conflict(format!("tenant {id} already exists")));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, tenant: &Tenant) -> Result<(), PortError> {
+        let doc = serde_json::to_string(&StoredTenant::from(tenant)).map_err(DbError::from)?;
+        let id = tenant.id.to_string();
+        let updated = millis(tenant.updated_at);
+        self.db
+            .write(move |c| {
+                let changed = c.execute(
+                    "UPDATE tenants SET doc = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, doc, updated],
+                )?;
+                if changed == 0 {
+                    return Err(DbError::NotFound(format!("tenant {id}")));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &TenantId) -> Result<bool, PortError> {
+        let id = id.to_string();
+        Ok(self
+            .db
+            .write(move |c| {
+                let deleted = c.execute("DELETE FROM tenants WHERE id = ?1", [&id])?;
+                // Everything the tenant owns goes with it.
+                for table in [
+                    "conversations",
+                    "delivery_status",
+                    "outbox",
+                    "webchat_sessions",
+                    "webchat_messages",
+                    "knowledge_documents",
+                    "knowledge_passages",
+                    "knowledge_revisions",
+                ] {
+                    c.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
+                }
+                Ok(deleted > 0)
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,440 @@
+//! The dispatcher: delivers outbound actions through the conversation's channel.
+//!
+//! WhatsApp's rules live here, on the last step before the provider:
+//! * **once per action** — the outbox is claimed before sending, so a redelivered action whose
+//!   send completed is acknowledged without a second send;
+//! * **the 24-hour window** — inside it a free-form reply is sent; outside it the tenant's
+//!   re-engagement template is sent instead, or the reply is parked with the reason when no
+//!   template is configured (and likewise when the provider itself reports the window closed);
+//! * **pacing** — sends are spaced per sender number and per customer, so a burst waits its turn
+//!   instead of tripping the provider's rate limits;
+//! * **retries** — transient provider failures (429, 5xx, timeouts, rate-limit codes) are retried
+//!   with exponential backoff honouring `Retry-After`, then handed back to the bus for a later
+//!   redelivery; permanent ones are recorded as failed and not retried.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use atiende_domain::{
+    ActionKind, BusEvent, Channel, OutboundAction, ServiceWindow, TemplateRef, Tenant,
+    tenant::REENGAGEMENT_TEMPLATE,
+};
+use atiende_ports::{
+    ChannelSender, Claim, Clock, Delivery, DeliveryLog, HandleOutcome, MessageHandler, Outbox,
+    OutboxState, SendContent, SendError, SendReceipt, SendRequest, TenantStore,
+};
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tracing::{info, warn};
+
+use crate::AppError;
+
+/// How the dispatcher paces and retries sends.
+#[derive(Debug, Clone)]
+pub struct DispatchPolicy {
+    /// Send attempts within one delivery before handing the action back to the bus.
+    pub send_attempts: u32,
+    /// First in-process retry delay.
+    pub first_retry: Duration,
+    /// Longest in-process retry delay; a provider asking for a longer wait gets the action back
+    /// on the bus with that delay instead.
+    pub max_retry: Duration,
+    /// Messages per second per sender number.
+    pub per_sender_per_second: u32,
+    /// Messages per minute to one customer, sustained.
+    pub per_recipient_per_minute: u32,
+    /// Messages to one customer that may go out back to back.
+    pub per_recipient_burst: u32,
+}
+
+impl Default for DispatchPolicy {
+    fn default() -> Self {
+        Self {
+            send_attempts: 3,
+            first_retry: Duration::from_millis(200),
+            max_retry: Duration::from_secs(5),
+            // Meta's default throughput is tens of messages per second per number; stay under it.
+            per_sender_per_second: 20,
+            per_recipient_per_minute: 20,
+            per_recipient_burst: 6,
+        }
+    }
+}
+
+/// Spaces sends per sender number and per recipient.
+pub struct Pacer {
+    per_sender: DefaultKeyedRateLimiter<String>,
+    per_recipient: DefaultKeyedRateLimiter<String>,
+    waits: AtomicU64,
+}
+
+impl Pacer {
+    /// A pacer following `policy`.
+    pub fn new(policy: &DispatchPolicy) -> Self {
+        let nz = |n: u32| NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            per_sender: RateLimiter::keyed(Quota::per_second(nz(policy.per_sender_per_second))),
+            per_recipient: RateLimiter::keyed(
+                Quota::per_minute(nz(policy.per_recipient_per_minute))
+                    .allow_burst(nz(policy.per_recipient_burst)),
+            ),
+            waits: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until both the sender and the recipient may receive another message.
+    pub async fn wait(&self, sender: &str, recipient: &str) {
+        self.per_sender.until_key_ready(&sender.to_owned()).await;
+        self.per_recipient
+            .until_key_ready(&recipient.to_owned())
+            .await;
+        if self.waits.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            // Keys are per customer: forget the ones whose limits have fully recovered.
+            self.per_sender.retain_recent();
+            self.per_recipient.retain_recent();
+        }
+    }
+}
+
+/// How one action ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dispatched {
+    /// Sent; `template` names the template used when the window was closed.
+    Sent {
+        /// The provider's message id.
+        provider_message_id: String,
+        /// The template sent instead of free-form text, if any.
+        template: Option<String>,
+    },
+    /// It had been dispatched before.
+    AlreadyDone,
+    /// Deliberately not sent; the outbox keeps it with the reason.
+    Parked {
+        /// Why.
+        reason: String,
+    },
+    /// The provider refused it permanently.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The tenant no longer exists.
+    UnknownTenant,
+}
+
+/// Why an action must be retried later.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The provider failed transiently even after retries.
+    #[error("provider temporarily unavailable: {reason}")]
+    Transient {
+        /// What failed.
+        reason: String,
+        /// How long the provider asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] AppError),
+}
+
+impl From<atiende_ports::PortError> for DispatchError {
+    fn from(error: atiende_ports::PortError) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// The dispatcher's use case.
+pub struct OutboundDispatcher {
+    tenants: Arc<dyn TenantStore>,
+    outbox: Arc<dyn Outbox>,
+    delivery_log: Arc<dyn DeliveryLog>,
+    senders: HashMap<Channel, Arc<dyn ChannelSender>>,
+    clock: Arc<dyn Clock>,
+    pacer: Pacer,
+    policy: DispatchPolicy,
+}
+
+impl OutboundDispatcher {
+    /// Builds the dispatcher with one sender per channel.
+    pub fn new(
+        tenants: Arc<dyn TenantStore>,
+        outbox: Arc<dyn Outbox>,
+        delivery_log: Arc<dyn DeliveryLog>,
+        senders: Vec<Arc<dyn ChannelSender>>,
+        clock: Arc<dyn Clock>,
+        policy: DispatchPolicy,
+    ) -> Self {
+        Self {
+            tenants,
+            outbox,
+            delivery_log,
+            senders: senders.into_iter().map(|s| (s.channel(), s)).collect(),
+            clock,
+            pacer: Pacer::new(&policy),
+            policy,
+        }
+    }
+
+    /// Dispatches one action.
+    pub async fn dispatch(&self, action: &OutboundAction) -> Result<Dispatched, DispatchError> {
+        let Some(tenant) = self.tenants.get(&action.tenant).await? else {
+            return Ok(Dispatched::UnknownTenant);
+        };
+        if let Claim::AlreadyDone(_) = self.outbox.claim(action, self.clock.now()).await? {
+            return Ok(Dispatched::AlreadyDone);
+        }
+        let mut content = match &action.kind {
+            ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } => {
+                SendContent::Text(text.clone())
+            }
+            ActionKind::Template { name } => match tenant.templates.get(name) {
+                Some(template) => template_content(&tenant, action, template),
+                None => {
+                    return self
+                        .park(action, format!("template {name:?} is not configured"))
+                        .await;
+                }
+            },
+        };
+        let mut template_used = match &action.kind {
+            ActionKind::Template { name } => Some(name.clone()),
+            ActionKind::Reply { .. } | ActionKind::Handoff { .. } => None,
+        };
+        let window = ServiceWindow::from_last_customer_message(action.last_customer_message_at);
+        if action.channel.has_service_window()
+            && matches!(content, SendContent::Text(_))
+            && !window.is_open(self.clock.now())
+        {
+            match tenant.reengagement_template() {
+                Some(template) => {
+                    content = template_content(&tenant, action, template);
+                    template_used = Some(REENGAGEMENT_TEMPLATE.to_owned());
+                }
+                None => {
+                    return self
+                        .park(
+                            action,
+                            "the 24-hour window is closed and no reengagement template is configured"
+                                .to_owned(),
+                        )
+                        .await;
+                }
+            }
+        }
+        let Some(sender) = self.senders.get(&action.channel) else {
+            return self
+                .park(action, format!("no sender for channel {}", action.channel))
+                .await;
+        };
+
+        let sender_key = format!("{}/{}", tenant.id, action.channel);
+        self.pacer
+            .wait(&sender_key, action.conversation.as_str())
+            .await;
+        let mut result = self.send(sender.as_ref(), &tenant, action, content).await;
+        if let Err(SendError::WindowClosed { code }) = &result
+            && template_used.is_none()
+        {
+            // The provider's clock disagrees with ours (or the action waited in the queue past
+            // the window): fall back to the template once.
+            if let Some(template) = tenant.reengagement_template() {
+                warn!(action = %action.id, %code, "Provider reports the window closed; sending the reengagement template.");
+                let content = template_content(&tenant, action, template);
+                template_used = Some(REENGAGEMENT_TEMPLATE.to_owned());
+                result = self.send(sender.as_ref(), &tenant, action, content).await;
+            }
+        }
+        let now = self.clock.now();
+        match result {
+            Ok(receipt) => {
+                let detail = template_used
+                    .as_ref()
+                    .map(|t| format!("sent template {t:?} instead of free-form text"));
+                self.outbox
+                    .finish(
+                        &action.id,
+                        OutboxState::Sent,
+                        Some(&receipt.provider_message_id),
+                        detail.as_deref(),
+                        now,
+                    )
+                    .await?;
+                self.record_sent(action, &receipt, now).await;
+                if let ActionKind::Handoff { reason, .. } = &action.kind {
+                    info!(conversation = %action.conversation, reason = reason.as_str(), "Handoff notice sent; the conversation waits for a person.");
+                }
+                Ok(Dispatched::Sent {
+                    provider_message_id: receipt.provider_message_id,
+                    template: template_used,
+                })
+            }
+            Err(SendError::WindowClosed { code }) => {
+                self.park(
+                    action,
+                    format!("the provider reports the 24-hour window closed ({code}) and no reengagement template is configured"),
+                )
+                .await
+            }
+            Err(SendError::NotConfigured(channel)) => {
+                self.park(action, format!("the tenant has no {channel} configuration"))
+                    .await
+            }
+            Err(SendError::Permanent { code, message }) => {
+                let reason = format!("{} {message}", code.unwrap_or_default()).trim().to_owned();
+                warn!(action = %action.id, %reason, "Provider refused the message.");
+                self.outbox
+                    .finish(&action.id, OutboxState::Failed, None, Some(&reason), now)
+                    .await?;
+                Ok(Dispatched::Failed { reason })
+            }
+            Err(SendError::Transient {
+                code,
+                message,
+                retry_after,
+            }) => Err(DispatchError::Transient {
+                reason: format!("{} {message}", code.unwrap_or_default()).trim().to_owned(),
+                retry_after,
+            }),
+        }
+    }
+
+    async fn send(
+        &self,
+        sender: &dyn ChannelSender,
+        tenant: &Tenant,
+        action: &OutboundAction,
+        content: SendContent,
+    ) -> Result<SendReceipt, SendError> {
+        let max_retry = self.policy.max_retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.first_retry)
+            .with_max_delay(max_retry)
+            .with_max_times(self.policy.send_attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        (|| async {
+            sender
+                .send(SendRequest {
+                    tenant,
+                    to: &action.to,
+                    content: content.clone(),
+                    in_reply_to: action.in_reply_to.as_ref(),
+                    conversation_key: action.conversation.as_str(),
+                })
+                .await
+        })
+        .retry(backoff)
+        .when(|e| matches!(e, SendError::Transient { retry_after, .. } if retry_after.is_none_or(|d| d <= max_retry)))
+        .adjust(|e, planned| match (e, planned) {
+            // Honour the provider's Retry-After when it is longer than our own backoff.
+            (SendError::Transient { retry_after: Some(wait), .. }, Some(planned)) => Some(planned.max(*wait)),
+            (_, planned) => planned,
+        })
+        .notify(|e, wait| warn!(action = %action.id, error = %e, ?wait, "Send failed; retrying."))
+        .await
+    }
+
+    async fn park(
+        &self,
+        action: &OutboundAction,
+        reason: String,
+    ) -> Result<Dispatched, DispatchError> {
+        warn!(action = %action.id, %reason, "Outbound action parked.");
+        self.outbox
+            .finish(
+                &action.id,
+                OutboxState::Parked,
+                None,
+                Some(&reason),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(Dispatched::Parked { reason })
+    }
+
+    async fn record_sent(
+        &self,
+        action: &OutboundAction,
+        receipt: &SendReceipt,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let update = atiende_domain::StatusUpdate {
+            tenant: action.tenant.clone(),
+            channel: action.channel,
+            provider_message_id: match atiende_domain::ProviderMessageId::parse(
+                receipt.provider_message_id.clone(),
+            ) {
+                Ok(id) => id,
+                Err(_) => return,
+            },
+            state: receipt
+                .state
+                .unwrap_or(atiende_domain::DeliveryState::Queued),
+            error_code: None,
+            at: now,
+        };
+        if let Err(error) = self.delivery_log.record_status(&update).await {
+            // The send happened; a missing receipt row is not worth a redelivery.
+            warn!(action = %action.id, %error, "Could not record the initial delivery state.");
+        }
+    }
+}
+
+fn template_content(
+    tenant: &Tenant,
+    action: &OutboundAction,
+    template: &TemplateRef,
+) -> SendContent {
+    SendContent::Template {
+        template: template.clone(),
+        variables: template
+            .render_variables(action.to.profile_name.as_deref(), &tenant.company_name),
+    }
+}
+
+#[async_trait]
+impl MessageHandler for OutboundDispatcher {
+    async fn handle(&self, delivery: &Delivery) -> HandleOutcome {
+        let event = match delivery.event() {
+            Ok(event) => event,
+            Err(error) => {
+                return HandleOutcome::Reject {
+                    reason: format!("undecodable outbound event: {error}"),
+                };
+            }
+        };
+        let BusEvent::OutboundActionRequestedV1 { action } = event else {
+            return HandleOutcome::Reject {
+                reason: format!(
+                    "unexpected event {} on the outbound topic",
+                    event.event_type()
+                ),
+            };
+        };
+        match self.dispatch(&action).await {
+            Ok(Dispatched::UnknownTenant) => {
+                warn!(tenant = %action.tenant, "Dropped an action for a tenant that no longer exists.");
+                HandleOutcome::Ack
+            }
+            Ok(_) => HandleOutcome::Ack,
+            Err(DispatchError::Transient {
+                reason,
+                retry_after,
+            }) => HandleOutcome::Retry {
+                reason,
+                after: retry_after,
+            },
+            Err(DispatchError::Store(error)) if error.is_transient() => HandleOutcome::Retry {
+                reason: error.to_string(),
+                after: None,
+            },
+            Err(DispatchError::Store(error)) => HandleOutcome::Reject {
+                reason: error.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! atiende's use cases, written against the ports and nothing else.
+//!
+//! Each module is one job of one service. They depend on `atiende-domain` for rules and on
+//! `atiende-ports` for effects — never on a web framework, an HTTP client or a cloud SDK (a test
+//! in `tests/` enforces it) — so the embedded and the cloud deployments run exactly this code.
+//!
+//! # Layout
+//! * [`ingest`]: accept a verified, normalized inbound message onto the bus, exactly once.
+//! * [`processor`]: turn an inbound message into outbound actions (the conversation brain).
+//! * [`responder`]: the extractive responder — answers quoted from the tenant's own knowledge.
+//! * [`knowledge`]: ingest documents and catalogs, search them.
+//! * [`dispatcher`]: deliver outbound actions through the right channel, once, inside WhatsApp's
+//!   rules (24-hour window, templates, pacing, retries).
+//! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
+//! * [`webchat`]: the built-in web chat as a channel.
+//! * [`error`]: the use cases' error type.
+
+pub mod dispatcher;
+pub mod error;
+pub mod ingest;
+pub mod knowledge;
+pub mod processor;
+pub mod responder;
+pub mod tenants;
+pub mod webchat;
+
+pub use error::AppError;

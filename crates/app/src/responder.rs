@@ -1,0 +1,218 @@
+//! The extractive responder: answers quoted from the tenant's own knowledge, or an honest "I
+//! don't know" with the offer of a person.
+//!
+//! It is the answer engine until a language model is configured, and the fallback when the model
+//! is unavailable or over budget. It never invents anything: every fact in an answer is a passage
+//! the tenant wrote (or a catalog row, rendered into a sentence). The reply fits WhatsApp: at most
+//! two short paragraphs — the answer, then a question that keeps the conversation going.
+
+use std::sync::Arc;
+
+use atiende_domain::{
+    Locale, Tenant,
+    i18n::SystemText,
+    knowledge::{PassageKind, Product},
+    text::{limit_paragraphs, truncate_chars},
+};
+use atiende_ports::KeywordHit;
+
+use crate::{AppError, knowledge::KnowledgeService};
+
+/// The least share of a question's informative words a passage must contain to be quoted.
+///
+/// Chosen on the demo tenant's gold set (`tests/` of this crate and the e2e suite): questions the
+/// knowledge answers score 0.6–1.0, questions it does not answer score 0–0.45.
+pub const DEFAULT_MIN_COVERAGE: f32 = 0.5;
+/// The longest answer paragraph, in characters.
+pub const MAX_ANSWER_CHARS: usize = 700;
+/// How many products one answer may list.
+pub const MAX_PRODUCTS: usize = 3;
+
+/// What the responder found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// An answer grounded in these passages.
+    Found {
+        /// The reply, formatted for WhatsApp.
+        text: String,
+        /// The ids of the passages quoted.
+        passages: Vec<String>,
+        /// The best passage's coverage of the question.
+        coverage: f32,
+    },
+    /// Nothing in the knowledge answers the question.
+    NotFound,
+}
+
+/// Answers questions from a tenant's knowledge.
+pub struct ExtractiveResponder {
+    knowledge: Arc<KnowledgeService>,
+    min_coverage: f32,
+}
+
+impl ExtractiveResponder {
+    /// Builds a responder that quotes passages covering at least `min_coverage` of a question.
+    pub fn new(knowledge: Arc<KnowledgeService>, min_coverage: f32) -> Self {
+        Self {
+            knowledge,
+            min_coverage,
+        }
+    }
+
+    /// Answers `question` for `tenant` in `locale`.
+    pub async fn answer(
+        &self,
+        tenant: &Tenant,
+        question: &str,
+        locale: Locale,
+    ) -> Result<Answer, AppError> {
+        let hits = self.knowledge.search(&tenant.id, question, 8).await?;
+        Ok(compose(&hits, self.min_coverage, locale))
+    }
+}
+
+/// Builds the reply from search hits (pure, so it is tested without an index).
+pub fn compose(hits: &[KeywordHit], min_coverage: f32, locale: Locale) -> Answer {
+    let relevant: Vec<&KeywordHit> = hits.iter().filter(|h| h.coverage >= min_coverage).collect();
+    let Some(best) = relevant.first() else {
+        return Answer::NotFound;
+    };
+    let close = |h: &&&KeywordHit| h.coverage >= best.coverage - 0.15;
+    let (body, used): (String, Vec<String>) = match best.passage.kind {
+        PassageKind::Product => {
+            let products: Vec<(&Product, &str)> = relevant
+                .iter()
+                .filter(close)
+                .filter_map(|h| {
+                    h.passage
+                        .product
+                        .as_ref()
+                        .map(|p| (p, h.passage.id.as_str()))
+                })
+                .take(MAX_PRODUCTS)
+                .collect();
+            let lines: Vec<String> = products.iter().map(|(p, _)| p.describe(locale)).collect();
+            let body = if lines.len() == 1 {
+                lines.concat()
+            } else {
+                lines
+                    .iter()
+                    .map(|l| format!("• {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            (
+                body,
+                products.iter().map(|(_, id)| (*id).to_owned()).collect(),
+            )
+        }
+        PassageKind::Text => {
+            let mut body = best.passage.text.clone();
+            let mut used = vec![best.passage.id.clone()];
+            // A neighbouring line of the same section that also answers (the Sunday hours of the
+            // other branch) belongs in the same answer.
+            if let Some(sibling) = relevant.iter().skip(1).filter(close).find(|h| {
+                h.passage.kind == PassageKind::Text && h.passage.heading == best.passage.heading
+            }) && body.chars().count() + sibling.passage.text.chars().count() < MAX_ANSWER_CHARS
+            {
+                body.push('\n');
+                body.push_str(&sibling.passage.text);
+                used.push(sibling.passage.id.clone());
+            }
+            (body, used)
+        }
+    };
+    let body = truncate_chars(&body, MAX_ANSWER_CHARS);
+    let text = limit_paragraphs(
+        &format!("{body}\n\n{}", SystemText::AnythingElse.render(locale)),
+        2,
+    );
+    Answer::Found {
+        text,
+        passages: used,
+        coverage: best.coverage,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atiende_domain::knowledge::{Passage, product_passages, split_text_document};
+
+    fn hit(passage: Passage, coverage: f32) -> KeywordHit {
+        KeywordHit {
+            passage,
+            score: coverage * 10.0,
+            coverage,
+        }
+    }
+
+    fn product(sku: &str, name: &str, stock: i64) -> Product {
+        Product {
+            sku: sku.into(),
+            name: name.into(),
+            category: "Construcción".into(),
+            price: 495.0,
+            currency: "DOP".into(),
+            unit: "funda".into(),
+            stock,
+            branch: "Centro".into(),
+        }
+    }
+
+    #[test]
+    fn nothing_relevant_means_not_found() {
+        let p = split_text_document("d", "- Aceptamos tarjetas.").remove(0);
+        assert_eq!(compose(&[hit(p, 0.3)], 0.5, Locale::Es), Answer::NotFound);
+        assert_eq!(compose(&[], 0.5, Locale::Es), Answer::NotFound);
+    }
+
+    #[test]
+    fn a_text_answer_quotes_the_passage_and_ends_with_a_question() {
+        let mut ps = split_text_document(
+            "info",
+            "## Horarios\n- Centro: domingos de 8:00 a.m. a 12:00 m.\n- Villa Verde: domingos cerrado.\n## Pagos\n- Efectivo.",
+        );
+        let pay = ps.pop().unwrap();
+        let villa = ps.pop().unwrap();
+        let centro = ps.pop().unwrap();
+        let Answer::Found { text, passages, .. } = compose(
+            &[hit(centro, 1.0), hit(villa, 0.9), hit(pay, 0.6)],
+            0.5,
+            Locale::Es,
+        ) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(
+            text,
+            "Centro: domingos de 8:00 a.m. a 12:00 m.\nVilla Verde: domingos cerrado.\n\n¿Te ayudo con algo más?"
+        );
+        assert_eq!(passages, vec!["info#0", "info#1"]);
+    }
+
+    #[test]
+    fn close_product_matches_are_listed_and_localized() {
+        let ps = product_passages(
+            "cat",
+            vec![
+                product("CEM-001", "Cemento gris", 25),
+                product("CEM-002", "Cemento blanco", 0),
+                product("BLK-006", "Block 6", 10),
+            ],
+        );
+        let hits = vec![
+            hit(ps[0].clone(), 1.0),
+            hit(ps[1].clone(), 0.9),
+            hit(ps[2].clone(), 0.5),
+        ];
+        let Answer::Found { text, passages, .. } = compose(&hits, 0.5, Locale::En) else {
+            panic!("expected an answer");
+        };
+        assert!(text.starts_with("• *Cemento gris* (CEM-001): RD$495 per funda; 25 in stock"));
+        assert!(text.contains("• *Cemento blanco* (CEM-002)"));
+        assert!(text.contains("out of stock"));
+        assert!(!text.contains("Block"));
+        assert!(text.ends_with("Can I help you with anything else?"));
+        assert_eq!(passages.len(), 2);
+    }
+}

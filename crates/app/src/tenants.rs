@@ -1,0 +1,379 @@
+//! Tenant onboarding (the admin service's use cases) and the tenant cache used on the hot path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use atiende_domain::{
+    Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId, TwilioSettings,
+    ValidationError,
+};
+use atiende_ports::{Clock, KeywordIndex, PortError, TenantStore};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+use crate::AppError;
+
+/// A cached lookup: when it was made and what it found (`None`: no such tenant).
+type CacheEntry = (Instant, Option<Arc<Tenant>>);
+
+/// A [`TenantStore`] that remembers lookups for a short time.
+///
+/// Every webhook needs its tenant (to verify the signature), so the hot path must not read the
+/// store each time. Unknown ids are cached too, so a flood of requests for a tenant that does not
+/// exist stays cheap. Writes through this store invalidate at once; writes made by another
+/// process become visible within `ttl`.
+pub struct CachedTenantStore {
+    inner: Arc<dyn TenantStore>,
+    ttl: Duration,
+    entries: RwLock<HashMap<TenantId, CacheEntry>>,
+}
+
+impl CachedTenantStore {
+    /// Wraps `inner` with a cache whose entries live `ttl`.
+    pub fn new(inner: Arc<dyn TenantStore>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn forget(&self, id: &TenantId) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+#[async_trait]
+impl TenantStore for CachedTenantStore {
+    async fn get(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>, PortError> {
+        if let Some((at, tenant)) = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(tenant.clone());
+        }
+        let tenant = self.inner.get(id).await?;
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() > 10_000 {
+            // Bounded: ids come from URLs, so an attacker could otherwise grow the map.
+            entries.clear();
+        }
+        entries.insert(id.clone(), (Instant::now(), tenant.clone()));
+        Ok(tenant)
+    }
+
+    async fn list(&self) -> Result<Vec<Arc<Tenant>>, PortError> {
+        self.inner.list().await
+    }
+
+    async fn create(&self, tenant: &Tenant) -> Result<(), PortError> {
+        let result = self.inner.create(tenant).await;
+        self.forget(&tenant.id);
+        result
+    }
+
+    async fn update(&self, tenant: &Tenant) -> Result<(), PortError> {
+        let result = self.inner.update(tenant).await;
+        self.forget(&tenant.id);
+        result
+    }
+
+    async fn delete(&self, id: &TenantId) -> Result<bool, PortError> {
+        let result = self.inner.delete(id).await;
+        self.forget(id);
+        result
+    }
+}
+
+/// Reads `null` as `Some(None)` and a missing field as `None`, so a patch can clear a field.
+fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Twilio settings as the admin API receives them. On create every field but the messaging
+/// service is required; on update, missing fields keep their current values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioInput {
+    /// `AC…`.
+    pub account_sid: Option<String>,
+    /// The auth token (write-only).
+    pub auth_token: Option<SecretString>,
+    /// The WhatsApp sender number.
+    pub whatsapp_number: Option<String>,
+    /// An optional Messaging Service SID; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub messaging_service_sid: Option<Option<String>>,
+}
+
+/// Meta settings as the admin API receives them (same merge rules as [`TwilioInput`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaInput {
+    /// The phone number id.
+    pub phone_number_id: Option<String>,
+    /// The Graph API token (write-only).
+    pub access_token: Option<SecretString>,
+    /// The app secret (write-only).
+    pub app_secret: Option<SecretString>,
+    /// The webhook verify token (write-only).
+    pub verify_token: Option<SecretString>,
+}
+
+/// A new tenant, as `POST /admin/tenants` receives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// The id (URL slug).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Company name used in messages; defaults to `name`.
+    pub company_name: Option<String>,
+    /// Greeting.
+    pub welcome_message: Option<String>,
+    /// Business language (`es`, `en`); defaults to Spanish.
+    pub language: Option<String>,
+    /// Twilio settings.
+    pub twilio: Option<TwilioInput>,
+    /// Meta settings.
+    pub meta: Option<MetaInput>,
+    /// Templates by name.
+    #[serde(default)]
+    pub templates: BTreeMap<String, TemplateRef>,
+    /// Whether the web chat may reach this tenant (default true).
+    pub webchat_enabled: Option<bool>,
+}
+
+/// Changes to a tenant, as `PATCH /admin/tenants/{id}` receives them. Absent fields are kept;
+/// `null` clears optional ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// Greeting; `null` returns to the default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub welcome_message: Option<Option<String>>,
+    /// Business language.
+    pub language: Option<String>,
+    /// Twilio settings; `null` removes the channel.
+    #[serde(default, deserialize_with = "double_option")]
+    pub twilio: Option<Option<TwilioInput>>,
+    /// Meta settings; `null` removes the channel.
+    #[serde(default, deserialize_with = "double_option")]
+    pub meta: Option<Option<MetaInput>>,
+    /// Templates: replaces the whole set when present.
+    pub templates: Option<BTreeMap<String, TemplateRef>>,
+    /// Web chat switch.
+    pub webchat_enabled: Option<bool>,
+}
+
+fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ValidationError> {
+    value.ok_or_else(|| ValidationError::new(field, "is required"))
+}
+
+fn merge_twilio(
+    current: Option<&TwilioSettings>,
+    input: TwilioInput,
+) -> Result<TwilioSettings, ValidationError> {
+    let number = match input.whatsapp_number {
+        Some(n) => Some(PhoneNumber::parse(&n)?),
+        None => current.map(|c| c.whatsapp_number.clone()),
+    };
+    Ok(TwilioSettings {
+        account_sid: required(
+            input
+                .account_sid
+                .or_else(|| current.map(|c| c.account_sid.clone())),
+            "twilio.account_sid",
+        )?,
+        auth_token: required(
+            input
+                .auth_token
+                .or_else(|| current.map(|c| c.auth_token.clone())),
+            "twilio.auth_token",
+        )?,
+        whatsapp_number: required(number, "twilio.whatsapp_number")?,
+        messaging_service_sid: match input.messaging_service_sid {
+            Some(value) => value,
+            None => current.and_then(|c| c.messaging_service_sid.clone()),
+        },
+    })
+}
+
+fn merge_meta(
+    current: Option<&MetaSettings>,
+    input: MetaInput,
+) -> Result<MetaSettings, ValidationError> {
+    Ok(MetaSettings {
+        phone_number_id: required(
+            input
+                .phone_number_id
+                .or_else(|| current.map(|c| c.phone_number_id.clone())),
+            "meta.phone_number_id",
+        )?,
+        access_token: required(
+            input
+                .access_token
+                .or_else(|| current.map(|c| c.access_token.clone())),
+            "meta.access_token",
+        )?,
+        app_secret: required(
+            input
+                .app_secret
+                .or_else(|| current.map(|c| c.app_secret.clone())),
+            "meta.app_secret",
+        )?,
+        verify_token: required(
+            input
+                .verify_token
+                .or_else(|| current.map(|c| c.verify_token.clone())),
+            "meta.verify_token",
+        )?,
+    })
+}
+
+/// Tenant onboarding.
+pub struct TenantAdmin {
+    store: Arc<dyn TenantStore>,
+    index: Arc<dyn KeywordIndex>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TenantAdmin {
+    /// Builds the use case.
+    pub fn new(
+        store: Arc<dyn TenantStore>,
+        index: Arc<dyn KeywordIndex>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            index,
+            clock,
+        }
+    }
+
+    /// Turns a [`NewTenant`] into a validated [`Tenant`] without storing it.
+    pub fn build(&self, input: NewTenant) -> Result<Tenant, AppError> {
+        let now = self.clock.now();
+        let tenant = Tenant {
+            id: TenantId::parse(input.id)?,
+            company_name: input.company_name.unwrap_or_else(|| input.name.clone()),
+            name: input.name,
+            welcome_message: input.welcome_message.filter(|w| !w.trim().is_empty()),
+            language: input
+                .language
+                .as_deref()
+                .map(Locale::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            twilio: input.twilio.map(|t| merge_twilio(None, t)).transpose()?,
+            meta: input.meta.map(|m| merge_meta(None, m)).transpose()?,
+            templates: input.templates,
+            webchat_enabled: input.webchat_enabled.unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+        };
+        tenant.validate()?;
+        Ok(tenant)
+    }
+
+    /// Creates a tenant.
+    pub async fn create(&self, input: NewTenant) -> Result<Arc<Tenant>, AppError> {
+        let tenant = self.build(input)?;
+        self.store.create(&tenant).await?;
+        Ok(Arc::new(tenant))
+    }
+
+    /// Creates a tenant, or replaces the configuration of an existing one (used to load the
+    /// demo tenant at start without clobbering its creation date).
+    pub async fn upsert(&self, input: NewTenant) -> Result<Arc<Tenant>, AppError> {
+        let mut tenant = self.build(input)?;
+        match self.store.get(&tenant.id).await? {
+            Some(existing) => {
+                tenant.created_at = existing.created_at;
+                self.store.update(&tenant).await?;
+            }
+            None => self.store.create(&tenant).await?,
+        }
+        Ok(Arc::new(tenant))
+    }
+
+    /// The tenant with `id`.
+    pub async fn get(&self, id: &str) -> Result<Arc<Tenant>, AppError> {
+        let id = TenantId::parse(id)?;
+        self.store
+            .get(&id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("tenant {id}")))
+    }
+
+    /// Every tenant.
+    pub async fn list(&self) -> Result<Vec<Arc<Tenant>>, AppError> {
+        Ok(self.store.list().await?)
+    }
+
+    /// Applies `patch` to a tenant.
+    pub async fn update(&self, id: &str, patch: TenantPatch) -> Result<Arc<Tenant>, AppError> {
+        let current = self.get(id).await?;
+        let mut tenant = (*current).clone();
+        if let Some(name) = patch.name {
+            tenant.name = name;
+        }
+        if let Some(company) = patch.company_name {
+            tenant.company_name = company;
+        }
+        if let Some(welcome) = patch.welcome_message {
+            tenant.welcome_message = welcome.filter(|w| !w.trim().is_empty());
+        }
+        if let Some(language) = patch.language {
+            tenant.language = Locale::parse(&language)?;
+        }
+        if let Some(twilio) = patch.twilio {
+            tenant.twilio = twilio
+                .map(|t| merge_twilio(current.twilio.as_ref(), t))
+                .transpose()?;
+        }
+        if let Some(meta) = patch.meta {
+            tenant.meta = meta
+                .map(|m| merge_meta(current.meta.as_ref(), m))
+                .transpose()?;
+        }
+        if let Some(templates) = patch.templates {
+            tenant.templates = templates;
+        }
+        if let Some(webchat) = patch.webchat_enabled {
+            tenant.webchat_enabled = webchat;
+        }
+        tenant.updated_at = self.clock.now();
+        tenant.validate()?;
+        self.store.update(&tenant).await?;
+        Ok(Arc::new(tenant))
+    }
+
+    /// Deletes a tenant and its index.
+    pub async fn delete(&self, id: &str) -> Result<(), AppError> {
+        let id = TenantId::parse(id)?;
+        if !self.store.delete(&id).await? {
+            return Err(AppError::NotFound(format!("tenant {id}")));
+        }
+        self.index.forget_tenant(&id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,467 @@
+//! A conversation and its state machine.
+//!
+//! ```text
+//!            handoff requested            agent joins
+//!   ┌─────┐ ─────────────────► ┌──────────────────┐ ──────────► ┌───────┐
+//!   │ Bot │                    │ WaitingForHuman  │             │ Human │
+//!   └─────┘ ◄───┐              └──────────────────┘             └───────┘
+//!      ▲        │ customer writes          │ resolved               │ resolved
+//!      │        │                          ▼                        ▼
+//!      │        └──────────────────── ┌──────────┐ ◄────────────────┘
+//!      │                              │ Resolved │
+//!      └── agent joins (takeover) ──  └──────────┘
+//! ```
+//!
+//! The bot only answers in `Bot`. While a person owns the conversation the bot stays silent,
+//! whatever the customer writes; after `Resolved`, the next customer message hands the
+//! conversation back to the bot with a clean slate (no stale handoff offer or fallback count).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Channel, Contact, ConversationId, InboundMessage, Locale, MediaRef, MessageContent,
+    ProviderMessageId, ServiceWindow, TenantId,
+};
+
+/// How many turns a conversation record keeps; older ones are dropped (the long-term memory of a
+/// later issue summarizes them).
+pub const MAX_TURNS: usize = 50;
+/// How many recent inbound message ids are remembered to recognize redeliveries.
+pub const MAX_RECENT_INBOUND_IDS: usize = 64;
+
+/// Who owns the conversation right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationState {
+    /// The bot answers.
+    #[default]
+    Bot,
+    /// Handed off; no person has taken it yet. The bot is silent.
+    WaitingForHuman,
+    /// A person owns it. The bot is silent.
+    Human,
+    /// A person resolved it; the next customer message returns it to the bot.
+    Resolved,
+}
+
+/// Something that moves a conversation between states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateEvent {
+    /// The bot or the customer asked for a person.
+    HandoffRequested,
+    /// A person took the conversation.
+    AgentJoined,
+    /// A person resolved the conversation.
+    Resolved,
+    /// The customer wrote.
+    CustomerWrote,
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply {event:?} to a conversation in state {state:?}")]
+pub struct InvalidTransition {
+    /// The state the conversation was in.
+    pub state: ConversationState,
+    /// The event that was refused.
+    pub event: StateEvent,
+}
+
+impl ConversationState {
+    /// The state after `event`, or why it cannot happen.
+    pub fn apply(self, event: StateEvent) -> Result<Self, InvalidTransition> {
+        use ConversationState as S;
+        use StateEvent as E;
+        let next = match (self, event) {
+            (S::Bot, E::HandoffRequested) => S::WaitingForHuman,
+            (S::Bot | S::WaitingForHuman | S::Resolved, E::AgentJoined) => S::Human,
+            (S::WaitingForHuman | S::Human, E::Resolved) => S::Resolved,
+            (S::Resolved | S::Bot, E::CustomerWrote) => S::Bot,
+            (S::WaitingForHuman, E::CustomerWrote) => S::WaitingForHuman,
+            (S::Human, E::CustomerWrote) => S::Human,
+            (S::WaitingForHuman | S::Human | S::Resolved, E::HandoffRequested)
+            | (S::Human, E::AgentJoined)
+            | (S::Bot | S::Resolved, E::Resolved) => {
+                return Err(InvalidTransition { state: self, event });
+            }
+        };
+        Ok(next)
+    }
+
+    /// Whether the bot may send its own replies.
+    pub fn bot_may_reply(self) -> bool {
+        self == Self::Bot
+    }
+}
+
+/// Who wrote a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    /// The customer.
+    Customer,
+    /// The bot.
+    Bot,
+    /// A human agent.
+    Agent,
+    /// atiende itself (a handoff note, a state change).
+    System,
+}
+
+/// One message in a conversation's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Who wrote it.
+    pub author: Author,
+    /// Its text (for media, the caption or a description).
+    pub text: String,
+    /// Media it carried, kept for a person to see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaRef>,
+    /// The provider's id for it, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<ProviderMessageId>,
+}
+
+/// Whether an inbound message was new to the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// It was recorded.
+    New,
+    /// It had been recorded before: a redelivery.
+    Duplicate,
+}
+
+/// A conversation between a tenant and one contact on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The channel.
+    pub channel: Channel,
+    /// The customer, as last seen.
+    pub contact: Contact,
+    /// Who owns it.
+    pub state: ConversationState,
+    /// The language locked for the conversation once detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<Locale>,
+    /// When the customer last wrote: the start of the current service window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_customer_message_at: Option<DateTime<Utc>>,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Recent history, oldest first, at most [`MAX_TURNS`].
+    #[serde(default)]
+    pub turns: Vec<Turn>,
+    /// Recently processed inbound ids, to recognize redeliveries.
+    #[serde(default)]
+    pub recent_inbound_ids: Vec<ProviderMessageId>,
+    /// The bot offered a person and waits for yes or no.
+    #[serde(default)]
+    pub handoff_offered: bool,
+    /// Consecutive customer questions the bot could not answer.
+    #[serde(default)]
+    pub unanswered_in_a_row: u32,
+    /// Why the conversation was last handed to a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_reason: Option<crate::HandoffReason>,
+}
+
+impl Conversation {
+    /// A new conversation in the bot's hands.
+    pub fn start(
+        id: ConversationId,
+        tenant: TenantId,
+        channel: Channel,
+        contact: Contact,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            tenant,
+            channel,
+            contact,
+            state: ConversationState::Bot,
+            locale: None,
+            last_customer_message_at: None,
+            created_at: now,
+            updated_at: now,
+            turns: Vec::new(),
+            recent_inbound_ids: Vec::new(),
+            handoff_offered: false,
+            unanswered_in_a_row: 0,
+            handoff_reason: None,
+        }
+    }
+
+    /// The conversation's current service window.
+    pub fn window(&self) -> ServiceWindow {
+        ServiceWindow::from_last_customer_message(self.last_customer_message_at)
+    }
+
+    /// Whether this inbound message was already recorded.
+    pub fn has_seen(&self, id: &ProviderMessageId) -> bool {
+        self.recent_inbound_ids.contains(id)
+    }
+
+    /// Records a customer's message: history, service window, contact details and state.
+    pub fn record_customer_message(&mut self, message: &InboundMessage) -> Recorded {
+        if self.has_seen(&message.provider_message_id) {
+            return Recorded::Duplicate;
+        }
+        self.recent_inbound_ids
+            .push(message.provider_message_id.clone());
+        let overflow = self
+            .recent_inbound_ids
+            .len()
+            .saturating_sub(MAX_RECENT_INBOUND_IDS);
+        self.recent_inbound_ids.drain(..overflow);
+
+        let at = message.sent_at.unwrap_or(message.received_at);
+        // Provider timestamps can arrive out of order; the window follows the latest one.
+        if self.last_customer_message_at.is_none_or(|last| at > last) {
+            self.last_customer_message_at = Some(at);
+        }
+        if message.contact.profile_name.is_some() {
+            self.contact.profile_name = message.contact.profile_name.clone();
+        }
+        if message.contact.phone.is_some() {
+            self.contact.phone = message.contact.phone.clone();
+        }
+        if self.state == ConversationState::Resolved {
+            // A fresh start: nothing offered or counted before the resolution carries over.
+            self.handoff_offered = false;
+            self.unanswered_in_a_row = 0;
+            self.handoff_reason = None;
+        }
+        // CustomerWrote is valid in every state.
+        self.state = self
+            .state
+            .apply(StateEvent::CustomerWrote)
+            .unwrap_or(self.state);
+        let (text, media) = describe(&message.content);
+        self.push_turn(Turn {
+            at: message.received_at,
+            author: Author::Customer,
+            text,
+            media,
+            provider_message_id: Some(message.provider_message_id.clone()),
+        });
+        Recorded::New
+    }
+
+    /// Records a message atiende sent on its own behalf.
+    pub fn record_bot_message(&mut self, text: &str, now: DateTime<Utc>) {
+        self.push_turn(Turn {
+            at: now,
+            author: Author::Bot,
+            text: text.to_owned(),
+            media: Vec::new(),
+            provider_message_id: None,
+        });
+    }
+
+    /// Hands the conversation to a person.
+    pub fn hand_off(
+        &mut self,
+        reason: crate::HandoffReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), InvalidTransition> {
+        self.state = self.state.apply(StateEvent::HandoffRequested)?;
+        self.handoff_offered = false;
+        self.handoff_reason = Some(reason);
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// A person resolved the conversation; the bot takes the next customer message.
+    pub fn resolve(&mut self, now: DateTime<Utc>) -> Result<(), InvalidTransition> {
+        self.state = self.state.apply(StateEvent::Resolved)?;
+        self.push_turn(Turn {
+            at: now,
+            author: Author::System,
+            text: "resolved".to_owned(),
+            media: Vec::new(),
+            provider_message_id: None,
+        });
+        Ok(())
+    }
+
+    fn push_turn(&mut self, turn: Turn) {
+        self.updated_at = turn.at.max(self.updated_at);
+        self.turns.push(turn);
+        let overflow = self.turns.len().saturating_sub(MAX_TURNS);
+        self.turns.drain(..overflow);
+    }
+}
+
+/// The text and media a turn keeps for content of each kind.
+fn describe(content: &MessageContent) -> (String, Vec<MediaRef>) {
+    match content {
+        MessageContent::Text { body } => (body.clone(), Vec::new()),
+        MessageContent::Media { items, caption } => {
+            (caption.clone().unwrap_or_default(), items.clone())
+        }
+        MessageContent::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        } => {
+            let place = [name.as_deref(), address.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!("[location {latitude:.5},{longitude:.5}] {place}")
+                    .trim_end()
+                    .to_owned(),
+                Vec::new(),
+            )
+        }
+        MessageContent::Reaction { emoji } => (format!("[reaction {emoji}]"), Vec::new()),
+        MessageContent::Unsupported { kind } => (format!("[{kind}]"), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HandoffReason, PhoneNumber};
+    use chrono::Duration;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_760_000_000, 0).unwrap()
+    }
+
+    fn conversation() -> Conversation {
+        let tenant = TenantId::parse("demo").unwrap();
+        let phone = PhoneNumber::parse("+18095551010").unwrap();
+        let id = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str());
+        Conversation::start(
+            id,
+            tenant,
+            Channel::TwilioWhatsApp,
+            Contact::from_phone(phone),
+            t0(),
+        )
+    }
+
+    fn inbound(conv: &Conversation, id: &str, text: &str, at: DateTime<Utc>) -> InboundMessage {
+        InboundMessage {
+            tenant: conv.tenant.clone(),
+            channel: conv.channel,
+            conversation: conv.id.clone(),
+            provider_message_id: ProviderMessageId::parse(id).unwrap(),
+            contact: conv.contact.clone(),
+            business_address: None,
+            content: MessageContent::Text { body: text.into() },
+            sent_at: Some(at),
+            received_at: at,
+            in_reply_to: None,
+        }
+    }
+
+    #[test]
+    fn every_allowed_transition_lands_where_the_diagram_says() {
+        use ConversationState as S;
+        use StateEvent as E;
+        let table = [
+            (S::Bot, E::HandoffRequested, Some(S::WaitingForHuman)),
+            (S::Bot, E::CustomerWrote, Some(S::Bot)),
+            (S::Bot, E::AgentJoined, Some(S::Human)),
+            (S::Bot, E::Resolved, None),
+            (S::WaitingForHuman, E::AgentJoined, Some(S::Human)),
+            (
+                S::WaitingForHuman,
+                E::CustomerWrote,
+                Some(S::WaitingForHuman),
+            ),
+            (S::WaitingForHuman, E::Resolved, Some(S::Resolved)),
+            (S::WaitingForHuman, E::HandoffRequested, None),
+            (S::Human, E::CustomerWrote, Some(S::Human)),
+            (S::Human, E::Resolved, Some(S::Resolved)),
+            (S::Human, E::HandoffRequested, None),
+            (S::Human, E::AgentJoined, None),
+            (S::Resolved, E::CustomerWrote, Some(S::Bot)),
+            (S::Resolved, E::AgentJoined, Some(S::Human)),
+            (S::Resolved, E::HandoffRequested, None),
+            (S::Resolved, E::Resolved, None),
+        ];
+        for (from, event, to) in table {
+            assert_eq!(from.apply(event).ok(), to, "{from:?} + {event:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_bot_state_lets_the_bot_reply() {
+        assert!(ConversationState::Bot.bot_may_reply());
+        for s in [
+            ConversationState::WaitingForHuman,
+            ConversationState::Human,
+            ConversationState::Resolved,
+        ] {
+            assert!(!s.bot_may_reply());
+        }
+    }
+
+    #[test]
+    fn a_redelivered_message_is_recognized() {
+        let mut c = conversation();
+        let m = inbound(&c, "SM1", "hola", t0());
+        assert_eq!(c.record_customer_message(&m), Recorded::New);
+        assert_eq!(c.record_customer_message(&m), Recorded::Duplicate);
+        assert_eq!(c.turns.len(), 1);
+    }
+
+    #[test]
+    fn customer_messages_open_the_window_and_the_latest_wins() {
+        let mut c = conversation();
+        let later = t0() + Duration::hours(2);
+        c.record_customer_message(&inbound(&c, "SM2", "b", later));
+        c.record_customer_message(&inbound(&c, "SM1", "a", t0()));
+        assert_eq!(c.last_customer_message_at, Some(later));
+        assert!(c.window().is_open(later + Duration::hours(23)));
+    }
+
+    #[test]
+    fn a_resolved_conversation_starts_clean_when_the_customer_returns() {
+        let mut c = conversation();
+        c.handoff_offered = true;
+        c.unanswered_in_a_row = 2;
+        c.hand_off(HandoffReason::CustomerRequested, t0()).unwrap();
+        assert_eq!(c.state, ConversationState::WaitingForHuman);
+        c.record_customer_message(&inbound(&c, "SM1", "¿hola?", t0()));
+        assert_eq!(
+            c.state,
+            ConversationState::WaitingForHuman,
+            "bot stays silent while waiting"
+        );
+        c.resolve(t0()).unwrap();
+        c.record_customer_message(&inbound(&c, "SM2", "otra pregunta", t0()));
+        assert_eq!(c.state, ConversationState::Bot);
+        assert!(!c.handoff_offered);
+        assert_eq!(c.unanswered_in_a_row, 0);
+        assert_eq!(c.handoff_reason, None);
+    }
+
+    #[test]
+    fn history_and_redelivery_memory_are_bounded() {
+        let mut c = conversation();
+        for i in 0..(MAX_TURNS + 30) {
+            c.record_customer_message(&inbound(&c, &format!("SM{i}"), "x", t0()));
+        }
+        assert_eq!(c.turns.len(), MAX_TURNS);
+        assert_eq!(c.recent_inbound_ids.len(), MAX_RECENT_INBOUND_IDS);
+        assert!(c.has_seen(&ProviderMessageId::parse(format!("SM{}", MAX_TURNS + 29)).unwrap()));
+    }
+}

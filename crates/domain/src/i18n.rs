@@ -1,0 +1,181 @@
+//! Every sentence the bot writes on its own, in each language it speaks.
+//!
+//! Knowledge passages are quoted as the tenant wrote them; everything else the customer reads
+//! from the bot comes from here, in the conversation's language.
+
+use crate::{Locale, MediaKind};
+
+/// A message the bot writes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemText<'a> {
+    /// The default greeting, when the tenant configured none for this language.
+    Welcome {
+        /// The business's name.
+        company: &'a str,
+    },
+    /// The reply to thanks.
+    YouAreWelcome,
+    /// The bot found nothing that answers; it offers a person.
+    DontKnow {
+        /// The business's name.
+        company: &'a str,
+    },
+    /// The customer declined the offer of a person.
+    OfferDeclined,
+    /// The conversation goes to a person.
+    HandoffNotice {
+        /// The business's name.
+        company: &'a str,
+    },
+    /// The customer sent media the bot cannot read; it is kept for a person.
+    MediaReceived {
+        /// What was sent.
+        kind: MediaKind,
+    },
+    /// The customer shared a location; it is kept for a person.
+    LocationReceived,
+    /// The customer sent content the bot cannot read.
+    UnsupportedReceived,
+    /// The question that closes an answer.
+    AnythingElse,
+    /// The label before a price.
+    Price,
+    /// "{n} available at {branch}".
+    InStock {
+        /// Units in stock.
+        count: i64,
+        /// Where.
+        branch: &'a str,
+    },
+    /// "Out of stock at {branch} right now".
+    OutOfStock {
+        /// Where.
+        branch: &'a str,
+    },
+    /// The label before a product's unit ("per").
+    Per,
+}
+
+impl SystemText<'_> {
+    /// The text in `locale`.
+    pub fn render(&self, locale: Locale) -> String {
+        match (self, locale) {
+            (Self::Welcome { company }, Locale::Es) => {
+                format!("¡Hola! Soy el asistente virtual de *{company}*. ¿En qué te puedo ayudar?")
+            }
+            (Self::Welcome { company }, Locale::En) => {
+                format!("Hi! I'm the virtual assistant of *{company}*. How can I help you?")
+            }
+            (Self::YouAreWelcome, Locale::Es) => {
+                "¡Con gusto! ¿Hay algo más en lo que te pueda ayudar?".to_owned()
+            }
+            (Self::YouAreWelcome, Locale::En) => {
+                "You're welcome! Is there anything else I can help you with?".to_owned()
+            }
+            (Self::DontKnow { company }, Locale::Es) => format!(
+                "No encontré esa información en lo que sé de {company}. ¿Quieres que te comunique con una persona del equipo?"
+            ),
+            (Self::DontKnow { company }, Locale::En) => format!(
+                "I couldn't find that in what I know about {company}. Would you like me to connect you with a person from the team?"
+            ),
+            (Self::OfferDeclined, Locale::Es) => {
+                "De acuerdo. ¿En qué más te puedo ayudar?".to_owned()
+            }
+            (Self::OfferDeclined, Locale::En) => {
+                "All right. What else can I help you with?".to_owned()
+            }
+            (Self::HandoffNotice { company }, Locale::Es) => format!(
+                "Te comunico con una persona del equipo de {company}. Te responderá por este mismo chat en cuanto esté disponible."
+            ),
+            (Self::HandoffNotice { company }, Locale::En) => format!(
+                "I'm passing you to a person from the {company} team. They will answer in this same chat as soon as they are available."
+            ),
+            (Self::MediaReceived { kind }, Locale::Es) => format!(
+                "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",
+                media_name_es(*kind)
+            ),
+            (Self::MediaReceived { kind }, Locale::En) => format!(
+                "I received your {}. For now I can only read text, so I saved it for a person from the team to review. Could you tell me in writing how I can help?",
+                media_name_en(*kind)
+            ),
+            (Self::LocationReceived, Locale::Es) => {
+                "Recibí tu ubicación y la guardé para el equipo. ¿En qué te puedo ayudar?".to_owned()
+            }
+            (Self::LocationReceived, Locale::En) => {
+                "I received your location and saved it for the team. How can I help you?".to_owned()
+            }
+            (Self::UnsupportedReceived, Locale::Es) => {
+                "Recibí tu mensaje, pero solo puedo leer texto. Lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?".to_owned()
+            }
+            (Self::UnsupportedReceived, Locale::En) => {
+                "I received your message, but I can only read text. I saved it for a person from the team to review. Could you tell me in writing how I can help?".to_owned()
+            }
+            (Self::AnythingElse, Locale::Es) => "¿Te ayudo con algo más?".to_owned(),
+            (Self::AnythingElse, Locale::En) => "Can I help you with anything else?".to_owned(),
+            (Self::Price, Locale::Es) => "Precio".to_owned(),
+            (Self::Price, Locale::En) => "Price".to_owned(),
+            (Self::InStock { count, branch }, Locale::Es) => {
+                format!("{count} disponibles en sucursal {branch}")
+            }
+            (Self::InStock { count, branch }, Locale::En) => {
+                format!("{count} in stock at the {branch} branch")
+            }
+            (Self::OutOfStock { branch }, Locale::Es) => {
+                format!("agotado por ahora en sucursal {branch}")
+            }
+            (Self::OutOfStock { branch }, Locale::En) => {
+                format!("out of stock at the {branch} branch right now")
+            }
+            (Self::Per, Locale::Es) => "por".to_owned(),
+            (Self::Per, Locale::En) => "per".to_owned(),
+        }
+    }
+}
+
+fn media_name_es(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "imagen",
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+        MediaKind::Document => "documento",
+        MediaKind::Sticker => "sticker",
+        MediaKind::Other => "archivo",
+    }
+}
+
+fn media_name_en(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "image",
+        MediaKind::Audio => "audio message",
+        MediaKind::Video => "video",
+        MediaKind::Document => "document",
+        MediaKind::Sticker => "sticker",
+        MediaKind::Other => "file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_texts_speak_the_requested_language() {
+        let es = SystemText::DontKnow {
+            company: "El Progreso",
+        }
+        .render(Locale::Es);
+        let en = SystemText::DontKnow {
+            company: "El Progreso",
+        }
+        .render(Locale::En);
+        assert!(es.contains("persona") && es.ends_with('?'));
+        assert!(en.contains("person") && en.ends_with('?'));
+        assert!(
+            SystemText::MediaReceived {
+                kind: MediaKind::Audio
+            }
+            .render(Locale::Es)
+            .contains("audio")
+        );
+    }
+}

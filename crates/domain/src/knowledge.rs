@@ -1,0 +1,410 @@
+//! A tenant's knowledge, cut into passages the bot can quote.
+//!
+//! Documents are cut where a reader would: a Markdown bullet or paragraph is one passage, kept with
+//! its section heading; a question and its answer on consecutive lines stay together; a long
+//! paragraph is split on sentence boundaries; a catalog row is one product. The heading travels
+//! with each passage so that "¿abren los domingos?" finds the line under *Horarios*.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Locale, ValidationError, i18n::SystemText, text::markdown_line_to_whatsapp};
+
+/// The longest passage cut from free text, in characters; longer paragraphs are split.
+pub const MAX_PASSAGE_CHARS: usize = 700;
+
+/// Words that shape a customer's question without saying what it is about ("¿cuánto cuesta…?",
+/// "¿tienen…?", "do you have…"). A keyword index ignores them, like stop words, so that coverage
+/// measures how much of the *subject* a passage speaks to. Accent-free, lower case.
+pub const QUESTION_SCAFFOLDING: &[&str] = &[
+    // Spanish
+    "cuanto",
+    "cuanta",
+    "cuantos",
+    "cuantas",
+    "cuesta",
+    "cuestan",
+    "costo",
+    "precio",
+    "precios",
+    "vale",
+    "valen",
+    "tienen",
+    "tiene",
+    "tienes",
+    "hay",
+    "venden",
+    "vende",
+    "quiero",
+    "quisiera",
+    "necesito",
+    "busco",
+    "buscando",
+    "saber",
+    "informacion",
+    "info",
+    "dime",
+    "digame",
+    "puede",
+    "pueden",
+    "podria",
+    "podrian",
+    "favor",
+    "hola",
+    "buenas",
+    "buenos",
+    "dias",
+    "tardes",
+    "noches",
+    "gracias",
+    "disponible",
+    "disponibles",
+    "existencia",
+    "consulta",
+    "pregunta",
+    "ustedes",
+    "usted",
+    "alguno",
+    "alguna",
+    "algun",
+    "donde",
+    "cuando",
+    "como",
+    "que",
+    "cual",
+    "cuales",
+    // English
+    "how",
+    "much",
+    "many",
+    "cost",
+    "costs",
+    "price",
+    "prices",
+    "do",
+    "does",
+    "you",
+    "have",
+    "has",
+    "sell",
+    "want",
+    "need",
+    "looking",
+    "know",
+    "information",
+    "tell",
+    "please",
+    "hello",
+    "hi",
+    "thanks",
+    "available",
+    "stock",
+    "any",
+    "where",
+    "when",
+    "what",
+    "which",
+    "can",
+    "could",
+];
+
+/// What a passage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassageKind {
+    /// A line or paragraph of prose or an FAQ entry.
+    Text,
+    /// One product of a catalog.
+    Product,
+}
+
+/// A quotable unit of a tenant's knowledge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    /// `{document id}#{position}`.
+    pub id: String,
+    /// The document it was cut from.
+    pub document_id: String,
+    /// What it is.
+    pub kind: PassageKind,
+    /// The section heading it sits under, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
+    /// The text, as WhatsApp shows it.
+    pub text: String,
+    /// The product, for catalog passages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Product>,
+}
+
+impl Passage {
+    /// The text a keyword index should see: heading and body, so section words match too.
+    pub fn searchable_text(&self) -> String {
+        match &self.heading {
+            Some(heading) => format!("{heading}: {}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// A product of a tenant's catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    /// Stock-keeping unit, e.g. `CEM-001`.
+    pub sku: String,
+    /// Name as the customer sees it.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// Unit price.
+    pub price: f64,
+    /// ISO currency code (`DOP`).
+    pub currency: String,
+    /// Unit of sale (`funda`, `unidad`).
+    pub unit: String,
+    /// Units in stock.
+    pub stock: i64,
+    /// Branch that holds the stock.
+    pub branch: String,
+}
+
+impl Product {
+    /// Checks the fields a catalog row must have.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.sku.trim().is_empty() || self.name.trim().is_empty() {
+            return Err(ValidationError::new("product", "sku and name are required"));
+        }
+        if !self.price.is_finite() || self.price < 0.0 {
+            return Err(ValidationError::new(
+                "product price",
+                "must be a non-negative number",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The text indexed for the product: every field a customer might ask by.
+    pub fn searchable_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.name, self.sku, self.category, self.unit, self.branch
+        )
+    }
+
+    /// The price as a customer reads it: `RD$5,650`, `US$12.50`.
+    pub fn price_display(&self) -> String {
+        let symbol = match self.currency.as_str() {
+            "DOP" => "RD$".to_owned(),
+            "USD" => "US$".to_owned(),
+            "EUR" => "€".to_owned(),
+            other => format!("{other} "),
+        };
+        format!("{symbol}{}", group_thousands(self.price))
+    }
+
+    /// One line describing the product for WhatsApp, in `locale`.
+    pub fn describe(&self, locale: Locale) -> String {
+        let stock = if self.stock > 0 {
+            SystemText::InStock {
+                count: self.stock,
+                branch: &self.branch,
+            }
+            .render(locale)
+        } else {
+            SystemText::OutOfStock {
+                branch: &self.branch,
+            }
+            .render(locale)
+        };
+        format!(
+            "*{}* ({}): {} {} {}; {}.",
+            self.name,
+            self.sku,
+            self.price_display(),
+            SystemText::Per.render(locale),
+            self.unit,
+            stock
+        )
+    }
+}
+
+fn group_thousands(amount: f64) -> String {
+    let cents = (amount * 100.0).round() as i64;
+    let whole = cents / 100;
+    let frac = cents % 100;
+    let digits = whole.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if frac == 0 {
+        grouped
+    } else {
+        format!("{grouped}.{frac:02}")
+    }
+}
+
+/// Cuts a plain-text or Markdown document into passages.
+pub fn split_text_document(document_id: &str, text: &str) -> Vec<Passage> {
+    let mut passages = Vec::new();
+    let mut heading: Option<String> = None;
+    let mut paragraph: Vec<String> = Vec::new();
+    let push = |heading: &Option<String>, body: String, passages: &mut Vec<Passage>| {
+        for piece in split_long(&body, MAX_PASSAGE_CHARS) {
+            passages.push(Passage {
+                id: format!("{document_id}#{}", passages.len()),
+                document_id: document_id.to_owned(),
+                kind: PassageKind::Text,
+                heading: heading.clone(),
+                text: piece,
+                product: None,
+            });
+        }
+    };
+    for line in text.lines().map(str::trim) {
+        let is_heading = line.starts_with('#');
+        let is_bullet = line.starts_with("- ") || line.starts_with("* ") || line.starts_with("• ");
+        if (line.is_empty() || is_heading || is_bullet) && !paragraph.is_empty() {
+            push(&heading, paragraph.join("\n"), &mut passages);
+            paragraph.clear();
+        }
+        if is_heading {
+            let title = markdown_line_to_whatsapp(line);
+            heading = (!title.is_empty()).then_some(title);
+        } else if is_bullet {
+            let body = markdown_line_to_whatsapp(line);
+            if !body.is_empty() {
+                push(&heading, body, &mut passages);
+            }
+        } else if !line.is_empty() {
+            paragraph.push(markdown_line_to_whatsapp(line));
+        }
+    }
+    if !paragraph.is_empty() {
+        push(&heading, paragraph.join("\n"), &mut passages);
+    }
+    passages
+}
+
+/// Splits text longer than `max` characters at sentence ends (falling back to spaces).
+fn split_long(text: &str, max: usize) -> Vec<String> {
+    if text.chars().count() <= max {
+        return vec![text.to_owned()];
+    }
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for sentence in text.split_inclusive(['.', '!', '?', '\n']) {
+        if !current.is_empty() && current.chars().count() + sentence.chars().count() > max {
+            pieces.push(current.trim().to_owned());
+            current.clear();
+        }
+        if sentence.chars().count() > max {
+            for word in sentence.split_inclusive(' ') {
+                if current.chars().count() + word.chars().count() > max && !current.is_empty() {
+                    pieces.push(current.trim().to_owned());
+                    current.clear();
+                }
+                current.push_str(word);
+            }
+        } else {
+            current.push_str(sentence);
+        }
+    }
+    if !current.trim().is_empty() {
+        pieces.push(current.trim().to_owned());
+    }
+    pieces
+}
+
+/// Turns catalog products into passages.
+pub fn product_passages(document_id: &str, products: Vec<Product>) -> Vec<Passage> {
+    products
+        .into_iter()
+        .enumerate()
+        .map(|(i, product)| Passage {
+            id: format!("{document_id}#{i}"),
+            document_id: document_id.to_owned(),
+            kind: PassageKind::Product,
+            heading: Some(product.category.clone()),
+            text: product.describe(Locale::Es),
+            product: Some(product),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "# Tienda\n\n## Horarios\n- Centro: lunes a viernes de 8 a 5.\n- Domingos cerrado.\n\n## Preguntas\n¿Hacen envíos?\nSí, a toda la ciudad.\n\nOtro párrafo.\n";
+
+    #[test]
+    fn bullets_and_paragraphs_become_passages_under_their_heading() {
+        let p = split_text_document("info", DOC);
+        let texts: Vec<_> = p
+            .iter()
+            .map(|p| (p.heading.as_deref(), p.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                (Some("Horarios"), "Centro: lunes a viernes de 8 a 5."),
+                (Some("Horarios"), "Domingos cerrado."),
+                (Some("Preguntas"), "¿Hacen envíos?\nSí, a toda la ciudad."),
+                (Some("Preguntas"), "Otro párrafo."),
+            ]
+        );
+        assert_eq!(p[0].id, "info#0");
+        assert_eq!(p[1].searchable_text(), "Horarios: Domingos cerrado.");
+    }
+
+    #[test]
+    fn long_paragraphs_are_split_at_sentences() {
+        let sentence = "Esta es una oración de prueba bastante larga. ";
+        let text = sentence.repeat(40);
+        let p = split_text_document("d", &text);
+        assert!(p.len() > 1);
+        assert!(
+            p.iter()
+                .all(|p| p.text.chars().count() <= MAX_PASSAGE_CHARS)
+        );
+        assert!(p.iter().all(|p| p.text.ends_with('.')));
+    }
+
+    #[test]
+    fn products_describe_price_and_stock() {
+        let product = Product {
+            sku: "PIN-102".into(),
+            name: "Pintura acrílica, cubeta 5 galones".into(),
+            category: "Pinturas".into(),
+            price: 5650.0,
+            currency: "DOP".into(),
+            unit: "cubeta".into(),
+            stock: 8,
+            branch: "Centro".into(),
+        };
+        assert_eq!(
+            product.describe(Locale::Es),
+            "*Pintura acrílica, cubeta 5 galones* (PIN-102): RD$5,650 por cubeta; 8 disponibles en sucursal Centro."
+        );
+        let out = Product {
+            stock: 0,
+            ..product
+        };
+        assert!(
+            out.describe(Locale::En)
+                .contains("out of stock at the Centro branch")
+        );
+        assert_eq!(
+            Product {
+                price: 12.5,
+                currency: "USD".into(),
+                ..out
+            }
+            .price_display(),
+            "US$12.50"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The normalized inbound message: what every channel's webhook is translated into.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Channel, Contact, ConversationId, ProviderMessageId, TenantId};
+
+/// A message a customer sent, in channel-independent form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The tenant the message was sent to.
+    pub tenant: TenantId,
+    /// The channel it arrived on.
+    pub channel: Channel,
+    /// The conversation it belongs to (also the bus ordering key).
+    pub conversation: ConversationId,
+    /// The provider's id for the message: the idempotency key.
+    pub provider_message_id: ProviderMessageId,
+    /// Who sent it.
+    pub contact: Contact,
+    /// The business address it was sent to (our WhatsApp number or Meta phone number id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_address: Option<String>,
+    /// What it says or carries.
+    pub content: MessageContent,
+    /// When the provider says the customer sent it, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When atiende accepted it.
+    pub received_at: DateTime<Utc>,
+    /// The message this one replies to, when the customer used "reply".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ProviderMessageId>,
+}
+
+impl InboundMessage {
+    /// The text a customer typed, including a media caption; `None` for content without text.
+    pub fn text(&self) -> Option<&str> {
+        match &self.content {
+            MessageContent::Text { body } => Some(body.as_str()),
+            MessageContent::Media { caption, .. } => caption.as_deref(),
+            MessageContent::Location { .. }
+            | MessageContent::Reaction { .. }
+            | MessageContent::Unsupported { .. } => None,
+        }
+    }
+}
+
+/// What an inbound message carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageContent {
+    /// Text, including the title of a tapped button or list item.
+    Text {
+        /// The text.
+        body: String,
+    },
+    /// One or more media attachments, with an optional caption.
+    Media {
+        /// The attachments.
+        items: Vec<MediaRef>,
+        /// The caption the customer typed, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+    },
+    /// A shared location.
+    Location {
+        /// Latitude in degrees.
+        latitude: f64,
+        /// Longitude in degrees.
+        longitude: f64,
+        /// The place's name, if shared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The place's address, if shared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
+    /// An emoji reaction to an earlier message.
+    Reaction {
+        /// The emoji (empty when a reaction is removed).
+        emoji: String,
+    },
+    /// Content atiende cannot read (contacts cards, orders, unknown types). Kept so a person can
+    /// look at it.
+    Unsupported {
+        /// The provider's name for the type.
+        kind: String,
+    },
+}
+
+/// A reference to media held by the provider. The media itself is not downloaded: an agent (or a
+/// later processing step) fetches it with the tenant's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// What kind of media it is.
+    pub kind: MediaKind,
+    /// Twilio's `MediaUrl{N}` or Meta's media id.
+    pub reference: String,
+    /// The MIME type, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The file name of a document, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+/// The kinds of media WhatsApp carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    /// A photo or picture.
+    Image,
+    /// A voice note or audio file.
+    Audio,
+    /// A video.
+    Video,
+    /// A document (PDF, spreadsheet, …).
+    Document,
+    /// A sticker.
+    Sticker,
+    /// Anything else.
+    Other,
+}
+
+impl MediaKind {
+    /// Classifies a MIME type such as `image/jpeg`.
+    pub fn from_content_type(content_type: &str) -> Self {
+        let ct = content_type.to_ascii_lowercase();
+        if ct == "image/webp" {
+            // WhatsApp stickers are WebP images; Twilio does not flag them otherwise.
+            Self::Sticker
+        } else if ct.starts_with("image/") {
+            Self::Image
+        } else if ct.starts_with("audio/") {
+            Self::Audio
+        } else if ct.starts_with("video/") {
+            Self::Video
+        } else if ct.starts_with("application/") || ct.starts_with("text/") {
+            Self::Document
+        } else {
+            Self::Other
+        }
+    }
+}

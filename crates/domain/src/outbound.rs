@@ -1,0 +1,85 @@
+//! What the processor asks the dispatcher to do.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ActionId, Channel, Contact, ConversationId, Locale, ProviderMessageId, TenantId};
+
+/// One thing to deliver to a customer (and, for a handoff, to the human desk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundAction {
+    /// Deterministic id: the dispatcher sends each action at most once.
+    pub id: ActionId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel to send through.
+    pub channel: Channel,
+    /// The recipient.
+    pub to: Contact,
+    /// What to do.
+    pub kind: ActionKind,
+    /// The customer message this answers, used to thread the reply where the channel can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ProviderMessageId>,
+    /// When the customer last wrote as the action was decided: the dispatcher derives the
+    /// service window from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_customer_message_at: Option<DateTime<Utc>>,
+    /// The customer's language.
+    pub locale: Locale,
+    /// When the action was decided.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The kinds of outbound action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A free-form reply (sent as a template outside the service window).
+    Reply {
+        /// The text, formatted for WhatsApp.
+        text: String,
+    },
+    /// An approved template, by the tenant's name for it.
+    Template {
+        /// The template's name in the tenant's configuration.
+        name: String,
+    },
+    /// Tell the customer a person will continue, and hand the conversation to the desk.
+    Handoff {
+        /// Why.
+        reason: HandoffReason,
+        /// The notice sent to the customer.
+        notice: String,
+        /// A short summary for the person taking over.
+        summary: String,
+    },
+}
+
+/// Why a conversation was handed to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The customer asked for a person.
+    CustomerRequested,
+    /// The bot could not answer, offered a person and the customer accepted.
+    AcceptedOffer,
+    /// The bot could not answer several questions in a row.
+    RepeatedFallback,
+    /// The customer sent something only a person can look at.
+    NeedsHumanReview,
+}
+
+impl HandoffReason {
+    /// The snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerRequested => "customer_requested",
+            Self::AcceptedOffer => "accepted_offer",
+            Self::RepeatedFallback => "repeated_fallback",
+            Self::NeedsHumanReview => "needs_human_review",
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! A tenant: one business, its channels and its templates.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::{Locale, PhoneNumber, TenantId, ValidationError};
+
+/// The name of the template sent when a free-form reply is due outside the 24-hour window.
+pub const REENGAGEMENT_TEMPLATE: &str = "reengagement";
+
+/// A business served by atiende.
+///
+/// Secrets (auth tokens, app secrets, access and verify tokens) are [`SecretString`]s: their
+/// `Debug` output is redacted and reading them needs an explicit `expose_secret()`, so they cannot
+/// reach a log line by accident.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// The tenant's id, used in webhook URLs.
+    pub id: TenantId,
+    /// A short display name ("Ferretería El Progreso").
+    pub name: String,
+    /// The legal or commercial name used in messages.
+    pub company_name: String,
+    /// The greeting sent when a customer says hello; a localized default is used when absent.
+    pub welcome_message: Option<String>,
+    /// The language the business writes in; the bot answers customers in theirs.
+    pub language: Locale,
+    /// Twilio WhatsApp settings, when the tenant uses Twilio.
+    pub twilio: Option<TwilioSettings>,
+    /// Meta Cloud API settings, when the tenant uses Meta directly.
+    pub meta: Option<MetaSettings>,
+    /// Approved WhatsApp templates by name (see [`REENGAGEMENT_TEMPLATE`]).
+    pub templates: BTreeMap<String, TemplateRef>,
+    /// Whether the built-in web chat may be used to talk to this tenant.
+    pub webchat_enabled: bool,
+    /// When the tenant was created.
+    pub created_at: DateTime<Utc>,
+    /// When the tenant was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Tenant {
+    /// The template used to reopen a closed service window, if configured.
+    pub fn reengagement_template(&self) -> Option<&TemplateRef> {
+        self.templates.get(REENGAGEMENT_TEMPLATE)
+    }
+
+    /// Checks the invariants that involve several fields.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err(ValidationError::new("name", "must be 1-200 characters"));
+        }
+        if self.company_name.trim().is_empty() || self.company_name.len() > 200 {
+            return Err(ValidationError::new(
+                "company_name",
+                "must be 1-200 characters",
+            ));
+        }
+        if self
+            .welcome_message
+            .as_ref()
+            .is_some_and(|w| w.len() > 1000)
+        {
+            return Err(ValidationError::new(
+                "welcome_message",
+                "must be at most 1000 characters",
+            ));
+        }
+        if let Some(twilio) = &self.twilio {
+            twilio.validate()?;
+        }
+        if let Some(meta) = &self.meta {
+            meta.validate()?;
+        }
+        for (name, template) in &self.templates {
+            if name.is_empty() || name.len() > 64 {
+                return Err(ValidationError::new(
+                    "templates",
+                    "template names must be 1-64 characters",
+                ));
+            }
+            template.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's Twilio WhatsApp sender.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// The account SID (`AC…`), also the Basic-auth user.
+    pub account_sid: String,
+    /// The auth token: signs webhooks and authenticates API calls.
+    pub auth_token: SecretString,
+    /// The WhatsApp sender number.
+    pub whatsapp_number: PhoneNumber,
+    /// A Messaging Service SID (`MG…`) to send through instead of the number, if any.
+    pub messaging_service_sid: Option<String>,
+}
+
+impl TwilioSettings {
+    fn validate(&self) -> Result<(), ValidationError> {
+        let sid_ok = self.account_sid.len() == 34 && self.account_sid.starts_with("AC");
+        if !sid_ok
+            || !self.account_sid[2..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(ValidationError::new(
+                "twilio.account_sid",
+                "expected AC followed by 32 letters or digits",
+            ));
+        }
+        if let Some(mg) = &self.messaging_service_sid
+            && !(mg.len() == 34 && mg.starts_with("MG"))
+        {
+            return Err(ValidationError::new(
+                "twilio.messaging_service_sid",
+                "expected MG followed by 32 letters or digits",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's Meta WhatsApp Cloud API phone number.
+#[derive(Debug, Clone)]
+pub struct MetaSettings {
+    /// The phone number id messages are sent from (`/{phone_number_id}/messages`).
+    pub phone_number_id: String,
+    /// The bearer token for the Graph API.
+    pub access_token: SecretString,
+    /// The app secret that signs webhooks (`X-Hub-Signature-256`).
+    pub app_secret: SecretString,
+    /// The token Meta echoes when verifying the webhook URL.
+    pub verify_token: SecretString,
+}
+
+impl MetaSettings {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.phone_number_id.is_empty()
+            || self.phone_number_id.len() > 64
+            || !self.phone_number_id.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(ValidationError::new(
+                "meta.phone_number_id",
+                "expected the numeric phone number id",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An approved WhatsApp template, as each provider names it.
+///
+/// `variables` may contain the placeholders `{customer_name}` and `{company_name}`, filled in when
+/// the template is sent; Twilio receives them as `ContentVariables` `{"1": …, "2": …}`, Meta as the
+/// body component's text parameters, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TemplateRef {
+    /// Twilio Content SID (`HX…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_content_sid: Option<String>,
+    /// Meta template name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_name: Option<String>,
+    /// Meta template language code (`es`, `es_MX`, `en_US`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_language: Option<String>,
+    /// Template variables, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<String>,
+}
+
+impl TemplateRef {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(sid) = &self.twilio_content_sid
+            && !(sid.len() == 34 && sid.starts_with("HX"))
+        {
+            return Err(ValidationError::new(
+                "templates.twilio_content_sid",
+                "expected HX followed by 32 letters or digits",
+            ));
+        }
+        if self.meta_name.is_some() != self.meta_language.is_some() {
+            return Err(ValidationError::new(
+                "templates.meta_name",
+                "meta_name and meta_language go together",
+            ));
+        }
+        if self.variables.len() > 100 {
+            return Err(ValidationError::new(
+                "templates.variables",
+                "at most 100 variables",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The variables with placeholders filled in.
+    pub fn render_variables(&self, customer_name: Option<&str>, company_name: &str) -> Vec<String> {
+        self.variables
+            .iter()
+            .map(|v| {
+                v.replace("{customer_name}", customer_name.unwrap_or(""))
+                    .replace("{company_name}", company_name)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_variables_fill_placeholders() {
+        let t = TemplateRef {
+            variables: vec!["{customer_name}".into(), "de {company_name}".into()],
+            ..TemplateRef::default()
+        };
+        assert_eq!(
+            t.render_variables(Some("Ada"), "El Progreso"),
+            vec!["Ada".to_owned(), "de El Progreso".to_owned()]
+        );
+    }
+
+    #[test]
+    fn meta_templates_need_a_language() {
+        let t = TemplateRef {
+            meta_name: Some("reengage".into()),
+            ..TemplateRef::default()
+        };
+        assert!(t.validate().is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! Sending messages through a provider (Twilio, Meta, the web chat).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use atiende_domain::{Channel, Contact, DeliveryState, ProviderMessageId, TemplateRef, Tenant};
+
+/// What to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendContent {
+    /// Free-form text (allowed inside the service window).
+    Text(String),
+    /// An approved template with its variables filled in.
+    Template {
+        /// The template.
+        template: TemplateRef,
+        /// Its variables, in order.
+        variables: Vec<String>,
+    },
+}
+
+/// One send.
+#[derive(Debug, Clone)]
+pub struct SendRequest<'a> {
+    /// The tenant whose credentials and sender are used.
+    pub tenant: &'a Tenant,
+    /// The recipient.
+    pub to: &'a Contact,
+    /// What to send.
+    pub content: SendContent,
+    /// The customer message being answered, for threading.
+    pub in_reply_to: Option<&'a ProviderMessageId>,
+    /// Web chat sessions address visitors by conversation; providers ignore it.
+    pub conversation_key: &'a str,
+}
+
+/// The provider accepted the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// The provider's id for it (Twilio `SM…`, Meta `wamid.…`).
+    pub provider_message_id: String,
+    /// The state the provider reported at once, if any.
+    pub state: Option<DeliveryState>,
+}
+
+/// Why a send failed, classified for the retry decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The 24-hour window is closed: only a template may be sent (Meta 131047, Twilio 63016).
+    #[error("the customer-service window is closed (provider code {code})")]
+    WindowClosed {
+        /// The provider's error code.
+        code: String,
+    },
+    /// May succeed later: rate limits, provider outages, timeouts.
+    #[error("temporary provider failure ({code:?}): {message}")]
+    Transient {
+        /// The provider's error code, if any.
+        code: Option<String>,
+        /// What the provider said.
+        message: String,
+        /// How long the provider asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// Will not succeed: bad recipient, bad credentials, rejected content.
+    #[error("provider refused the message ({code:?}): {message}")]
+    Permanent {
+        /// The provider's error code, if any.
+        code: Option<String>,
+        /// What the provider said.
+        message: String,
+    },
+    /// The tenant has no credentials for this channel.
+    #[error("the tenant has no {0} configuration")]
+    NotConfigured(Channel),
+}
+
+/// Sends messages through one channel.
+#[async_trait]
+pub trait ChannelSender: Send + Sync {
+    /// The channel this sender serves.
+    fn channel(&self) -> Channel;
+    /// Sends one message.
+    async fn send(&self, request: SendRequest<'_>) -> Result<SendReceipt, SendError>;
+}

@@ -1,0 +1,40 @@
+//! Ports: the traits through which atiende's use cases touch the world.
+//!
+//! Every side effect — storing a conversation, publishing an event, sending a WhatsApp message,
+//! searching a tenant's knowledge — goes through a trait defined here, owned by the use cases
+//! that call it. Adapters implement them: embedded ones (SQLite, tantivy, an in-process bus) for a
+//! single machine, cloud ones (Firestore, Pub/Sub, Qdrant) for GCP. No vendor type crosses a port.
+//!
+//! Failures are classified where they are known, in the adapter: [`PortError::Transient`] means
+//! "try again later" (the bus redelivers, a retry loop backs off), [`PortError::Permanent`] means
+//! retrying cannot help (the message is parked or dead-lettered and someone can look at it).
+//!
+//! # Layout
+//! * [`error`]: the classified error every port returns.
+//! * [`bus`]: publishing events and handling deliveries, plus the Pub/Sub push envelope.
+//! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
+//! * [`knowledge`]: a tenant's documents and the keyword index over them.
+//! * [`channel`]: sending a message through a provider.
+//! * [`clock`] and [`health`]: time and readiness.
+
+pub mod bus;
+pub mod channel;
+pub mod clock;
+pub mod error;
+pub mod health;
+pub mod knowledge;
+pub mod store;
+
+pub use bus::{
+    DeadLetter, DeadLetterStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
+    OutgoingMessage, PublishOutcome,
+};
+pub use channel::{ChannelSender, SendContent, SendError, SendReceipt, SendRequest};
+pub use clock::{Clock, SystemClock};
+pub use error::{BoxError, PortError};
+pub use health::HealthCheck;
+pub use knowledge::{KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};
+pub use store::{
+    Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,
+    TenantStore, Versioned, WebChatEntry, WebChatStore,
+};
