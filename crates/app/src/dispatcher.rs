@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atiende_domain::{
     ActionKind, BusEvent, Channel, OutboundAction, ServiceWindow, TemplateRef, Tenant,
-    tenant::REENGAGEMENT_TEMPLATE,
+    mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
     ChannelSender, Claim, Clock, Delivery, DeliveryLog, HandleOutcome, MessageHandler, Outbox,
@@ -243,7 +243,7 @@ impl OutboundDispatcher {
             // The provider's clock disagrees with ours (or the action waited in the queue past
             // the window): fall back to the template once.
             if let Some(template) = tenant.reengagement_template() {
-                warn!(action = %action.id, %code, "Provider reports the window closed; sending the reengagement template.");
+                warn!(action = %action.id.masked(), %code, "Provider reports the window closed; sending the reengagement template.");
                 let content = template_content(&tenant, action, template);
                 template_used = Some(REENGAGEMENT_TEMPLATE.to_owned());
                 result = self.send(sender.as_ref(), &tenant, action, content).await;
@@ -266,7 +266,7 @@ impl OutboundDispatcher {
                     .await?;
                 self.record_sent(action, &receipt, now).await;
                 if let ActionKind::Handoff { reason, .. } = &action.kind {
-                    info!(conversation = %action.conversation, reason = reason.as_str(), "Handoff notice sent; the conversation waits for a person.");
+                    info!(conversation = %action.conversation.masked(), reason = reason.as_str(), "Handoff notice sent; the conversation waits for a person.");
                 }
                 Ok(Dispatched::Sent {
                     provider_message_id: receipt.provider_message_id,
@@ -286,7 +286,7 @@ impl OutboundDispatcher {
             }
             Err(SendError::Permanent { code, message }) => {
                 let reason = format!("{} {message}", code.unwrap_or_default()).trim().to_owned();
-                warn!(action = %action.id, %reason, "Provider refused the message.");
+                warn!(action = %action.id.masked(), reason = %scrub_digits(&reason), "Provider refused the message.");
                 self.outbox
                     .finish(&action.id, OutboxState::Failed, None, Some(&reason), now)
                     .await?;
@@ -334,7 +334,7 @@ impl OutboundDispatcher {
             (SendError::Transient { retry_after: Some(wait), .. }, Some(planned)) => Some(planned.max(*wait)),
             (_, planned) => planned,
         })
-        .notify(|e, wait| warn!(action = %action.id, error = %e, ?wait, "Send failed; retrying."))
+        .notify(|e, wait| warn!(action = %action.id.masked(), error = %scrub_digits(&e.to_string()), ?wait, "Send failed; retrying."))
         .await
     }
 
@@ -343,7 +343,7 @@ impl OutboundDispatcher {
         action: &OutboundAction,
         reason: String,
     ) -> Result<Dispatched, DispatchError> {
-        warn!(action = %action.id, %reason, "Outbound action parked.");
+        warn!(action = %action.id.masked(), reason = %scrub_digits(&reason), "Outbound action parked.");
         self.outbox
             .finish(
                 &action.id,
@@ -379,7 +379,7 @@ impl OutboundDispatcher {
         };
         if let Err(error) = self.delivery_log.record_status(&update).await {
             // The send happened; a missing receipt row is not worth a redelivery.
-            warn!(action = %action.id, %error, "Could not record the initial delivery state.");
+            warn!(action = %action.id.masked(), %error, "Could not record the initial delivery state.");
         }
     }
 }

@@ -12,6 +12,7 @@ use atiende_domain::{
 };
 use atiende_ports::{Clock, KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};
 use serde::Deserialize;
+
 use sha2::{Digest, Sha256};
 
 use crate::AppError;

@@ -11,10 +11,12 @@
 //! * [`knowledge`]: ingest documents and catalogs, search them.
 //! * [`dispatcher`]: deliver outbound actions through the right channel, once, inside WhatsApp's
 //!   rules (24-hour window, templates, pacing, retries).
+//! * [`conversations`]: listing, reading and resolving conversations.
 //! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
 //! * [`webchat`]: the built-in web chat as a channel.
 //! * [`error`]: the use cases' error type.
 
+pub mod conversations;
 pub mod dispatcher;
 pub mod error;
 pub mod ingest;

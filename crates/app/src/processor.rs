@@ -231,7 +231,7 @@ impl InboundProcessor {
                 passages,
                 coverage,
             } => {
-                debug!(conversation = %conversation.id, ?passages, coverage, "Answered from knowledge.");
+                debug!(conversation = %conversation.id.masked(), ?passages, coverage, "Answered from knowledge.");
                 conversation.unanswered_in_a_row = 0;
                 reply(text)
             }
@@ -279,7 +279,7 @@ impl InboundProcessor {
             .rev()
             .collect::<Vec<_>>()
             .join(" / ");
-        info!(conversation = %conversation.id, reason = reason.as_str(), "Conversation handed off.");
+        info!(conversation = %conversation.id.masked(), reason = reason.as_str(), "Conversation handed off.");
         Ok(vec![ActionKind::Handoff {
             reason,
             notice: SystemText::HandoffNotice {
@@ -312,7 +312,7 @@ impl MessageHandler for InboundProcessor {
         };
         match self.process(&message, delivery.traceparent()).await {
             Ok(Processed::Handled { actions }) => {
-                debug!(conversation = %message.conversation, actions = actions.len(), "Inbound message processed.");
+                debug!(conversation = %message.conversation.masked(), actions = actions.len(), "Inbound message processed.");
                 HandleOutcome::Ack
             }
             Ok(Processed::AlreadyProcessed) => HandleOutcome::Ack,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use atiende_domain::{
     Locale, Tenant,
     i18n::SystemText,
+    intent,
     knowledge::{PassageKind, Product},
     text::{limit_paragraphs, truncate_chars},
 };
@@ -67,15 +68,31 @@ impl ExtractiveResponder {
         locale: Locale,
     ) -> Result<Answer, AppError> {
         let hits = self.knowledge.search(&tenant.id, question, 8).await?;
-        Ok(compose(&hits, self.min_coverage, locale))
+        let prefer_products = intent::asks_price_or_stock(question);
+        Ok(compose(&hits, self.min_coverage, prefer_products, locale))
     }
 }
 
-/// Builds the reply from search hits (pure, so it is tested without an index).
-pub fn compose(hits: &[KeywordHit], min_coverage: f32, locale: Locale) -> Answer {
+/// Builds the reply from search hits (pure, so it is tested without an index). With
+/// `prefer_products`, a catalog row covering the question about as well as the best hit wins:
+/// "¿cuánto cuesta el cemento?" wants the price, not the prose that mentions cement.
+pub fn compose(
+    hits: &[KeywordHit],
+    min_coverage: f32,
+    prefer_products: bool,
+    locale: Locale,
+) -> Answer {
     let relevant: Vec<&KeywordHit> = hits.iter().filter(|h| h.coverage >= min_coverage).collect();
-    let Some(best) = relevant.first() else {
+    let Some(first) = relevant.first() else {
         return Answer::NotFound;
+    };
+    let best = if prefer_products {
+        relevant
+            .iter()
+            .find(|h| h.passage.kind == PassageKind::Product && h.coverage >= first.coverage - 0.15)
+            .unwrap_or(first)
+    } else {
+        first
     };
     let close = |h: &&&KeywordHit| h.coverage >= best.coverage - 0.15;
     let (body, used): (String, Vec<String>) = match best.passage.kind {
@@ -111,8 +128,10 @@ pub fn compose(hits: &[KeywordHit], min_coverage: f32, locale: Locale) -> Answer
             let mut used = vec![best.passage.id.clone()];
             // A neighbouring line of the same section that also answers (the Sunday hours of the
             // other branch) belongs in the same answer.
-            if let Some(sibling) = relevant.iter().skip(1).filter(close).find(|h| {
-                h.passage.kind == PassageKind::Text && h.passage.heading == best.passage.heading
+            if let Some(sibling) = relevant.iter().filter(close).find(|h| {
+                h.passage.id != best.passage.id
+                    && h.passage.kind == PassageKind::Text
+                    && h.passage.heading == best.passage.heading
             }) && body.chars().count() + sibling.passage.text.chars().count() < MAX_ANSWER_CHARS
             {
                 body.push('\n');
@@ -163,8 +182,11 @@ mod tests {
     #[test]
     fn nothing_relevant_means_not_found() {
         let p = split_text_document("d", "- Aceptamos tarjetas.").remove(0);
-        assert_eq!(compose(&[hit(p, 0.3)], 0.5, Locale::Es), Answer::NotFound);
-        assert_eq!(compose(&[], 0.5, Locale::Es), Answer::NotFound);
+        assert_eq!(
+            compose(&[hit(p, 0.3)], 0.5, false, Locale::Es),
+            Answer::NotFound
+        );
+        assert_eq!(compose(&[], 0.5, false, Locale::Es), Answer::NotFound);
     }
 
     #[test]
@@ -179,6 +201,7 @@ mod tests {
         let Answer::Found { text, passages, .. } = compose(
             &[hit(centro, 1.0), hit(villa, 0.9), hit(pay, 0.6)],
             0.5,
+            false,
             Locale::Es,
         ) else {
             panic!("expected an answer");
@@ -188,6 +211,25 @@ mod tests {
             "Centro: domingos de 8:00 a.m. a 12:00 m.\nVilla Verde: domingos cerrado.\n\n¿Te ayudo con algo más?"
         );
         assert_eq!(passages, vec!["info#0", "info#1"]);
+    }
+
+    #[test]
+    fn price_questions_prefer_a_catalog_row_over_prose() {
+        let offer = split_text_document(
+            "info",
+            "- Compra 10 fundas de cemento gris y la entrega es gratis.",
+        )
+        .remove(0);
+        let row = product_passages("cat", vec![product("CEM-001", "Cemento gris", 25)]).remove(0);
+        let hits = [hit(offer.clone(), 1.0), hit(row, 1.0)];
+        let Answer::Found { passages, .. } = compose(&hits, 0.5, true, Locale::Es) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(passages, vec!["cat#0"]);
+        let Answer::Found { passages, .. } = compose(&hits, 0.5, false, Locale::Es) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(passages, vec!["info#0"]);
     }
 
     #[test]
@@ -205,7 +247,7 @@ mod tests {
             hit(ps[1].clone(), 0.9),
             hit(ps[2].clone(), 0.5),
         ];
-        let Answer::Found { text, passages, .. } = compose(&hits, 0.5, Locale::En) else {
+        let Answer::Found { text, passages, .. } = compose(&hits, 0.5, true, Locale::En) else {
             panic!("expected an answer");
         };
         assert!(text.starts_with("• *Cemento gris* (CEM-001): RD$495 per funda; 25 in stock"));

@@ -117,6 +117,20 @@ impl ConversationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The form safe for logs: tenant and channel kept, the contact masked.
+    pub fn masked(&self) -> String {
+        let mut parts = self.0.splitn(3, ':');
+        let (tenant, channel, contact) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        format!(
+            "{tenant}:{channel}:{}",
+            crate::mask::Masked::new(contact, 4, 2)
+        )
+    }
 }
 
 impl TryFrom<String> for ConversationId {
@@ -215,6 +229,19 @@ impl ActionId {
     }
 }
 
+impl ActionId {
+    /// The form safe for logs: the conversation part masked.
+    pub fn masked(&self) -> String {
+        match self.0.split_once('/') {
+            Some((conversation, rest)) => match ConversationId::parse(conversation) {
+                Ok(c) => format!("{}/{rest}", c.masked()),
+                Err(_) => crate::mask::Masked::new(&self.0, 4, 8).to_string(),
+            },
+            None => crate::mask::Masked::new(&self.0, 4, 8).to_string(),
+        }
+    }
+}
+
 impl TryFrom<String> for ActionId {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -264,6 +291,7 @@ mod tests {
         assert_eq!(id.as_str(), "demo:twilio:+18095551010");
         assert_eq!(ConversationId::parse(id.as_str()).unwrap(), id);
         assert_eq!(id.tenant(), tenant);
+        assert_eq!(id.masked(), "demo:twilio:+180******10");
         assert!(ConversationId::parse("demo:fax:+1").is_err());
         assert!(ConversationId::parse("demo:twilio").is_err());
     }

@@ -157,6 +157,44 @@ pub fn yes_or_no(text: &str) -> Option<bool> {
     }
 }
 
+const PRODUCT_CUES: &[&str] = &[
+    "cuanto",
+    "cuanta",
+    "cuesta",
+    "cuestan",
+    "precio",
+    "precios",
+    "vale",
+    "valen",
+    "costo",
+    "tienen",
+    "tiene",
+    "hay",
+    "venden",
+    "existencia",
+    "disponible",
+    "disponibles",
+    "stock",
+    "inventario",
+    "quedan",
+    "price",
+    "cost",
+    "costs",
+    "sell",
+    "available",
+    "much",
+    "have",
+];
+
+/// Whether a question asks about a product's price or availability ("¿cuánto cuesta…?",
+/// "¿tienen…?"), in which case a catalog row answers it better than prose that mentions the
+/// product.
+pub fn asks_price_or_stock(text: &str) -> bool {
+    words(text)
+        .iter()
+        .any(|w| PRODUCT_CUES.contains(&w.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +244,14 @@ mod tests {
         ] {
             assert!(!wants_human(n), "{n}");
         }
+    }
+
+    #[test]
+    fn price_and_stock_questions_are_recognized() {
+        assert!(asks_price_or_stock("¿Cuánto cuesta el cemento gris?"));
+        assert!(asks_price_or_stock("¿Tienen block de 6?"));
+        assert!(asks_price_or_stock("how much is the drill"));
+        assert!(!asks_price_or_stock("¿A qué hora abren?"));
     }
 
     #[test]

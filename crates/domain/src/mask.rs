@@ -32,9 +32,42 @@ impl fmt::Display for Masked {
     }
 }
 
+/// Masks every run of 7 or more digits in free text (a provider's error message may echo the
+/// recipient's number), keeping the first 3 and last 2 digits.
+pub fn scrub_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().filter(char::is_ascii_digit).count() >= 7 {
+            out.push_str(&Masked::new(run, 3, 2).to_string());
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_digit_runs_are_masked_in_free_text() {
+        assert_eq!(
+            scrub_digits("The 'To' number whatsapp:+18095551010 is invalid (21211)"),
+            "The 'To' number whatsapp:+18*******10 is invalid (21211)"
+        );
+    }
 
     #[test]
     fn phone_numbers_keep_only_their_ends() {

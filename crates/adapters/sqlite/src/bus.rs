@@ -688,7 +688,7 @@ impl Pump {
                 let backoff = redelivery_backoff(attempts, config.min_backoff, config.max_backoff);
                 let wait = after.map_or(backoff, |a| a.max(backoff).min(config.max_backoff.max(a)));
                 let not_before = now.saturating_add(ms(wait));
-                debug!(subscription = sub, seq, attempts, ?wait, %reason, "Delivery will be retried.");
+                debug!(subscription = sub, seq, attempts, ?wait, reason = %atiende_domain::mask::scrub_digits(&reason), "Delivery will be retried.");
                 scheduler.delay_head(&key, attempts, not_before);
                 writes.spawn(async move {
                     let result = db
@@ -712,7 +712,7 @@ impl Pump {
             }
             HandleOutcome::Reject { reason } => reason,
         };
-        error!(subscription = sub, seq, attempts, %reason, "Message dead-lettered.");
+        error!(subscription = sub, seq, attempts, reason = %atiende_domain::mask::scrub_digits(&reason), "Message dead-lettered.");
         scheduler.pop_head(&key, now);
         let letter = DeadLetter {
             subscription: sub.to_owned(),

@@ -1,0 +1,412 @@
+//! The composition root: turns [`Settings`] into running adapters and use cases.
+//!
+//! Every binary — the four services and the all-in-one `atiende` — builds its dependencies here,
+//! so they are wired the same way everywhere. Today it builds the embedded adapters (SQLite store
+//! and bus, tantivy index); the GCP adapters plug in here behind cargo features without the
+//! services noticing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use atiende_adapter_meta::MetaSender;
+use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
+use atiende_adapter_tantivy::TantivyIndex;
+use atiende_adapter_twilio::TwilioSender;
+use atiende_app::{
+    conversations::ConversationAdmin,
+    dispatcher::{DispatchPolicy, OutboundDispatcher},
+    ingest::InboundGateway,
+    knowledge::KnowledgeService,
+    processor::InboundProcessor,
+    responder::ExtractiveResponder,
+    tenants::{CachedTenantStore, TenantAdmin},
+    webchat::WebChatSender,
+};
+use atiende_platform::{Settings, push::push_path};
+use atiende_ports::{
+    ChannelSender, Clock, ConversationStore, DeadLetterStore, Delivery, DeliveryLog,
+    EventPublisher, HandleOutcome, HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler,
+    Outbox, SystemClock, TenantStore, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{info, warn};
+
+/// How long a tenant lookup is cached (the bound on how stale another process's view can be).
+const TENANT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Everything a service needs, on the embedded adapters.
+#[derive(Clone)]
+pub struct Embedded {
+    /// The settings it was built from.
+    pub settings: Arc<Settings>,
+    /// The public URL providers call (with the port actually bound).
+    pub public_url: String,
+    /// The database.
+    pub db: Db,
+    /// The stores.
+    pub stores: Arc<SqliteStores>,
+    /// The bus.
+    pub bus: SqliteBus,
+    /// The keyword index.
+    pub index: Arc<TantivyIndex>,
+    /// Tenants, cached.
+    pub tenants: Arc<dyn TenantStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Knowledge ingestion and search.
+    pub knowledge: Arc<KnowledgeService>,
+    /// The HTTP client for providers and push deliveries.
+    pub http: reqwest::Client,
+}
+
+impl Embedded {
+    /// Opens the data directory and builds the adapters. `bound_port` is the port the server
+    /// listens on (the default public URL uses it).
+    pub async fn open(settings: &Settings, bound_port: u16) -> anyhow::Result<Self> {
+        let durability = match settings.store.durability.as_str() {
+            "full" => Durability::Full,
+            _ => Durability::Normal,
+        };
+        let db = Db::open(&settings.data_dir, durability).with_context(|| {
+            format!(
+                "cannot open the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let stores = Arc::new(SqliteStores::new(db.clone()));
+        let bus = SqliteBus::new(
+            db.clone(),
+            BusConfig {
+                max_in_flight: settings.bus.max_in_flight,
+                max_attempts: settings.bus.max_attempts,
+                min_backoff: Duration::from_millis(settings.bus.min_backoff_ms),
+                max_backoff: Duration::from_millis(settings.bus.max_backoff_ms),
+                handler_timeout: Duration::from_millis(settings.bus.handler_timeout_ms),
+                ..BusConfig::default()
+            },
+        );
+        let index = Arc::new(TantivyIndex::new());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tenants: Arc<dyn TenantStore> =
+            Arc::new(CachedTenantStore::new(stores.clone(), TENANT_CACHE_TTL));
+        let knowledge = Arc::new(KnowledgeService::new(
+            stores.clone() as Arc<dyn KnowledgeStore>,
+            index.clone() as Arc<dyn KeywordIndex>,
+            clock.clone(),
+        ));
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_millis(
+                settings.dispatcher.request_timeout_ms,
+            ))
+            .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        info!(data_dir = %settings.data_dir.display(), "Embedded store opened.");
+        Ok(Self {
+            public_url: settings.public_url(bound_port),
+            settings: Arc::new(settings.clone()),
+            db,
+            stores,
+            bus,
+            index,
+            tenants,
+            clock,
+            knowledge,
+            http,
+        })
+    }
+
+    /// Loads the demo tenant when the settings ask for it.
+    pub async fn load_demo_if_enabled(&self) -> anyhow::Result<()> {
+        if self.settings.demo {
+            atiende_demo::load(&self.tenant_admin(), &self.knowledge)
+                .await
+                .context("cannot load the demo tenant")?;
+        }
+        Ok(())
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> Arc<dyn EventPublisher> {
+        Arc::new(self.bus.clone())
+    }
+
+    /// The dead-letter store.
+    pub fn dead_letters(&self) -> Arc<dyn DeadLetterStore> {
+        self.stores.clone()
+    }
+
+    /// Ingest's use case.
+    pub fn gateway(&self) -> Arc<InboundGateway> {
+        Arc::new(InboundGateway::new(
+            self.publisher(),
+            self.stores.clone() as Arc<dyn DeliveryLog>,
+        ))
+    }
+
+    /// The processor's use case.
+    pub fn processor(&self) -> Arc<InboundProcessor> {
+        Arc::new(InboundProcessor::new(
+            self.tenants.clone(),
+            self.stores.clone() as Arc<dyn ConversationStore>,
+            self.publisher(),
+            Arc::new(ExtractiveResponder::new(
+                self.knowledge.clone(),
+                self.settings.processor.min_coverage,
+            )),
+            self.clock.clone(),
+        ))
+    }
+
+    /// The dispatcher's use case, with a sender for every channel.
+    pub fn dispatcher(&self) -> Arc<OutboundDispatcher> {
+        let d = &self.settings.dispatcher;
+        let senders: Vec<Arc<dyn ChannelSender>> = vec![
+            Arc::new(TwilioSender::new(
+                self.http.clone(),
+                &self.settings.twilio.api_base,
+                Some(&self.public_url),
+            )),
+            Arc::new(MetaSender::new(
+                self.http.clone(),
+                &self.settings.meta.graph_base,
+                &self.settings.meta.graph_version,
+            )),
+            Arc::new(WebChatSender::new(self.webchat(), self.clock.clone())),
+        ];
+        Arc::new(OutboundDispatcher::new(
+            self.tenants.clone(),
+            self.stores.clone() as Arc<dyn Outbox>,
+            self.stores.clone() as Arc<dyn DeliveryLog>,
+            senders,
+            self.clock.clone(),
+            DispatchPolicy {
+                send_attempts: d.send_attempts,
+                first_retry: Duration::from_millis(d.first_retry_ms),
+                max_retry: Duration::from_millis(d.max_retry_ms),
+                per_sender_per_second: d.per_sender_per_second,
+                per_recipient_per_minute: d.per_recipient_per_minute,
+                per_recipient_burst: d.per_recipient_burst,
+            },
+        ))
+    }
+
+    /// Tenant onboarding.
+    pub fn tenant_admin(&self) -> TenantAdmin {
+        TenantAdmin::new(
+            self.tenants.clone(),
+            self.index.clone() as Arc<dyn KeywordIndex>,
+            self.clock.clone(),
+        )
+    }
+
+    /// Conversation operations.
+    pub fn conversation_admin(&self) -> ConversationAdmin {
+        ConversationAdmin::new(self.stores.clone(), self.clock.clone())
+    }
+
+    /// The web chat store.
+    pub fn webchat(&self) -> Arc<dyn WebChatStore> {
+        self.stores.clone()
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        self.stores.clone()
+    }
+
+    /// What `/health/ready` checks.
+    pub fn health_checks(&self) -> Vec<Arc<dyn HealthCheck>> {
+        vec![self.stores.clone(), Arc::new(self.bus.clone())]
+    }
+
+    /// Delivers `subscription` by POSTing push envelopes to the service at `base_url`, as
+    /// Pub/Sub push would: used when the services run as separate processes.
+    pub fn push_to(&self, subscription: &'static str, base_url: &str) -> anyhow::Result<()> {
+        if self.settings.bus.push_token.is_none() {
+            warn!(
+                subscription,
+                "Pushing without a push token: keep the services on a private network or set ATIENDE_BUS__PUSH_TOKEN."
+            );
+        }
+        let handler = Arc::new(HttpPush {
+            client: self.http.clone(),
+            url: format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                push_path(subscription)
+            ),
+            token: self.settings.bus.push_token.clone(),
+        });
+        self.bus.subscribe(subscription, handler)?;
+        info!(subscription, base_url, "Delivering by HTTP push.");
+        Ok(())
+    }
+
+    /// Stops the bus, letting in-flight deliveries finish.
+    pub async fn shutdown(&self) {
+        self.bus
+            .shutdown(Duration::from_secs(self.settings.shutdown_grace_secs))
+            .await;
+    }
+}
+
+/// A [`MessageHandler`] that POSTs the delivery as a Pub/Sub push envelope. Like Pub/Sub, a 2xx
+/// answer acknowledges; anything else (or no answer) means "deliver again later".
+struct HttpPush {
+    client: reqwest::Client,
+    url: String,
+    token: Option<SecretString>,
+}
+
+#[async_trait]
+impl MessageHandler for HttpPush {
+    async fn handle(&self, delivery: &Delivery) -> HandleOutcome {
+        let envelope = PushEnvelope::from(delivery);
+        let mut request = self.client.post(&self.url).json(&envelope);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose_secret());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => HandleOutcome::Ack,
+            Ok(response) => HandleOutcome::Retry {
+                after: response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now())),
+                reason: format!("push endpoint answered {}", response.status()),
+            },
+            Err(e) => HandleOutcome::Retry {
+                reason: format!("push endpoint unreachable: {e}"),
+                after: None,
+            },
+        }
+    }
+}
+
+/// The settings for a test: a fresh data directory, port 0, fast retries, no demo unless asked.
+pub fn test_settings(data_dir: &std::path::Path) -> Settings {
+    let mut s = Settings {
+        host: "127.0.0.1".to_owned(),
+        port: 0,
+        data_dir: data_dir.to_path_buf(),
+        demo: false,
+        workers: Some(2),
+        shutdown_grace_secs: 2,
+        ..Settings::default()
+    };
+    s.bus.min_backoff_ms = 50;
+    s.bus.max_backoff_ms = 500;
+    s.dispatcher.first_retry_ms = 10;
+    s.dispatcher.max_retry_ms = 100;
+    s.dispatcher.per_recipient_per_minute = 600;
+    s.dispatcher.per_recipient_burst = 50;
+    s
+}
+
+/// The settings as JSON, secrets left out (they are never serialized).
+pub fn redacted_settings(settings: &Settings) -> String {
+    serde_json::to_string_pretty(settings).unwrap_or_default()
+}
+
+/// Command-line options every service binary accepts.
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct ServiceArgs {
+    /// A TOML configuration file (default: $ATIENDE_CONFIG, else ./atiende.toml if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the effective settings (without secrets) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Loads settings for a binary, printing a readable error and returning the exit code on failure
+/// (78, `EX_CONFIG`).
+pub fn load_settings(args: &ServiceArgs) -> Result<Settings, std::process::ExitCode> {
+    match Settings::load(args.config.as_deref()) {
+        Ok(settings) => Ok(settings),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(std::process::ExitCode::from(78))
+        }
+    }
+}
+
+/// Runs one service alone: binds, opens the embedded adapters, lets `setup` register the
+/// service's routes (and bus subscriptions), serves `/health*` too, and shuts down gracefully.
+pub async fn run_service<F, Fut>(
+    name: &'static str,
+    settings: Settings,
+    setup: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Embedded) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<atiende_platform::server::Configure>>,
+{
+    use atiende_platform::{
+        health::Health,
+        server::{self, ServerOptions},
+        telemetry,
+    };
+    telemetry::init(&settings.log);
+    let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+    let port = listener.local_addr()?.port();
+    let infra = Embedded::open(&settings, port).await?;
+    let routes = setup(infra.clone()).await?;
+    let health = Arc::new(Health::new(name, infra.health_checks()));
+    let configure: atiende_platform::server::Configure = Arc::new(move |cfg| {
+        Arc::clone(&health).configure(cfg);
+        routes(cfg);
+    });
+    let server = server::build(
+        listener,
+        &ServerOptions::from_settings(&settings),
+        configure,
+    )?;
+    info!(service = name, port, public_url = %infra.public_url, "Listening.");
+    let result = server.await;
+    infra.shutdown().await;
+    info!(service = name, "Stopped.");
+    result.context("the HTTP server failed")
+}
+
+/// `main` for a service binary: parse arguments, load settings, run.
+pub fn service_main<F, Fut>(name: &'static str, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use clap::Parser as _;
+    let args = ServiceArgs::parse();
+    let settings = match load_settings(&args) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    if args.print_config {
+        println!("{}", redacted_settings(&settings));
+        return std::process::ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {name}: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! Settings: compiled-in defaults, then a TOML file, then the environment.
+//!
+//! * File: `--config PATH` or `ATIENDE_CONFIG`, else `atiende.toml` in the working directory if
+//!   it exists.
+//! * Environment: `ATIENDE_<KEY>` and `ATIENDE_<SECTION>__<KEY>` (`ATIENDE_DATA_DIR`,
+//!   `ATIENDE_BUS__MAX_ATTEMPTS`), plus the conventional `PORT` (Cloud Run sets it),
+//!   `TWILIO_API_BASE` and `META_GRAPH_BASE`.
+//!
+//! Loading binds nothing and opens nothing. Unknown keys are errors (a typo in a setting should
+//! not silently fall back to a default), and [`Settings::validate`] turns every bad value into a
+//! message naming the setting.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("configuration error: {0}")]
+    Load(String),
+    /// A value is out of range or inconsistent.
+    #[error("configuration error: {setting}: {reason}")]
+    Invalid {
+        /// The setting, as written in the file (`bus.max_attempts`).
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Every setting of every service (each reads the sections it needs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on (`PORT`); 0 picks a free one.
+    pub port: u16,
+    /// Where the embedded store keeps its data (`ATIENDE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The URL providers use to reach this deployment (`ATIENDE_PUBLIC_URL`), without a trailing
+    /// slash. Webhook signatures are checked against it, because behind Cloud Run's proxy the
+    /// request's own scheme and host are not what the provider signed. Defaults to
+    /// `http://localhost:{port}`.
+    pub public_url: Option<String>,
+    /// Bearer token for the admin API (`ATIENDE_ADMIN_TOKEN`); the admin API is disabled
+    /// without it.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    /// Load the demo tenant at start.
+    pub demo: bool,
+    /// Worker threads of the HTTP server (default: one per core).
+    pub workers: Option<usize>,
+    /// Seconds in-flight work may take to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Logging.
+    pub log: LogSettings,
+    /// Request limits.
+    pub limits: Limits,
+    /// Twilio's API.
+    pub twilio: TwilioApi,
+    /// Meta's Graph API.
+    pub meta: MetaApi,
+    /// The embedded store.
+    pub store: StoreSettings,
+    /// The bus.
+    pub bus: BusSettings,
+    /// The processor.
+    pub processor: ProcessorSettings,
+    /// The dispatcher.
+    pub dispatcher: DispatcherSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 8080,
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            admin_token: None,
+            demo: true,
+            workers: None,
+            shutdown_grace_secs: 10,
+            log: LogSettings::default(),
+            limits: Limits::default(),
+            twilio: TwilioApi::default(),
+            meta: MetaApi::default(),
+            store: StoreSettings::default(),
+            bus: BusSettings::default(),
+            processor: ProcessorSettings::default(),
+            dispatcher: DispatcherSettings::default(),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `pretty` for terminals, `json` for log collectors.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive (`info`, `atiende=debug,info`); `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Limits on what clients may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest webhook body, in bytes; larger ones get 413.
+    pub max_webhook_bytes: usize,
+    /// Largest admin request body, in bytes (knowledge uploads).
+    pub max_admin_bytes: usize,
+    /// Longest web chat message, in characters.
+    pub max_webchat_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // A Twilio form is a few KiB; Meta batches can be larger.
+            max_webhook_bytes: 256 * 1024,
+            max_admin_bytes: 8 * 1024 * 1024,
+            max_webchat_chars: 2000,
+        }
+    }
+}
+
+/// Where Twilio's API is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioApi {
+    /// Base URL (`TWILIO_API_BASE`).
+    pub api_base: String,
+}
+
+impl Default for TwilioApi {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.twilio.com".to_owned(),
+        }
+    }
+}
+
+/// Where Meta's Graph API is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaApi {
+    /// Base URL (`META_GRAPH_BASE`).
+    pub graph_base: String,
+    /// Pinned API version.
+    pub graph_version: String,
+}
+
+impl Default for MetaApi {
+    fn default() -> Self {
+        Self {
+            graph_base: "https://graph.facebook.com".to_owned(),
+            graph_version: "v25.0".to_owned(),
+        }
+    }
+}
+
+/// The embedded store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `normal` survives a process crash; `full` also survives power loss (an fsync per
+    /// commit).
+    pub durability: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            durability: "normal".to_owned(),
+        }
+    }
+}
+
+/// The bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSettings {
+    /// Deliveries in flight per subscription.
+    pub max_in_flight: usize,
+    /// Deliveries before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First redelivery delay, milliseconds.
+    pub min_backoff_ms: u64,
+    /// Longest redelivery delay, milliseconds.
+    pub max_backoff_ms: u64,
+    /// Longest a handler may run, milliseconds.
+    pub handler_timeout_ms: u64,
+    /// Where a service running alone pushes what it publishes (Pub/Sub push endpoints).
+    pub push: PushEndpoints,
+    /// A bearer token push requests must carry (`ATIENDE_BUS__PUSH_TOKEN`), for services that
+    /// run as separate processes on the embedded bus. Without it the push routes are open:
+    /// keep them on a private network.
+    #[serde(skip_serializing)]
+    pub push_token: Option<SecretString>,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 64,
+            max_attempts: 10,
+            min_backoff_ms: 1000,
+            max_backoff_ms: 60_000,
+            handler_timeout_ms: 120_000,
+            push: PushEndpoints::default(),
+            push_token: None,
+        }
+    }
+}
+
+/// Push endpoints of the consuming services, for services run as separate processes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushEndpoints {
+    /// The processor's base URL (its push route is `/pubsub/push`).
+    pub processor: Option<String>,
+    /// The dispatcher's base URL.
+    pub dispatcher: Option<String>,
+}
+
+/// The processor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorSettings {
+    /// The least share of a question a knowledge passage must cover to be quoted (0–1).
+    pub min_coverage: f32,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        Self { min_coverage: 0.5 }
+    }
+}
+
+/// The dispatcher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatcherSettings {
+    /// Send attempts per delivery.
+    pub send_attempts: u32,
+    /// First in-process retry delay, milliseconds.
+    pub first_retry_ms: u64,
+    /// Longest in-process retry delay, milliseconds.
+    pub max_retry_ms: u64,
+    /// Provider request timeout, milliseconds.
+    pub request_timeout_ms: u64,
+    /// Messages per second per sender number.
+    pub per_sender_per_second: u32,
+    /// Messages per minute to one customer.
+    pub per_recipient_per_minute: u32,
+    /// Messages to one customer that may go back to back.
+    pub per_recipient_burst: u32,
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        Self {
+            send_attempts: 3,
+            first_retry_ms: 200,
+            max_retry_ms: 5000,
+            request_timeout_ms: 15_000,
+            per_sender_per_second: 20,
+            per_recipient_per_minute: 20,
+            per_recipient_burst: 6,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings from the defaults, `file` (or `ATIENDE_CONFIG`, or `./atiende.toml` when it
+    /// exists) and the environment, then validates them.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("ATIENDE_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match &file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Load(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("atiende.toml")),
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("ATIENDE_").ignore(&["config"]).split("__"))
+            .merge(Env::raw().filter_map(|key| {
+                let key = key.as_str();
+                if key.eq_ignore_ascii_case("PORT") {
+                    Some("port".into())
+                } else if key.eq_ignore_ascii_case("TWILIO_API_BASE") {
+                    Some("twilio.api_base".into())
+                } else if key.eq_ignore_ascii_case("META_GRAPH_BASE") {
+                    Some("meta.graph_base".into())
+                } else {
+                    None
+                }
+            }))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks ranges and formats, naming the setting at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            check_base_url("public_url", url)?;
+        }
+        check_base_url("twilio.api_base", &self.twilio.api_base)?;
+        check_base_url("meta.graph_base", &self.meta.graph_base)?;
+        if let Some(p) = &self.bus.push.processor {
+            check_base_url("bus.push.processor", p)?;
+        }
+        if let Some(d) = &self.bus.push.dispatcher {
+            check_base_url("bus.push.dispatcher", d)?;
+        }
+        if !self.meta.graph_version.starts_with('v') {
+            return Err(invalid(
+                "meta.graph_version",
+                "expected a version like v25.0",
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if !matches!(self.store.durability.as_str(), "normal" | "full") {
+            return Err(invalid("store.durability", "expected normal or full"));
+        }
+        let positive = [
+            ("bus.max_in_flight", self.bus.max_in_flight as u64),
+            ("bus.max_attempts", u64::from(self.bus.max_attempts)),
+            ("bus.min_backoff_ms", self.bus.min_backoff_ms),
+            ("bus.handler_timeout_ms", self.bus.handler_timeout_ms),
+            (
+                "dispatcher.send_attempts",
+                u64::from(self.dispatcher.send_attempts),
+            ),
+            (
+                "dispatcher.request_timeout_ms",
+                self.dispatcher.request_timeout_ms,
+            ),
+            (
+                "dispatcher.per_sender_per_second",
+                u64::from(self.dispatcher.per_sender_per_second),
+            ),
+            (
+                "dispatcher.per_recipient_per_minute",
+                u64::from(self.dispatcher.per_recipient_per_minute),
+            ),
+            (
+                "dispatcher.per_recipient_burst",
+                u64::from(self.dispatcher.per_recipient_burst),
+            ),
+            (
+                "limits.max_webhook_bytes",
+                self.limits.max_webhook_bytes as u64,
+            ),
+            ("limits.max_admin_bytes", self.limits.max_admin_bytes as u64),
+            (
+                "limits.max_webchat_chars",
+                self.limits.max_webchat_chars as u64,
+            ),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(invalid(setting, "must be greater than 0"));
+            }
+        }
+        if self.bus.max_backoff_ms < self.bus.min_backoff_ms {
+            return Err(invalid(
+                "bus.max_backoff_ms",
+                "must be at least bus.min_backoff_ms",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.processor.min_coverage) {
+            return Err(invalid("processor.min_coverage", "must be between 0 and 1"));
+        }
+        if self.workers == Some(0) {
+            return Err(invalid("workers", "must be greater than 0"));
+        }
+        Ok(())
+    }
+
+    /// The public base URL, defaulting to `http://localhost:{port}` (with the bound port, which
+    /// may differ from the configured one when it was 0).
+    pub fn public_url(&self, bound_port: u16) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{bound_port}"))
+    }
+}
+
+fn check_base_url(setting: &'static str, value: &str) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(value)
+        .map_err(|e| invalid(setting, format!("{value:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid(
+            setting,
+            format!("{value:?} must be an absolute http(s) URL"),
+        ));
+    }
+    if value.ends_with('/') {
+        return Err(invalid(setting, format!("{value:?} must not end with '/'")));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(
+            setting,
+            format!("{value:?} must not have a query or fragment"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+        assert_eq!(
+            Settings::default().public_url(8080),
+            "http://localhost:8080"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let mut s = Settings::default();
+        s.public_url = Some("https://atiende.example.com/".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("public_url") && err.contains("'/'"), "{err}");
+
+        let mut s = Settings::default();
+        s.bus.max_attempts = 0;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("bus.max_attempts")
+        );
+
+        let mut s = Settings::default();
+        s.store.durability = "sometimes".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.durability")
+        );
+
+        let mut s = Settings::default();
+        s.twilio.api_base = "ftp://x".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("twilio.api_base")
+        );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err = Settings::load(Some(Path::new("/nonexistent/atiende.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn files_layer_over_defaults_and_unknown_keys_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("atiende-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "port = 9999\n[bus]\nmax_attempts = 3\n").unwrap();
+        let s = Settings::load(Some(&good)).unwrap();
+        assert_eq!(s.bus.max_attempts, 3);
+        assert_eq!(s.bus.max_in_flight, 64, "unset keys keep their defaults");
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[bus]\nmax_atempts = 3\n").unwrap();
+        let err = Settings::load(Some(&bad)).unwrap_err().to_string();
+        assert!(err.contains("max_atempts"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

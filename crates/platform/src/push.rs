@@ -1,0 +1,147 @@
+//! The Pub/Sub push endpoint: `POST /pubsub/push/{subscription}`.
+//!
+//! Pub/Sub (and the embedded bus, when services run as separate processes) POSTs a push envelope;
+//! the answer is the acknowledgement: 2xx acks, anything else is retried later. So:
+//! * handled (or already handled) → 204;
+//! * a transient failure → 503 with `Retry-After`, and the message comes back;
+//! * a message that can never be processed → recorded in the dead-letter store, then 204, so it
+//!   is not redelivered forever (if recording fails, 503: it must not be lost).
+//!
+//! When a push token is configured, requests must carry it as a bearer token. On Cloud Run the
+//! service additionally requires Google-signed OIDC tokens (IAM invoker).
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use atiende_domain::mask::scrub_digits;
+use atiende_ports::{
+    DeadLetter, DeadLetterStore, Delivery, HandleOutcome, MessageHandler, bus::PushEnvelope,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{error, warn};
+
+use crate::http::{ApiError, header_str, read_body};
+
+/// The path a subscription's push endpoint is served at.
+pub fn push_path(subscription: &str) -> String {
+    format!("/pubsub/push/{subscription}")
+}
+
+/// A push endpoint for one subscription.
+pub struct PushEndpoint {
+    subscription: &'static str,
+    handler: Arc<dyn MessageHandler>,
+    dead_letters: Arc<dyn DeadLetterStore>,
+    token: Option<SecretString>,
+    max_body_bytes: usize,
+}
+
+impl PushEndpoint {
+    /// An endpoint delivering `subscription` to `handler`.
+    pub fn new(
+        subscription: &'static str,
+        handler: Arc<dyn MessageHandler>,
+        dead_letters: Arc<dyn DeadLetterStore>,
+        token: Option<SecretString>,
+    ) -> Self {
+        Self {
+            subscription,
+            handler,
+            dead_letters,
+            token,
+            // Pub/Sub messages are at most 10 MB.
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+
+    /// Registers the route.
+    pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        let path = push_path(self.subscription);
+        let endpoint = Arc::clone(&self);
+        cfg.route(
+            &path,
+            web::post().to(move |request: HttpRequest, payload: web::Payload| {
+                let endpoint = Arc::clone(&endpoint);
+                async move { endpoint.receive(&request, payload).await }
+            }),
+        );
+    }
+
+    async fn receive(
+        &self,
+        request: &HttpRequest,
+        payload: web::Payload,
+    ) -> Result<HttpResponse, ApiError> {
+        if let Some(token) = &self.token {
+            let presented = header_str(request, "authorization")
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let ok: bool = subtle_eq(presented.as_bytes(), token.expose_secret().as_bytes());
+            if !ok {
+                return Err(ApiError::Unauthorized(
+                    "a valid push token is required".to_owned(),
+                ));
+            }
+        }
+        let body = read_body(request, payload, self.max_body_bytes).await?;
+        let envelope: PushEnvelope = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_body(format!("not a push envelope: {e}")))?;
+        let message_id = envelope.message.message_id.clone();
+        let delivery = match Delivery::try_from(envelope.clone()) {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                return self
+                    .park(DeadLetter {
+                        subscription: self.subscription.to_owned(),
+                        message_id,
+                        ordering_key: envelope.message.ordering_key,
+                        attributes: envelope.message.attributes,
+                        data: envelope.message.data,
+                        reason: e.to_string(),
+                        attempts: envelope.delivery_attempt.unwrap_or(1),
+                        at: chrono::Utc::now(),
+                    })
+                    .await;
+            }
+        };
+        match self.handler.handle(&delivery).await {
+            HandleOutcome::Ack => Ok(HttpResponse::NoContent().finish()),
+            HandleOutcome::Retry { reason, after } => {
+                warn!(subscription = self.subscription, message_id = %delivery.message_id, reason = %scrub_digits(&reason), "Push delivery will be retried.");
+                Err(ApiError::Unavailable {
+                    message: reason,
+                    retry_after_secs: after.map(|d| d.as_secs().max(1)),
+                })
+            }
+            HandleOutcome::Reject { reason } => {
+                self.park(DeadLetter {
+                    subscription: self.subscription.to_owned(),
+                    message_id: delivery.message_id.clone(),
+                    ordering_key: delivery.ordering_key.clone(),
+                    attributes: delivery.attributes.clone(),
+                    data: String::from_utf8_lossy(&delivery.data).into_owned(),
+                    reason,
+                    attempts: delivery.delivery_attempt,
+                    at: chrono::Utc::now(),
+                })
+                .await
+            }
+        }
+    }
+
+    async fn park(&self, letter: DeadLetter) -> Result<HttpResponse, ApiError> {
+        error!(subscription = self.subscription, message_id = %letter.message_id, reason = %scrub_digits(&letter.reason), "Push message dead-lettered.");
+        match self.dead_letters.record(letter).await {
+            Ok(()) => Ok(HttpResponse::NoContent().finish()),
+            Err(e) => Err(ApiError::Unavailable {
+                message: format!("could not park the message: {e}"),
+                retry_after_secs: Some(5),
+            }),
+        }
+    }
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}

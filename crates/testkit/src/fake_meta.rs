@@ -1,0 +1,192 @@
+//! A fake of Meta's Graph API for WhatsApp messages (protocols.md §2.4).
+//!
+//! `POST /{version}/{phone_number_id}/messages` with a bearer token and a JSON body. It enforces
+//! `messaging_product: "whatsapp"`, a `to`, and a `text` (body ≤ 4096 characters) or `template`
+//! (name and language) payload, answers with Meta's success shape, and uses Graph error envelopes
+//! for failures — 190 for a bad token, 131047 for free-form messages to recipients whose window was
+//! closed with [`FakeMeta::close_window`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+/// A message the fake accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaMessage {
+    /// The id it was given (`wamid.…`).
+    pub id: String,
+    /// The sending phone number id.
+    pub phone_number_id: String,
+    /// The whole request body.
+    pub body: Value,
+}
+
+impl MetaMessage {
+    /// `to`.
+    pub fn to(&self) -> &str {
+        self.body["to"].as_str().unwrap_or_default()
+    }
+
+    /// The text body of a text message.
+    pub fn text(&self) -> Option<&str> {
+        self.body["text"]["body"].as_str()
+    }
+
+    /// The template name of a template message.
+    pub fn template(&self) -> Option<&str> {
+        self.body["template"]["name"].as_str()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    tokens: HashMap<String, String>,
+    sent: Vec<MetaMessage>,
+    failures: VecDeque<(u16, i64)>,
+    closed_windows: HashSet<String>,
+}
+
+/// The fake Graph API.
+pub struct FakeMeta {
+    base_url: String,
+    state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakeMeta {
+    /// Starts the fake; `numbers` are `(phone_number_id, access_token)` pairs it accepts.
+    pub fn start(numbers: &[(&str, &str)]) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            tokens: numbers
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .collect(),
+            ..State::default()
+        }));
+        let shared = Arc::clone(&state);
+        let (base_url, handle) = crate::spawn_server(move |cfg| {
+            cfg.app_data(web::Data::from(Arc::clone(&shared)))
+                .route("/{version}/{phone}/messages", web::post().to(send));
+        });
+        Self {
+            base_url,
+            state,
+            handle,
+        }
+    }
+
+    /// The base URL to configure as `META_GRAPH_BASE`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Messages accepted so far.
+    pub fn sent(&self) -> Vec<MetaMessage> {
+        self.lock().sent.clone()
+    }
+
+    /// Makes the next `n` requests fail with HTTP `status` and Graph error `code`.
+    pub fn fail_next(&self, n: usize, status: u16, code: i64) {
+        let mut state = self.lock();
+        for _ in 0..n {
+            state.failures.push_back((status, code));
+        }
+    }
+
+    /// Answers free-form messages to `to` (digits) with 131047.
+    pub fn close_window(&self, to: &str) {
+        self.lock().closed_windows.insert(to.to_owned());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for FakeMeta {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+fn graph_error(status: u16, code: i64, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(
+        json!({
+            "error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_data": { "messaging_product": "whatsapp", "details": message },
+                "fbtrace_id": "AbCdEf"
+            }
+        }),
+    )
+}
+
+async fn send(
+    state: web::Data<Mutex<State>>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_version, phone) = path.into_inner();
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if token.is_none() || state.tokens.get(&phone).map(String::as_str) != token {
+        return graph_error(401, 190, "Invalid OAuth access token.");
+    }
+    if let Some((status, code)) = state.failures.pop_front() {
+        return graph_error(status, code, "scripted failure");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(400, 100, "Invalid JSON");
+    };
+    if body["messaging_product"] != "whatsapp" {
+        return graph_error(400, 100, "The parameter messaging_product is required.");
+    }
+    let Some(to) = body["to"].as_str().map(str::to_owned) else {
+        return graph_error(400, 100, "The parameter to is required.");
+    };
+    match body["type"].as_str() {
+        Some("text") => {
+            let Some(text) = body["text"]["body"].as_str() else {
+                return graph_error(400, 100, "The parameter text['body'] is required.");
+            };
+            if text.chars().count() > 4096 {
+                return graph_error(
+                    400,
+                    100,
+                    "Param text['body'] must be at most 4096 characters long.",
+                );
+            }
+            if state.closed_windows.contains(&to) {
+                return graph_error(400, 131_047, "Re-engagement message");
+            }
+        }
+        Some("template") => {
+            if body["template"]["name"].as_str().is_none()
+                || body["template"]["language"]["code"].as_str().is_none()
+            {
+                return graph_error(400, 132_000, "Template name and language are required.");
+            }
+        }
+        _ => return graph_error(400, 131_051, "Unsupported message type"),
+    }
+    let id = format!("wamid.{}", uuid::Uuid::new_v4().simple());
+    state.sent.push(MetaMessage {
+        id: id.clone(),
+        phone_number_id: phone,
+        body,
+    });
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": to, "wa_id": to }],
+        "messages": [{ "id": id }],
+    }))
+}

@@ -1,0 +1,67 @@
+//! Test support shared by the services' black-box tests and the end-to-end suite.
+//!
+//! Twilio's and Meta's APIs cannot run here, so [`FakeTwilio`] and [`FakeMeta`] stand in for
+//! them — strictly following protocols.md (authentication, field rules, response and error
+//! bodies), because a lenient fake would let the senders drift from the real contract. Everything
+//! that *can* run here runs for real in the tests: SQLite, tantivy, the HTTP servers, and the
+//! official `twilio` Python SDK, which signs the webhooks the end-to-end tests send
+//! ([`python`]).
+
+// Test support fails loudly and early: a panic with the reason is the right outcome.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod fake_meta;
+pub mod fake_twilio;
+pub mod python;
+
+pub use fake_meta::FakeMeta;
+pub use fake_twilio::FakeTwilio;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs an actix server on `127.0.0.1:0` in a background thread with its own runtime, returning
+/// its base URL and a handle that stops it.
+pub(crate) fn spawn_server<F>(factory: F) -> (String, actix_web::dev::ServerHandle)
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let port = listener.local_addr().expect("local address").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        system.block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(factory.clone())
+            })
+            .workers(1)
+            .listen(listener)
+            .expect("listen")
+            .disable_signals()
+            .run();
+            tx.send(server.handle()).expect("send the handle");
+            let _ = server.await;
+        });
+    });
+    let handle = rx.recv().expect("the fake server started");
+    (format!("http://127.0.0.1:{port}"), handle)
+}

@@ -1,0 +1,75 @@
+//! The admin service: how operators onboard tenants and look after them.
+//!
+//! Every route needs `Authorization: Bearer $ATIENDE_ADMIN_TOKEN` (compared in constant time);
+//! without a configured token the admin API answers 503 and does nothing. Secrets (auth tokens,
+//! app secrets, access and verify tokens) are **write-only**: they can be set and replaced, never
+//! read back — views say only whether each is set.
+//!
+//! # Routes
+//! * `POST /admin/tenants`, `GET /admin/tenants`, `GET|PATCH|DELETE /admin/tenants/{id}`
+//! * `POST /admin/tenants/{id}/knowledge` (`{"documents": ["text", …]}` or objects with `id`,
+//!   `title`, `kind` = `text`|`catalog`, `content`), `GET …/knowledge`,
+//!   `DELETE …/knowledge/{doc}`, `POST …/knowledge/search` (`{"query", "limit"}`)
+//! * `GET /admin/tenants/{id}/conversations[?state=]`, `GET …/conversations/{cid}`,
+//!   `POST …/conversations/{cid}/resolve`
+//! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
+//! * `GET /admin/dead-letters` — bus messages given up on
+
+mod routes;
+mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use atiende_app::{
+    conversations::ConversationAdmin, knowledge::KnowledgeService, tenants::TenantAdmin,
+};
+use atiende_bootstrap::Embedded;
+use atiende_ports::{DeadLetterStore, Outbox};
+use secrecy::SecretString;
+
+/// The admin service's state.
+pub struct Admin {
+    token: Option<SecretString>,
+    tenants: TenantAdmin,
+    knowledge: Arc<KnowledgeService>,
+    conversations: ConversationAdmin,
+    outbox: Arc<dyn Outbox>,
+    dead_letters: Arc<dyn DeadLetterStore>,
+    public_url: String,
+}
+
+impl Admin {
+    /// Builds the service on `infra`.
+    pub fn new(infra: &Embedded) -> Self {
+        Self {
+            token: infra.settings.admin_token.clone(),
+            tenants: infra.tenant_admin(),
+            knowledge: infra.knowledge.clone(),
+            conversations: infra.conversation_admin(),
+            outbox: infra.outbox(),
+            dead_letters: infra.dead_letters(),
+            public_url: infra.public_url.clone(),
+        }
+    }
+
+    /// Registers the routes under `/admin`.
+    pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        routes::configure(web::Data::from(self), cfg);
+    }
+}
+
+/// Runs the admin service alone.
+pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
+    atiende_bootstrap::run_service("admin", settings, |infra| async move {
+        if infra.settings.admin_token.is_none() {
+            tracing::warn!("ATIENDE_ADMIN_TOKEN is not set: the admin API is disabled.");
+        }
+        let admin = Arc::new(Admin::new(&infra));
+        Ok(
+            Arc::new(move |cfg: &mut web::ServiceConfig| Arc::clone(&admin).configure(cfg))
+                as atiende_platform::server::Configure,
+        )
+    })
+    .await
+}

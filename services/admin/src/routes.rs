@@ -1,0 +1,296 @@
+//! The admin routes.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use atiende_app::{
+    knowledge::DocumentInput,
+    tenants::{NewTenant, TenantPatch},
+};
+use atiende_domain::{ConversationState, TenantId};
+use atiende_platform::{ApiError, http::header_str};
+use atiende_ports::OutboxState;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::{Admin, views::TenantView};
+
+type Data = web::Data<Admin>;
+
+pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .app_data(data)
+            .route("/tenants", web::post().to(create_tenant))
+            .route("/tenants", web::get().to(list_tenants))
+            .route("/tenants/{id}", web::get().to(get_tenant))
+            .route("/tenants/{id}", web::patch().to(update_tenant))
+            .route("/tenants/{id}", web::delete().to(delete_tenant))
+            .route("/tenants/{id}/knowledge", web::post().to(ingest_knowledge))
+            .route("/tenants/{id}/knowledge", web::get().to(list_knowledge))
+            .route(
+                "/tenants/{id}/knowledge/search",
+                web::post().to(search_knowledge),
+            )
+            .route(
+                "/tenants/{id}/knowledge/{doc}",
+                web::delete().to(delete_knowledge),
+            )
+            .route(
+                "/tenants/{id}/conversations",
+                web::get().to(list_conversations),
+            )
+            .route(
+                "/tenants/{id}/conversations/{cid}",
+                web::get().to(get_conversation),
+            )
+            .route(
+                "/tenants/{id}/conversations/{cid}/resolve",
+                web::post().to(resolve_conversation),
+            )
+            .route("/tenants/{id}/outbox", web::get().to(list_outbox))
+            .route("/dead-letters", web::get().to(list_dead_letters)),
+    );
+}
+
+/// Checks the bearer token in constant time.
+fn authorize(admin: &Admin, request: &HttpRequest) -> Result<(), ApiError> {
+    let Some(expected) = &admin.token else {
+        return Err(ApiError::Unavailable {
+            message: "the admin API is disabled: set ATIENDE_ADMIN_TOKEN".to_owned(),
+            retry_after_secs: None,
+        });
+    };
+    let presented = header_str(request, "authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(
+        presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "a valid admin bearer token is required".to_owned(),
+        ))
+    }
+}
+
+async fn tenant_id(admin: &Admin, id: &str) -> Result<TenantId, ApiError> {
+    Ok(admin.tenants.get(id).await?.id.clone())
+}
+
+async fn create_tenant(
+    admin: Data,
+    request: HttpRequest,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = admin.tenants.create(body.into_inner()).await?;
+    tracing::info!(tenant = %tenant.id, "Tenant created.");
+    Ok(HttpResponse::Created().json(TenantView::new(&tenant, &admin.public_url)))
+}
+
+async fn list_tenants(admin: Data, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenants = admin.tenants.list().await?;
+    let views: Vec<_> = tenants
+        .iter()
+        .map(|t| TenantView::new(t, &admin.public_url))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "tenants": views })))
+}
+
+async fn get_tenant(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = admin.tenants.get(&id).await?;
+    Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
+}
+
+async fn update_tenant(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<TenantPatch>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = admin.tenants.update(&id, body.into_inner()).await?;
+    tracing::info!(tenant = %tenant.id, "Tenant updated.");
+    Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
+}
+
+async fn delete_tenant(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    admin.tenants.delete(&id).await?;
+    tracing::info!(tenant = %id, "Tenant deleted.");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnowledgeUpload {
+    documents: Vec<DocumentInput>,
+}
+
+async fn ingest_knowledge(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<KnowledgeUpload>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = tenant_id(&admin, &id).await?;
+    let documents = admin
+        .knowledge
+        .ingest(&tenant, body.into_inner().documents)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({ "documents": documents })))
+}
+
+async fn list_knowledge(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = tenant_id(&admin, &id).await?;
+    let documents = admin.knowledge.documents(&tenant).await?;
+    Ok(HttpResponse::Ok().json(json!({ "documents": documents })))
+}
+
+async fn delete_knowledge(
+    admin: Data,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let (id, doc) = path.into_inner();
+    let tenant = tenant_id(&admin, &id).await?;
+    admin.knowledge.delete(&tenant, &doc).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchRequest {
+    query: String,
+    limit: Option<usize>,
+}
+
+async fn search_knowledge(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<SearchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = tenant_id(&admin, &id).await?;
+    let SearchRequest { query, limit } = body.into_inner();
+    let hits = admin
+        .knowledge
+        .search(&tenant, &query, limit.unwrap_or(10).clamp(1, 50))
+        .await?;
+    let results: Vec<_> = hits
+        .iter()
+        .enumerate()
+        .map(|(rank, h)| {
+            json!({
+                "rank": rank + 1,
+                "passage": h.passage,
+                "bm25": h.score,
+                "coverage": h.coverage,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "query": query, "results": results })))
+}
+
+#[derive(Deserialize)]
+struct StateFilter {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_conversations(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<StateFilter>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = tenant_id(&admin, &id).await?;
+    let state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            serde_json::from_value::<ConversationState>(json!(s)).map_err(|_| {
+                ApiError::bad_body("state must be bot, waiting_for_human, human or resolved")
+            })
+        })
+        .transpose()?;
+    let conversations = admin
+        .conversations
+        .list(&tenant, state, query.limit.unwrap_or(50).clamp(1, 500))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "conversations": conversations })))
+}
+
+async fn get_conversation(
+    admin: Data,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let (id, cid) = path.into_inner();
+    let tenant = tenant_id(&admin, &id).await?;
+    Ok(HttpResponse::Ok().json(admin.conversations.get(&tenant, &cid).await?))
+}
+
+async fn resolve_conversation(
+    admin: Data,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let (id, cid) = path.into_inner();
+    let tenant = tenant_id(&admin, &id).await?;
+    Ok(HttpResponse::Ok().json(admin.conversations.resolve(&tenant, &cid).await?))
+}
+
+async fn list_outbox(
+    admin: Data,
+    request: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<StateFilter>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let tenant = tenant_id(&admin, &id).await?;
+    let state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            OutboxState::parse(s)
+                .ok_or_else(|| ApiError::bad_body("state must be sending, sent, parked or failed"))
+        })
+        .transpose()?;
+    let records = admin
+        .outbox
+        .list(&tenant, state, query.limit.unwrap_or(50).clamp(1, 500))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "outbox": records })))
+}
+
+async fn list_dead_letters(admin: Data, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    authorize(&admin, &request)?;
+    let letters = admin.dead_letters.list(100).await?;
+    Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
+}

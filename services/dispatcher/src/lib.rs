@@ -1,0 +1,60 @@
+//! The dispatcher service: the last step before the customer's phone.
+//!
+//! It consumes `outbound_action.requested` events from the `atiende-dispatcher-outbound`
+//! subscription and sends each action once through the conversation's channel — Twilio's
+//! Messages API, Meta's Graph API or the web chat — free-form inside WhatsApp's 24-hour window,
+//! the tenant's re-engagement template outside it (or parked with the reason), paced per sender
+//! number and per customer, with transient provider errors retried and permanent ones recorded.
+//! The logic lives in `atiende_app::dispatcher`; this crate wires it to the bus.
+//!
+//! Alone, it receives deliveries at `POST /pubsub/push/atiende-dispatcher-outbound`.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use atiende_bootstrap::Embedded;
+use atiende_domain::Topic;
+use atiende_platform::push::PushEndpoint;
+use atiende_ports::MessageHandler;
+
+/// The dispatcher service.
+pub struct Dispatcher {
+    handler: Arc<dyn MessageHandler>,
+    push: Arc<PushEndpoint>,
+}
+
+impl Dispatcher {
+    /// Builds the service on `infra`.
+    pub fn new(infra: &Embedded) -> Self {
+        let handler: Arc<dyn MessageHandler> = infra.dispatcher();
+        let push = Arc::new(PushEndpoint::new(
+            Topic::Outbound.subscription(),
+            Arc::clone(&handler),
+            infra.dead_letters(),
+            infra.settings.bus.push_token.clone(),
+        ));
+        Self { handler, push }
+    }
+
+    /// The handler, for subscribing it to an in-process bus.
+    pub fn handler(&self) -> Arc<dyn MessageHandler> {
+        Arc::clone(&self.handler)
+    }
+
+    /// Registers the push route.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        Arc::clone(&self.push).configure(cfg);
+    }
+}
+
+/// Runs the dispatcher alone.
+pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
+    atiende_bootstrap::run_service("dispatcher", settings, |infra| async move {
+        let dispatcher = Arc::new(Dispatcher::new(&infra));
+        Ok(
+            Arc::new(move |cfg: &mut web::ServiceConfig| dispatcher.configure(cfg))
+                as atiende_platform::server::Configure,
+        )
+    })
+    .await
+}

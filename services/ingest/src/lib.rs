@@ -1,0 +1,117 @@
+//! The ingest service: the only door customers' messages come through.
+//!
+//! For each webhook it finds the tenant (404 if unknown), reads the body within a limit (413),
+//! verifies the provider's signature against the tenant's secret (403), normalizes the payload
+//! (400 if malformed) and publishes it on the bus with the conversation as ordering key and the
+//! trace context in the attributes — answering the provider only once the message is durably
+//! accepted. Duplicates (providers retry) are dropped by the bus's dedupe key. A client's mistake
+//! never produces a 5xx; a 503 means "our side is busy, retry", which providers do.
+//!
+//! # Routes
+//! * `POST /webhooks/twilio/{tenant}` and the seeds' `/webhooks/whatsapp/{tenant}`: Twilio
+//!   messages and status callbacks; `POST /webhooks/twilio/{tenant}/status` for callbacks too.
+//! * `GET|POST /webhooks/meta/{tenant}`: Meta's verification handshake and notifications.
+//! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
+
+mod meta;
+mod twilio;
+pub mod webchat;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use atiende_app::ingest::{Acceptance, InboundGateway};
+use atiende_bootstrap::Embedded;
+use atiende_domain::{InboundMessage, Tenant, TenantId};
+use atiende_platform::{ApiError, config::Limits};
+use atiende_ports::{Clock, TenantStore, WebChatStore};
+use tracing::info;
+
+/// The ingest service's state.
+pub struct Ingest {
+    tenants: Arc<dyn TenantStore>,
+    gateway: Arc<InboundGateway>,
+    webchat: Arc<dyn WebChatStore>,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+    limits: Limits,
+}
+
+impl Ingest {
+    /// Builds the service on `infra`.
+    pub fn new(infra: &Embedded) -> Self {
+        Self {
+            tenants: infra.tenants.clone(),
+            gateway: infra.gateway(),
+            webchat: infra.webchat(),
+            clock: infra.clock.clone(),
+            public_url: infra.public_url.clone(),
+            limits: infra.settings.limits.clone(),
+        }
+    }
+
+    /// Registers the routes.
+    pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        let data = web::Data::from(self);
+        cfg.app_data(data)
+            .route("/webhooks/twilio/{tenant}", web::post().to(twilio::webhook))
+            .route(
+                "/webhooks/whatsapp/{tenant}",
+                web::post().to(twilio::webhook),
+            )
+            .route(
+                "/webhooks/twilio/{tenant}/status",
+                web::post().to(twilio::webhook),
+            )
+            .route("/webhooks/meta/{tenant}", web::get().to(meta::verify))
+            .route(
+                "/webhooks/meta/{tenant}",
+                web::post().to(meta::notification),
+            );
+        webchat::configure(cfg);
+    }
+
+    /// The tenant named in a URL; 404 when the id is invalid or unknown.
+    async fn tenant(&self, id: &str) -> Result<Arc<Tenant>, ApiError> {
+        let unknown = || ApiError::NotFound {
+            code: "unknown_tenant",
+            message: format!("unknown tenant {id:?}"),
+        };
+        let id = TenantId::parse(id).map_err(|_| unknown())?;
+        self.tenants.get(&id).await?.ok_or_else(unknown)
+    }
+
+    /// Publishes an inbound message; returns whether it was new.
+    async fn accept(
+        &self,
+        message: InboundMessage,
+        traceparent: &str,
+    ) -> Result<Acceptance, ApiError> {
+        let contact = message.contact.identity.masked();
+        let (tenant, channel, id) = (
+            message.tenant.clone(),
+            message.channel,
+            message.provider_message_id.clone(),
+        );
+        let acceptance = self.gateway.accept(message, Some(traceparent)).await?;
+        info!(%tenant, %channel, message_id = %id, %contact, ?acceptance, "Inbound message.");
+        Ok(acceptance)
+    }
+}
+
+/// Runs ingest alone: webhooks and web chat, publishing to the bus; with `bus.push.processor`
+/// set, the bus pushes accepted messages to that processor.
+pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
+    atiende_bootstrap::run_service("ingest", settings, |infra| async move {
+        infra.load_demo_if_enabled().await?;
+        let inbound = atiende_domain::Topic::Inbound.subscription();
+        match infra.settings.bus.push.processor.clone() {
+            Some(url) => infra.push_to(inbound, &url)?,
+            None => tracing::warn!("bus.push.processor is not set: accepted messages wait on the bus until a processor takes them."),
+        }
+        let ingest = Arc::new(Ingest::new(&infra));
+        Ok(Arc::new(move |cfg: &mut web::ServiceConfig| Arc::clone(&ingest).configure(cfg))
+            as atiende_platform::server::Configure)
+    })
+    .await
+}

@@ -1,0 +1,63 @@
+//! The processor service: the conversation brain.
+//!
+//! It consumes `inbound_message.received` events from the `atiende-processor-inbound`
+//! subscription, loads the conversation, records the message, decides — welcome, an answer quoted
+//! from the tenant's knowledge, the offer of a person or a handoff, a media acknowledgement, or
+//! silence while a person owns the conversation — and publishes `outbound_action.requested`
+//! events. The logic lives in `atiende_app::processor`; this crate wires it to the bus.
+//!
+//! Alone, it receives deliveries at `POST /pubsub/push/atiende-processor-inbound` (Pub/Sub push
+//! on Cloud Run, or the embedded bus of an ingest running in another process) and, with
+//! `bus.push.dispatcher` set, pushes its actions to that dispatcher.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use atiende_bootstrap::Embedded;
+use atiende_domain::Topic;
+use atiende_platform::push::PushEndpoint;
+use atiende_ports::MessageHandler;
+
+/// The processor service.
+pub struct Processor {
+    handler: Arc<dyn MessageHandler>,
+    push: Arc<PushEndpoint>,
+}
+
+impl Processor {
+    /// Builds the service on `infra`.
+    pub fn new(infra: &Embedded) -> Self {
+        let handler: Arc<dyn MessageHandler> = infra.processor();
+        let push = Arc::new(PushEndpoint::new(
+            Topic::Inbound.subscription(),
+            Arc::clone(&handler),
+            infra.dead_letters(),
+            infra.settings.bus.push_token.clone(),
+        ));
+        Self { handler, push }
+    }
+
+    /// The handler, for subscribing it to an in-process bus.
+    pub fn handler(&self) -> Arc<dyn MessageHandler> {
+        Arc::clone(&self.handler)
+    }
+
+    /// Registers the push route.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        Arc::clone(&self.push).configure(cfg);
+    }
+}
+
+/// Runs the processor alone.
+pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
+    atiende_bootstrap::run_service("processor", settings, |infra| async move {
+        match infra.settings.bus.push.dispatcher.clone() {
+            Some(url) => infra.push_to(Topic::Outbound.subscription(), &url)?,
+            None => tracing::warn!("bus.push.dispatcher is not set: outbound actions wait on the bus until a dispatcher takes them."),
+        }
+        let processor = Arc::new(Processor::new(&infra));
+        Ok(Arc::new(move |cfg: &mut web::ServiceConfig| processor.configure(cfg))
+            as atiende_platform::server::Configure)
+    })
+    .await
+}
