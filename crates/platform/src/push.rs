@@ -145,3 +145,38 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
 }
+
+/// A bus consumer: a handler, reachable in-process (subscribe [`Consumer::handler`] to an
+/// embedded bus) or over HTTP (its push route). The processor and the dispatcher are each one.
+pub struct Consumer {
+    handler: Arc<dyn MessageHandler>,
+    push: Arc<PushEndpoint>,
+}
+
+impl Consumer {
+    /// A consumer of `subscription`.
+    pub fn new(
+        subscription: &'static str,
+        handler: Arc<dyn MessageHandler>,
+        dead_letters: Arc<dyn DeadLetterStore>,
+        token: Option<SecretString>,
+    ) -> Self {
+        let push = Arc::new(PushEndpoint::new(
+            subscription,
+            Arc::clone(&handler),
+            dead_letters,
+            token,
+        ));
+        Self { handler, push }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> Arc<dyn MessageHandler> {
+        Arc::clone(&self.handler)
+    }
+
+    /// Registers the push route.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        Arc::clone(&self.push).configure(cfg);
+    }
+}

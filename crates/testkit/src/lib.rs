@@ -10,6 +10,7 @@
 // Test support fails loudly and early: a panic with the reason is the right outcome.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod bus;
 pub mod fake_meta;
 pub mod fake_twilio;
 pub mod python;
@@ -36,6 +37,63 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A service under test: its routes on a real HTTP server bound to `127.0.0.1:0`, with the
+/// platform's middleware and error handling, stopped when dropped.
+pub struct TestServer {
+    base_url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    /// Serves `configure` on a fresh port.
+    pub fn start(configure: atiende_platform::server::Configure) -> Self {
+        atiende_platform::telemetry::init_for_tests();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let port = listener.local_addr().expect("local address").port();
+        let options = atiende_platform::server::ServerOptions {
+            workers: 2,
+            shutdown_grace_secs: 1,
+            json_limit: 1024 * 1024,
+        };
+        let server =
+            atiende_platform::server::build(listener, &options, configure).expect("server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            handle,
+        }
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A port that was free a moment ago, for configuring a server before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Runs an actix server on `127.0.0.1:0` in a background thread with its own runtime, returning

@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use atiende_admin::Admin;
 use atiende_bootstrap::Embedded;
-use atiende_dispatcher::Dispatcher;
 use atiende_domain::Topic;
 use atiende_ingest::Ingest;
 use atiende_platform::{
@@ -20,7 +19,6 @@ use atiende_platform::{
     health::Health,
     server::{self, Configure, ServerOptions},
 };
-use atiende_processor::Processor;
 use tracing::info;
 
 /// A running atiende.
@@ -42,8 +40,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 
     let ingest = Arc::new(Ingest::new(&infra));
     let admin = Arc::new(Admin::new(&infra));
-    let processor = Processor::new(&infra);
-    let dispatcher = Dispatcher::new(&infra);
+    let processor = atiende_processor::consumer(&infra);
+    let dispatcher = atiende_dispatcher::consumer(&infra);
     infra
         .bus
         .subscribe(Topic::Inbound.subscription(), processor.handler())?;

@@ -14,43 +14,22 @@ use std::sync::Arc;
 use actix_web::web;
 use atiende_bootstrap::Embedded;
 use atiende_domain::Topic;
-use atiende_platform::push::PushEndpoint;
-use atiende_ports::MessageHandler;
+use atiende_platform::push::Consumer;
 
-/// The dispatcher service.
-pub struct Dispatcher {
-    handler: Arc<dyn MessageHandler>,
-    push: Arc<PushEndpoint>,
-}
-
-impl Dispatcher {
-    /// Builds the service on `infra`.
-    pub fn new(infra: &Embedded) -> Self {
-        let handler: Arc<dyn MessageHandler> = infra.dispatcher();
-        let push = Arc::new(PushEndpoint::new(
-            Topic::Outbound.subscription(),
-            Arc::clone(&handler),
-            infra.dead_letters(),
-            infra.settings.bus.push_token.clone(),
-        ));
-        Self { handler, push }
-    }
-
-    /// The handler, for subscribing it to an in-process bus.
-    pub fn handler(&self) -> Arc<dyn MessageHandler> {
-        Arc::clone(&self.handler)
-    }
-
-    /// Registers the push route.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        Arc::clone(&self.push).configure(cfg);
-    }
+/// The dispatcher service: its use case as a bus consumer.
+pub fn consumer(infra: &Embedded) -> Consumer {
+    Consumer::new(
+        Topic::Outbound.subscription(),
+        infra.dispatcher(),
+        infra.dead_letters(),
+        infra.settings.bus.push_token.clone(),
+    )
 }
 
 /// Runs the dispatcher alone.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
     atiende_bootstrap::run_service("dispatcher", settings, |infra| async move {
-        let dispatcher = Arc::new(Dispatcher::new(&infra));
+        let dispatcher = consumer(&infra);
         Ok(
             Arc::new(move |cfg: &mut web::ServiceConfig| dispatcher.configure(cfg))
                 as atiende_platform::server::Configure,

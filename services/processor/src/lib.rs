@@ -15,37 +15,16 @@ use std::sync::Arc;
 use actix_web::web;
 use atiende_bootstrap::Embedded;
 use atiende_domain::Topic;
-use atiende_platform::push::PushEndpoint;
-use atiende_ports::MessageHandler;
+use atiende_platform::push::Consumer;
 
-/// The processor service.
-pub struct Processor {
-    handler: Arc<dyn MessageHandler>,
-    push: Arc<PushEndpoint>,
-}
-
-impl Processor {
-    /// Builds the service on `infra`.
-    pub fn new(infra: &Embedded) -> Self {
-        let handler: Arc<dyn MessageHandler> = infra.processor();
-        let push = Arc::new(PushEndpoint::new(
-            Topic::Inbound.subscription(),
-            Arc::clone(&handler),
-            infra.dead_letters(),
-            infra.settings.bus.push_token.clone(),
-        ));
-        Self { handler, push }
-    }
-
-    /// The handler, for subscribing it to an in-process bus.
-    pub fn handler(&self) -> Arc<dyn MessageHandler> {
-        Arc::clone(&self.handler)
-    }
-
-    /// Registers the push route.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        Arc::clone(&self.push).configure(cfg);
-    }
+/// The processor service: its use case as a bus consumer.
+pub fn consumer(infra: &Embedded) -> Consumer {
+    Consumer::new(
+        Topic::Inbound.subscription(),
+        infra.processor(),
+        infra.dead_letters(),
+        infra.settings.bus.push_token.clone(),
+    )
 }
 
 /// Runs the processor alone.
@@ -55,7 +34,7 @@ pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
             Some(url) => infra.push_to(Topic::Outbound.subscription(), &url)?,
             None => tracing::warn!("bus.push.dispatcher is not set: outbound actions wait on the bus until a dispatcher takes them."),
         }
-        let processor = Arc::new(Processor::new(&infra));
+        let processor = consumer(&infra);
         Ok(Arc::new(move |cfg: &mut web::ServiceConfig| processor.configure(cfg))
             as atiende_platform::server::Configure)
     })
