@@ -1,1 +1,182 @@
-//! placeholder
+//! Shared set-up of the end-to-end tests: atiende all in one on a temporary data directory, in
+//! front of fake Twilio and Meta APIs, with webhooks signed by independent implementations (the
+//! official `twilio` Python SDK, Python's `hmac`).
+
+// Test support fails loudly: a panic with the reason is the right outcome.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use atiende::Running;
+use atiende_testkit::{FakeMeta, FakeTwilio, fake_twilio::TwilioMessage, python};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// The admin token of the test stack.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// The demo tenant's Twilio account.
+pub const TWILIO_ACCOUNT: &str = "AC00000000000000000000000000000000";
+
+/// atiende and its providers.
+pub struct Stack {
+    /// The running atiende.
+    pub running: Running,
+    /// The fake Twilio API it sends to.
+    pub twilio: FakeTwilio,
+    /// The fake Graph API it sends to.
+    pub meta: FakeMeta,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// The demo tenant with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The demo tenant with adjusted settings.
+    pub async fn start_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Self {
+        atiende_platform::telemetry::init_for_tests();
+        let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, "12345")]);
+        let meta = FakeMeta::start(&[("106540352242922", "demo-access-token")]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = atiende_bootstrap::test_settings(dir.path());
+        settings.demo = true;
+        settings.admin_token = Some(ADMIN_TOKEN.into());
+        settings.twilio.api_base = twilio.base_url().to_owned();
+        settings.meta.graph_base = meta.base_url().to_owned();
+        edit(&mut settings);
+        let running = atiende::start(settings).await.unwrap();
+        Self {
+            running,
+            twilio,
+            meta,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// POSTs a Twilio webhook to `path`, signed by the official twilio SDK for the public URL.
+    pub async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        let url = format!("{}{path}", self.running.public_url());
+        let signature = python::twilio_signature("12345", &url, params).await;
+        self.http
+            .post(format!("{}{path}", self.running.local_url()))
+            .header("x-twilio-signature", signature)
+            .form(params)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A customer writes `text` on WhatsApp through Twilio.
+    pub async fn customer_says(&self, sid: &str, from: &str, text: &str) -> reqwest::Response {
+        let wa_id = from.trim_start_matches('+');
+        let from = format!("whatsapp:{from}");
+        self.twilio_webhook(
+            "/webhooks/twilio/demo",
+            &[
+                ("MessageSid", sid),
+                ("SmsMessageSid", sid),
+                ("SmsSid", sid),
+                ("AccountSid", TWILIO_ACCOUNT),
+                ("From", &from),
+                ("To", "whatsapp:+14155238886"),
+                ("Body", text),
+                ("NumMedia", "0"),
+                ("NumSegments", "1"),
+                ("ProfileName", "Juan Peña"),
+                ("WaId", wa_id),
+                ("SmsStatus", "received"),
+                ("ApiVersion", "2010-04-01"),
+            ],
+        )
+        .await
+    }
+
+    /// POSTs a Meta notification, signed with Python's `hmac` and the demo app secret.
+    pub async fn meta_webhook(&self, body: &str) -> reqwest::Response {
+        let signature = python::meta_signature("demo-app-secret", body).await;
+        self.http
+            .post(format!("{}/webhooks/meta/demo", self.running.local_url()))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the fake Twilio holds `n` messages and returns them.
+    pub async fn twilio_messages(&self, n: usize) -> Vec<TwilioMessage> {
+        atiende_testkit::eventually(Duration::from_secs(15), || async {
+            let sent = self.twilio.sent();
+            (sent.len() >= n).then_some(sent)
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {n} messages at Twilio, got {:?}",
+                self.twilio.sent()
+            )
+        })
+    }
+
+    /// Waits until nothing is left on the bus, then a moment more.
+    pub async fn settle(&self) {
+        assert!(
+            self.running.wait_idle(Duration::from_secs(15)).await,
+            "the bus did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+
+    /// Calls the admin API.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.running.local_url()))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A Meta notification with one text message from `wa_id`, sent now (the 24-hour window counts
+/// from Meta's timestamp).
+pub fn meta_text(wa_id: &str, wamid: &str, text: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .to_string();
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+                    "contacts": [{ "profile": { "name": "María" }, "wa_id": wa_id }],
+                    "messages": [{
+                        "from": wa_id, "id": wamid, "timestamp": now,
+                        "type": "text", "text": { "body": text }
+                    }]
+                },
+                "field": "messages"
+            }]
+        }]
+    })
+    .to_string()
+}

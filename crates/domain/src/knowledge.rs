@@ -26,12 +26,38 @@ pub const QUESTION_SCAFFOLDING: &[&str] = &[
     "favor", "hola", "buenas", "buenos", "dias", "tardes", "noches", "gracias",
     "consulta", "pregunta", "ustedes", "usted", "alguno", "alguna", "algun",
     "aceptan", "acepta", "hacen", "hace", "ofrecen", "ofrece", "manejan", "maneja", "trabajan",
-    "dan", "tendran", "tendra",
+    "dan", "tendran", "tendra", "politica", "politicas",
     // English
     "how", "much", "many", "where", "when", "what", "which", "is", "are", "there",
     "cost", "costs", "price", "prices", "do", "does", "you", "have", "has", "sell", "available",
     "stock", "any", "want", "need", "looking", "know", "information", "tell", "please", "hello",
-    "hi", "thanks", "can", "could", "accept", "offer", "make", "give",
+    "hi", "thanks", "can", "could", "accept", "make", "give", "policy", "policies",
+];
+
+/// Words customers use interchangeably for the same subject. A keyword index treats a question
+/// word as matched when a passage has any word of its group: "¿a qué hora abren?" finds the
+/// lines under *Horarios*. Generic customer-service vocabulary only — product names belong to
+/// the tenant's documents. Accent-free, lower case.
+#[rustfmt::skip]
+pub const SYNONYMS: &[&[&str]] = &[
+    &["hora", "horas", "horario", "horarios", "abren", "abre", "abierto", "abiertos", "cierran",
+      "cierra", "cerrado", "cerrados", "open", "opening", "hours", "close", "closed"],
+    &["entrega", "entregas", "entregan", "envio", "envios", "envian", "domicilio", "delivery",
+      "deliver", "shipping"],
+    &["pago", "pagos", "pagar", "tarjeta", "tarjetas", "payment", "pay", "card", "cards"],
+    &["devolucion", "devoluciones", "devolver", "reembolso", "return", "returns", "refund"],
+    &["garantia", "garantias", "warranty", "guarantee"],
+    &["ubicacion", "direccion", "ubicados", "ubicada", "sucursal", "sucursales", "tienda",
+      "location", "address", "branch", "store"],
+    // Not "call": the Spanish stemmer turns "calle" (street) into "call".
+    &["telefono", "llamar", "contacto", "correo", "email", "phone", "contact"],
+    // Not "sale": it is also Spanish ("sale a las 5").
+    &["oferta", "ofertas", "descuento", "descuentos", "promocion", "promociones", "offer", "offers",
+      "discount"],
+    // Not "trabajo": "guantes de trabajo" are work gloves, not a job.
+    &["vacante", "vacantes", "empleo", "empleos", "job", "jobs", "hiring"],
+    &["cotizacion", "cotizaciones", "cotizar", "presupuesto", "quote", "quotation"],
+    &["credito", "financiamiento", "credit"],
 ];
 
 /// What a passage is.

@@ -13,6 +13,7 @@
 pub mod bus;
 pub mod fake_meta;
 pub mod fake_twilio;
+pub mod process;
 pub mod python;
 
 pub use fake_meta::FakeMeta;

@@ -21,7 +21,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use atiende_domain::{TenantId, knowledge::Passage, knowledge::QUESTION_SCAFFOLDING};
+use atiende_domain::{
+    TenantId,
+    knowledge::{Passage, QUESTION_SCAFFOLDING, SYNONYMS},
+    text::fold,
+};
 use atiende_ports::{KeywordHit, KeywordIndex, PortError};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
@@ -58,6 +62,31 @@ pub fn analyzer() -> TextAnalyzer {
         ))
         .filter_dynamic(Stemmer::new(Language::Spanish))
         .build()
+}
+
+/// What a question asks about: one group of interchangeable analyzed terms per question word
+/// (the word's own term plus those of its [`SYNONYMS`]), duplicates removed.
+pub fn query_groups(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for word in fold(text).split_whitespace() {
+        for term in terms(analyzer, word) {
+            let mut group = vec![term];
+            if let Some(synonyms) = SYNONYMS.iter().find(|g| g.contains(&word)) {
+                for synonym in *synonyms {
+                    for t in terms(analyzer, synonym) {
+                        if !group.contains(&t) {
+                            group.push(t);
+                        }
+                    }
+                }
+            }
+            let seen = groups.iter().any(|g| g.iter().any(|t| group.contains(t)));
+            if !seen {
+                groups.push(group);
+            }
+        }
+    }
+    groups
 }
 
 /// The distinct analyzed terms of `text`, in order of first appearance.
@@ -142,27 +171,31 @@ fn build(revision: u64, passages: Vec<Passage>) -> tantivy::Result<TenantIndex> 
 
 fn search(index: &TenantIndex, query: &str, limit: usize) -> tantivy::Result<Vec<KeywordHit>> {
     let mut analyzer = analyzer();
-    let query_terms = terms(&mut analyzer, query);
-    if query_terms.is_empty() || index.passages.is_empty() {
+    let groups = query_groups(&mut analyzer, query);
+    if groups.is_empty() || index.passages.is_empty() {
         return Ok(Vec::new());
     }
     let searcher = index.reader.searcher();
     let n = searcher.num_docs() as f64;
-    let unknown_weight = (1.0 + (n + 0.5) / 0.5).ln();
-    let mut weights = Vec::with_capacity(query_terms.len());
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(query_terms.len());
-    for t in &query_terms {
-        let term = Term::from_field_text(index.text, t);
-        let df = searcher.doc_freq(&term)? as f64;
-        weights.push(if df == 0.0 {
-            unknown_weight
-        } else {
-            (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
-        });
-        clauses.push((
-            Occur::Should,
-            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-        ));
+    let idf = |df: f64| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+    let unknown_weight = idf(0.0);
+    // A group weighs as its rarest known term; a group the tenant never uses weighs the most.
+    let mut weights = Vec::with_capacity(groups.len());
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for group in &groups {
+        let mut weight: Option<f64> = None;
+        for t in group {
+            let term = Term::from_field_text(index.text, t);
+            let df = searcher.doc_freq(&term)? as f64;
+            if df > 0.0 {
+                weight = Some(weight.map_or(idf(df), |w: f64| w.max(idf(df))));
+            }
+            clauses.push((
+                Occur::Should,
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            ));
+        }
+        weights.push(weight.unwrap_or(unknown_weight));
     }
     let total_weight: f64 = weights.iter().sum();
     let top = searcher.search(
@@ -183,10 +216,10 @@ fn search(index: &TenantIndex, query: &str, limit: usize) -> tantivy::Result<Vec
         else {
             continue;
         };
-        let matched: f64 = query_terms
+        let matched: f64 = groups
             .iter()
             .zip(&weights)
-            .filter(|(t, _)| passage_terms.contains(*t))
+            .filter(|(group, _)| group.iter().any(|t| passage_terms.contains(t)))
             .map(|(_, w)| w)
             .sum();
         hits.push(KeywordHit {

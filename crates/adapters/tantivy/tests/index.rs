@@ -3,7 +3,7 @@
 // A failing test should panic with the value it choked on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use atiende_adapter_tantivy::{TantivyIndex, analyzer, terms};
+use atiende_adapter_tantivy::{TantivyIndex, analyzer, query_groups, terms};
 use atiende_domain::{TenantId, knowledge::split_text_document};
 use atiende_ports::KeywordIndex;
 
@@ -128,5 +128,40 @@ async fn unindexed_tenants_say_so_and_forgotten_ones_are_gone() {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+#[test]
+fn synonyms_join_a_question_word_with_its_group() {
+    let mut a = analyzer();
+    let groups = query_groups(&mut a, "¿A qué hora abren los sábados?");
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(groups[0].contains(&terms(&mut a, "horarios")[0]));
+}
+
+#[tokio::test]
+async fn a_question_in_other_words_finds_the_section() {
+    let index = TantivyIndex::new();
+    let t = tenant("demo");
+    let doc = "## Horarios\n- Centro: sábados de 8:00 a.m. a 4:00 p.m.\n## Pagos\n- Aceptamos tarjetas Visa.";
+    index
+        .index_tenant(&t, 1, split_text_document("info", doc))
+        .await
+        .unwrap();
+    let hits = index
+        .search(&t, "¿A qué hora abren los sábados?", 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hits[0].passage.text.contains("sábados"), "{hits:?}");
+    assert!(hits[0].coverage > 0.99);
+    let hits = index
+        .search(&t, "¿Puedo pagar con tarjeta?", 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        hits[0].passage.text.contains("Visa") && hits[0].coverage > 0.99,
+        "{hits:?}"
     );
 }

@@ -1,0 +1,15 @@
+//! atiende end to end: one test binary, a module per flow.
+//!
+//! Tests marked `#[ignore]` need tools outside Rust (the `twilio` Python SDK, Chromium and
+//! chromedriver); `infra/test.sh` installs them and runs every test, ignored ones included.
+
+// A failing test should panic with the value it choked on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+mod conversation;
+mod gold;
+mod layering;
+mod meta;
+mod split_services;
+mod twilio;
