@@ -111,6 +111,11 @@ impl FakeTwilio {
         }
     }
 
+    /// Forgets scripted failures not yet used: the API is healthy again.
+    pub fn recover(&self) {
+        self.lock().failures.clear();
+    }
+
     /// Answers free-form messages to `to` (`whatsapp:+…`) with 63016, as when the customer's
     /// 24-hour window has closed.
     pub fn close_window(&self, to: &str) {

@@ -144,3 +144,21 @@ pub fn run_to_completion(
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     (output.status, text)
 }
+
+/// Starts `binary` alone on a fresh data directory, waits for `/health/ready`, then stops it
+/// with SIGTERM and asserts a clean exit: what every service binary must do.
+pub async fn assert_runs_alone_and_stops_cleanly(binary: &str, env: &[(&str, &str)]) {
+    let dir = std::env::temp_dir().join(format!(
+        "atiende-alone-{}-{}",
+        std::process::id(),
+        crate::free_port()
+    ));
+    let mut process = ServiceProcess::start(binary, &dir, env);
+    process.wait_ready(Duration::from_secs(60)).await;
+    let status = process.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        status.success(),
+        "{binary} exited with {status} after SIGTERM"
+    );
+}

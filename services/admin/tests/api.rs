@@ -330,3 +330,12 @@ async fn operators_see_conversations_outbox_and_dead_letters_of_their_tenant_onl
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["dead_letters"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
+    atiende_testkit::process::assert_runs_alone_and_stops_cleanly(
+        env!("CARGO_BIN_EXE_atiende-admin"),
+        &[],
+    )
+    .await;
+}

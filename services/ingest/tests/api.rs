@@ -606,3 +606,12 @@ async fn the_web_chat_is_a_channel_with_its_own_sessions() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
+    atiende_testkit::process::assert_runs_alone_and_stops_cleanly(
+        env!("CARGO_BIN_EXE_atiende-ingest"),
+        &[],
+    )
+    .await;
+}

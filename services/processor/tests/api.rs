@@ -236,3 +236,12 @@ async fn after_a_handoff_the_bot_stays_silent() {
         "the message is kept for the person"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
+    atiende_testkit::process::assert_runs_alone_and_stops_cleanly(
+        env!("CARGO_BIN_EXE_atiende-processor"),
+        &[],
+    )
+    .await;
+}

@@ -1,0 +1,175 @@
+//! The `atiende` binary as a real process: durability across `kill -9`, and configuration errors
+//! that stop it with a readable message.
+
+// A failing test should panic with the value it choked on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use atiende_testkit::{
+    FakeTwilio, eventually,
+    fake_twilio::Failure,
+    free_port,
+    process::{ServiceProcess, run_to_completion},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atiende");
+const PUBLIC: &str = "https://atiende.example.com";
+
+fn signed_webhook(sid: &str, from: &str, text: &str) -> (Vec<(String, String)>, String) {
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", from),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", text),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signature = atiende_adapter_twilio::signature::compute(
+        "12345",
+        &format!("{PUBLIC}/webhooks/twilio/demo"),
+        &params,
+    );
+    (params, signature)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
+    let twilio = FakeTwilio::start(&[("AC00000000000000000000000000000000", "12345")]);
+    // Twilio is down during the first run, so nothing can be sent before the kill: whatever was
+    // accepted is somewhere on the bus (inbound or outbound) when the process dies.
+    twilio.fail_next(
+        100_000,
+        Failure {
+            status: 503,
+            code: None,
+            retry_after: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = [
+        ("TWILIO_API_BASE", twilio.base_url()),
+        ("ATIENDE_PUBLIC_URL", PUBLIC),
+        ("ATIENDE_BUS__MIN_BACKOFF_MS", "100"),
+        ("ATIENDE_BUS__MAX_BACKOFF_MS", "300"),
+        ("ATIENDE_DISPATCHER__FIRST_RETRY_MS", "10"),
+        ("ATIENDE_DISPATCHER__MAX_RETRY_MS", "50"),
+    ];
+    let questions = [
+        ("¿Cuánto cuesta el cemento gris?", "RD$495"),
+        ("¿Aceptan cheques?", "cheques"),
+        ("¿Hacen entregas en Guaymate?", "Guaymate"),
+        ("¿Tienen taladro inalámbrico?", "TAL-INAL"),
+        ("¿Cuál es la política de devoluciones?", "15 días"),
+        ("¿Abren los domingos?", "domingos"),
+    ];
+    let http = reqwest::Client::new();
+    let webhooks: Vec<_> = questions
+        .iter()
+        .enumerate()
+        .map(|(i, (q, _))| {
+            signed_webhook(
+                &format!("SM{:032}", i + 1),
+                &format!("whatsapp:+1809555{:04}", i + 1),
+                q,
+            )
+        })
+        .collect();
+
+    let mut first = ServiceProcess::start_on(BIN, port, dir.path(), &env);
+    first.wait_ready(Duration::from_secs(60)).await;
+    for (params, signature) in &webhooks {
+        let response = http
+            .post(format!("{}/webhooks/twilio/demo", first.url()))
+            .header("x-twilio-signature", signature)
+            .form(params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "accepted before the crash");
+    }
+    first.kill();
+    assert!(twilio.sent().is_empty());
+
+    twilio.recover();
+    let mut second = ServiceProcess::start_on(BIN, port, dir.path(), &env);
+    second.wait_ready(Duration::from_secs(60)).await;
+    let sent = eventually(Duration::from_secs(30), || async {
+        let sent = twilio.sent();
+        (sent.len() >= questions.len()).then_some(sent)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "every accepted message is answered; got {:?}",
+            twilio.sent()
+        )
+    });
+    for (i, (_, fact)) in questions.iter().enumerate() {
+        let to = format!("whatsapp:+1809555{:04}", i + 1);
+        let replies: Vec<_> = sent.iter().filter(|m| m.to == to).collect();
+        assert_eq!(replies.len(), 1, "exactly one reply to {to}: {replies:?}");
+        assert!(
+            replies[0].body.as_deref().unwrap().contains(fact),
+            "{replies:?}"
+        );
+    }
+    // Twilio retries the same webhooks: still one reply each.
+    for (params, signature) in &webhooks {
+        let response = http
+            .post(format!("{}/webhooks/twilio/demo", second.url()))
+            .header("x-twilio-signature", signature)
+            .form(params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(twilio.sent().len(), questions.len());
+    assert!(second.terminate().success());
+}
+
+#[test]
+fn bad_configuration_stops_the_binary_with_the_setting_named() {
+    let cases = [
+        (vec![("ATIENDE_BUS__MAX_ATTEMPTS", "0")], "bus.max_attempts"),
+        (vec![("ATIENDE_BUS__MAX_ATEMPTS", "3")], "max_atempts"),
+        (vec![("PORT", "eighty")], "port"),
+        (
+            vec![("ATIENDE_PUBLIC_URL", "atiende.example.com")],
+            "public_url",
+        ),
+        (vec![("TWILIO_API_BASE", "ftp://twilio")], "twilio.api_base"),
+    ];
+    for (env, setting) in cases {
+        let (status, output) = run_to_completion(BIN, &[], &env);
+        assert_eq!(status.code(), Some(78), "{env:?}: {output}");
+        let lower = output.to_lowercase();
+        assert!(
+            lower.contains("configuration error") && lower.contains(setting),
+            "{env:?}: {output}"
+        );
+    }
+    let (status, output) = run_to_completion(BIN, &["--config", "/nonexistent/atiende.toml"], &[]);
+    assert_eq!(status.code(), Some(78), "{output}");
+}
+
+#[test]
+fn printing_the_configuration_never_prints_secrets() {
+    let (status, output) = run_to_completion(
+        BIN,
+        &["--print-config"],
+        &[
+            ("ATIENDE_ADMIN_TOKEN", "super-secret-admin"),
+            ("ATIENDE_BUS__PUSH_TOKEN", "super-secret-push"),
+        ],
+    );
+    assert!(status.success(), "{output}");
+    assert!(output.contains("\"data_dir\""), "{output}");
+    assert!(!output.contains("super-secret"), "{output}");
+}
