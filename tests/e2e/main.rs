@@ -12,4 +12,5 @@ mod gold;
 mod layering;
 mod meta;
 mod split_services;
+mod terraform;
 mod twilio;

@@ -468,8 +468,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_setting() {
-        let mut s = Settings::default();
-        s.public_url = Some("https://atiende.example.com/".into());
+        let s = Settings {
+            public_url: Some("https://atiende.example.com/".into()),
+            ..Settings::default()
+        };
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("public_url") && err.contains("'/'"), "{err}");
 

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::Db;
-use crate::db::{DbError, from_millis};
+use crate::db::{Cached, DbError, from_millis};
 use crate::stores;
 
 /// How the bus retries, paces and cleans up.
@@ -163,7 +163,7 @@ impl SqliteBus {
             .shared
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.row(
                     "SELECT COUNT(*) FROM bus_deliveries WHERE subscription = ?1",
                     [subscription],
                     |r| r.get(0),
@@ -194,6 +194,17 @@ impl SqliteBus {
         }
     }
 
+    /// Forgets expired dedupe keys and deletes fully delivered messages now (the maintenance task
+    /// does it every few seconds); returns how many of each.
+    pub async fn collect_garbage(&self) -> Result<(usize, usize), PortError> {
+        let now = now_ms();
+        Ok(self
+            .shared
+            .db
+            .write(move |c| collect_garbage(c, now))
+            .await?)
+    }
+
     /// Stops delivering: in-flight handlers finish (up to `grace`), their outcomes are recorded,
     /// and the subscription locks are released.
     pub async fn shutdown(&self, grace: Duration) {
@@ -211,28 +222,50 @@ impl SqliteBus {
         }
     }
 
+    /// Every few seconds: forget expired dedupe keys, and delete messages every subscription
+    /// has acknowledged (those below each subscription's oldest pending delivery). Keeping this
+    /// off the acknowledgement path makes an ack a single primary-key delete.
     async fn maintain(&self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 () = self.shared.cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = now_ms();
-            let result = self
-                .shared
-                .db
-                .write(move |c| {
-                    Ok(c.execute("DELETE FROM bus_dedupe WHERE expires_at <= ?1", [now])?)
-                })
-                .await;
-            match result {
-                Ok(n) if n > 0 => debug!(expired = n, "Forgot expired dedupe keys."),
+            match self.collect_garbage().await {
+                Ok((keys, messages)) if keys + messages > 0 => {
+                    debug!(keys, messages, "Bus garbage collected.");
+                }
                 Ok(_) => {}
-                Err(e) => warn!(error = %e, "Could not clean up dedupe keys."),
+                Err(e) => warn!(error = %e, "Could not collect bus garbage."),
             }
         }
     }
+}
+
+/// Deletes expired dedupe keys and fully delivered messages; returns how many of each.
+fn collect_garbage(c: &rusqlite::Connection, now: i64) -> Result<(usize, usize), DbError> {
+    let keys = c
+        .prepare_cached("DELETE FROM bus_dedupe WHERE expires_at <= ?1")?
+        .execute([now])?;
+    // Messages with a sequence below every subscription's oldest pending delivery are
+    // delivered everywhere. MIN per subscription is a primary-key seek.
+    let mut floor = c
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM bus_messages")?
+        .query_row([], |r| r.get::<_, i64>(0))?;
+    let mut oldest =
+        c.prepare_cached("SELECT MIN(seq) FROM bus_deliveries WHERE subscription = ?1")?;
+    for topic in Topic::ALL {
+        for sub in subscriptions_of(topic) {
+            if let Some(min) = oldest.query_row([sub], |r| r.get::<_, Option<i64>>(0))? {
+                floor = floor.min(min);
+            }
+        }
+    }
+    let messages = c
+        .prepare_cached("DELETE FROM bus_messages WHERE seq < ?1")?
+        .execute([floor])?;
+    Ok((keys, messages))
 }
 
 async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
@@ -257,12 +290,13 @@ impl EventPublisher for SqliteBus {
             .db
             .write(move |c| {
                 if let Some(key) = &message.dedupe_key {
-                    let fresh = c.execute(
-                        "INSERT INTO bus_dedupe (key, expires_at) VALUES (?1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-                         WHERE bus_dedupe.expires_at <= ?3",
-                        params![key, expires, now],
-                    )?;
+                    let fresh = c
+                        .prepare_cached(
+                            "INSERT INTO bus_dedupe (key, expires_at) VALUES (?1, ?2)
+                             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+                             WHERE bus_dedupe.expires_at <= ?3",
+                        )?
+                        .execute(params![key, expires, now])?;
                     if fresh == 0 {
                         return Ok(PublishOutcome::Duplicate);
                     }
@@ -324,7 +358,7 @@ impl HealthCheck for SqliteBus {
         }
         self.shared
             .db
-            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .read(|c| Ok(c.row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .await?;
         Ok(())
     }
@@ -588,8 +622,10 @@ impl Pump {
             let seq = pending.seq;
             let row = db
                 .read(move |c| {
-                    Ok(c.query_row(
+                    Ok(c.prepare_cached(
                         "SELECT ordering_key, attributes, data, published_at FROM bus_messages WHERE seq = ?1",
+                    )?
+                    .query_row(
                         [seq],
                         |r| {
                             Ok((
@@ -664,15 +700,10 @@ impl Pump {
                 writes.spawn(async move {
                     let result = db
                         .write(move |c| {
-                            c.execute(
+                            c.prepare_cached(
                                 "DELETE FROM bus_deliveries WHERE subscription = ?1 AND seq = ?2",
-                                params![sub, seq],
-                            )?;
-                            c.execute(
-                                "DELETE FROM bus_messages WHERE seq = ?1
-                                 AND NOT EXISTS (SELECT 1 FROM bus_deliveries WHERE seq = ?1)",
-                                [seq],
-                            )?;
+                            )?
+                            .execute(params![sub, seq])?;
                             Ok(())
                         })
                         .await;
@@ -693,11 +724,11 @@ impl Pump {
                 writes.spawn(async move {
                     let result = db
                         .write(move |c| {
-                            c.execute(
+                            c.prepare_cached(
                                 "UPDATE bus_deliveries SET attempts = ?3, next_attempt_at = ?4
                                  WHERE subscription = ?1 AND seq = ?2",
-                                params![sub, seq, attempts, not_before],
-                            )?;
+                            )?
+                            .execute(params![sub, seq, attempts, not_before])?;
                             Ok(())
                         })
                         .await;
@@ -734,15 +765,10 @@ impl Pump {
             let result = db
                 .write(move |c| {
                     stores::dead_letter_insert(c, &letter)?;
-                    c.execute(
+                    c.prepare_cached(
                         "DELETE FROM bus_deliveries WHERE subscription = ?1 AND seq = ?2",
-                        params![sub, seq],
-                    )?;
-                    c.execute(
-                        "DELETE FROM bus_messages WHERE seq = ?1
-                         AND NOT EXISTS (SELECT 1 FROM bus_deliveries WHERE seq = ?1)",
-                        [seq],
-                    )?;
+                    )?
+                    .execute(params![sub, seq])?;
                     Ok(())
                 })
                 .await;

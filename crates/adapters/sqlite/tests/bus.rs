@@ -262,3 +262,63 @@ async fn only_one_bus_delivers_a_subscription_from_a_shared_data_directory() {
         "the other waits for the lock"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_messages_are_collected_and_pending_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bus, stores) = open(dir.path());
+    let recorder = Arc::new(Recorder::default());
+    bus.subscribe(Topic::Inbound.subscription(), recorder.clone())
+        .unwrap();
+    for i in 0..5 {
+        bus.publish(Topic::Inbound, message("k", &format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    // Outbound has no consumer here: its message must survive collection.
+    bus.publish(Topic::Outbound, message("o", "waiting"))
+        .await
+        .unwrap();
+    let inbound = Topic::Inbound.subscription();
+    let drained = wait_until(|| async { bus.pending(inbound).await.unwrap() == 0 }).await;
+    assert!(drained);
+    let (_, collected) = bus.collect_garbage().await.unwrap();
+    assert_eq!(collected, 5, "everything below the oldest pending delivery");
+    let count = |db: atiende_adapter_sqlite::Db| async move {
+        db.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM bus_messages", [], |r| {
+                r.get::<_, i64>(0)
+            })?)
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        count(stores.db().clone()).await,
+        1,
+        "the pending message is kept"
+    );
+
+    // Once the outbound message is consumed too, everything goes.
+    let outbound = Arc::new(Recorder::default());
+    bus.subscribe(Topic::Outbound.subscription(), outbound.clone())
+        .unwrap();
+    assert!(bus.wait_idle(Duration::from_secs(10)).await);
+    let (_, collected) = bus.collect_garbage().await.unwrap();
+    assert_eq!(collected, 1);
+    assert_eq!(count(stores.db().clone()).await, 0);
+}
+
+async fn wait_until<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}

@@ -18,7 +18,7 @@
 //! waterproofing paint on the strength of "rojo" alone.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use atiende_domain::{
@@ -43,8 +43,14 @@ const ANALYZER: &str = "atiende";
 /// Writer memory for one tenant's build (tantivy's minimum per thread is 15 MB).
 const WRITER_MEMORY: usize = 20_000_000;
 
-/// Builds the analyzer shared by indexing and querying.
+/// The analyzer shared by indexing and querying. Built once (its stop-word sets are hashed at
+/// construction) and cloned per use, which is cheap.
 pub fn analyzer() -> TextAnalyzer {
+    static ANALYZER: LazyLock<TextAnalyzer> = LazyLock::new(build_analyzer);
+    ANALYZER.clone()
+}
+
+fn build_analyzer() -> TextAnalyzer {
     let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -71,12 +77,10 @@ pub fn query_groups(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>>
     for word in fold(text).split_whitespace() {
         for term in terms(analyzer, word) {
             let mut group = vec![term];
-            if let Some(synonyms) = SYNONYMS.iter().find(|g| g.contains(&word)) {
-                for synonym in *synonyms {
-                    for t in terms(analyzer, synonym) {
-                        if !group.contains(&t) {
-                            group.push(t);
-                        }
+            if let Some(synonyms) = analyzed_synonyms().get(word) {
+                for t in synonyms {
+                    if !group.contains(t) {
+                        group.push(t.clone());
                     }
                 }
             }
@@ -87,6 +91,29 @@ pub fn query_groups(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>>
         }
     }
     groups
+}
+
+/// For every word of a synonym group, the analyzed terms of its whole group (computed once).
+fn analyzed_synonyms() -> &'static HashMap<&'static str, Vec<String>> {
+    static GROUPS: LazyLock<HashMap<&'static str, Vec<String>>> = LazyLock::new(|| {
+        let mut analyzer = analyzer();
+        let mut map = HashMap::new();
+        for group in SYNONYMS {
+            let mut terms_of_group: Vec<String> = Vec::new();
+            for word in *group {
+                for t in terms(&mut analyzer, word) {
+                    if !terms_of_group.contains(&t) {
+                        terms_of_group.push(t);
+                    }
+                }
+            }
+            for word in *group {
+                map.insert(*word, terms_of_group.clone());
+            }
+        }
+        map
+    });
+    &GROUPS
 }
 
 /// The distinct analyzed terms of `text`, in order of first appearance.

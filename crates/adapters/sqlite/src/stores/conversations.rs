@@ -6,7 +6,7 @@ use atiende_ports::{ConversationFilter, ConversationStore, PortError, Versioned}
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStores;
-use crate::db::{DbError, millis};
+use crate::db::{Cached, DbError, millis};
 
 fn state_name(c: &Conversation) -> Result<String, DbError> {
     Ok(serde_json::to_value(c.state)?
@@ -25,7 +25,7 @@ impl ConversationStore for SqliteStores {
         let row: Option<(String, i64)> = self
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.row(
                     "SELECT doc, version FROM conversations WHERE id = ?1",
                     [id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -58,12 +58,12 @@ impl ConversationStore for SqliteStores {
             .db
             .write(move |c| {
                 let changed = match expected {
-                    None => c.execute(
+                    None => c.exec(
                         "INSERT INTO conversations (id, tenant, state, updated_at, version, doc)
                          VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT (id) DO NOTHING",
                         params![id, tenant, state, updated, doc],
                     )?,
-                    Some(v) => c.execute(
+                    Some(v) => c.exec(
                         "UPDATE conversations SET state = ?2, updated_at = ?3, doc = ?4, version = version + 1
                          WHERE id = ?1 AND version = ?5",
                         params![id, state, updated, doc, v],

@@ -5,11 +5,11 @@ use atiende_ports::{DeadLetter, DeadLetterStore, PortError};
 use rusqlite::params;
 
 use super::SqliteStores;
-use crate::db::{DbError, from_millis, millis};
+use crate::db::{Cached, DbError, from_millis, millis};
 
 /// Inserts a dead letter on an open transaction (the bus uses it inside its own writes).
 pub(crate) fn insert(c: &rusqlite::Connection, letter: &DeadLetter) -> Result<(), DbError> {
-    c.execute(
+    c.exec(
         "INSERT INTO dead_letters (subscription, message_id, ordering_key, attributes, data, reason, attempts, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![

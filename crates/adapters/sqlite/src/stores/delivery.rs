@@ -6,7 +6,7 @@ use atiende_ports::{DeliveryLog, PortError};
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStores;
-use crate::db::{DbError, millis};
+use crate::db::{Cached, DbError, millis};
 
 fn parse_state(s: &str) -> Result<DeliveryState, DbError> {
     DeliveryState::parse(s).ok_or_else(|| DbError::Corrupt(format!("unknown delivery state {s}")))
@@ -35,7 +35,7 @@ impl DeliveryLog for SqliteStores {
                     Some(s) => parse_state(s)?.merge(state),
                     None => state,
                 };
-                c.execute(
+                c.exec(
                     "INSERT INTO delivery_status (tenant, channel, provider_message_id, state, error_code, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (tenant, channel, provider_message_id) DO UPDATE SET
@@ -60,7 +60,7 @@ impl DeliveryLog for SqliteStores {
         let state: Option<String> = self
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.row(
                     "SELECT state FROM delivery_status WHERE tenant = ?1 AND channel = ?2 AND provider_message_id = ?3",
                     params![tenant, channel.as_str(), id],
                     |r| r.get(0),

@@ -7,10 +7,10 @@ use atiende_ports::{KnowledgeDocument, KnowledgeStore, PortError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStores;
-use crate::db::{DbError, from_millis, millis};
+use crate::db::{Cached, DbError, from_millis, millis};
 
 fn bump_revision(c: &Connection, tenant: &str) -> Result<(), DbError> {
-    c.execute(
+    c.exec(
         "INSERT INTO knowledge_revisions (tenant, revision) VALUES (?1, 1)
          ON CONFLICT (tenant) DO UPDATE SET revision = revision + 1",
         [tenant],
@@ -35,11 +35,11 @@ impl KnowledgeStore for SqliteStores {
             .map_err(DbError::from)?;
         self.db
             .write(move |c| {
-                c.execute(
+                c.exec(
                     "DELETE FROM knowledge_passages WHERE tenant = ?1 AND document_id = ?2",
                     params![tenant, doc.id],
                 )?;
-                c.execute(
+                c.exec(
                     "INSERT INTO knowledge_documents (tenant, id, title, kind, content_hash, passages, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (tenant, id) DO UPDATE SET title = excluded.title, kind = excluded.kind,
@@ -102,11 +102,11 @@ impl KnowledgeStore for SqliteStores {
         Ok(self
             .db
             .write(move |c| {
-                let deleted = c.execute(
+                let deleted = c.exec(
                     "DELETE FROM knowledge_documents WHERE tenant = ?1 AND id = ?2",
                     params![tenant, document],
                 )?;
-                c.execute(
+                c.exec(
                     "DELETE FROM knowledge_passages WHERE tenant = ?1 AND document_id = ?2",
                     params![tenant, document],
                 )?;
@@ -141,7 +141,7 @@ impl KnowledgeStore for SqliteStores {
         let revision: Option<i64> = self
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.row(
                     "SELECT revision FROM knowledge_revisions WHERE tenant = ?1",
                     [tenant],
                     |r| r.get(0),

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use atiende_ports::{HealthCheck, PortError};
 
 use crate::Db;
+use crate::db::Cached as _;
 
 /// Every storage port, on one database.
 #[derive(Clone)]
@@ -41,7 +42,7 @@ impl HealthCheck for SqliteStores {
 
     async fn check(&self) -> Result<(), PortError> {
         self.db
-            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .read(|c| Ok(c.row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .await?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStores;
-use crate::db::{DbError, from_millis, millis};
+use crate::db::{Cached, DbError, from_millis, millis};
 
 const COLUMNS: &str = "action_id, tenant, conversation, channel, state, provider_message_id, detail, attempts, updated_at";
 
@@ -86,7 +86,7 @@ impl Outbox for SqliteStores {
                     }
                     // A send started before and never finished (a transient failure, or the
                     // process died mid-send): try again.
-                    c.execute(
+                    c.exec(
                         "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE action_id = ?1",
                         params![id, now],
                     )?;
@@ -94,7 +94,7 @@ impl Outbox for SqliteStores {
                         attempts: existing.attempts + 1,
                     });
                 }
-                c.execute(
+                c.exec(
                     "INSERT INTO outbox (action_id, tenant, conversation, channel, state, attempts, updated_at)
                      VALUES (?1, ?2, ?3, ?4, 'sending', 1, ?5)",
                     params![id, tenant, conversation, channel, now],
@@ -118,7 +118,7 @@ impl Outbox for SqliteStores {
         let now = millis(now);
         self.db
             .write(move |c| {
-                let changed = c.execute(
+                let changed = c.exec(
                     "UPDATE outbox SET state = ?2, provider_message_id = ?3, detail = ?4, updated_at = ?5
                      WHERE action_id = ?1",
                     params![id, state.as_str(), provider, detail, now],

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::SqliteStores;
-use crate::db::{DbError, millis};
+use crate::db::{Cached, DbError, millis};
 
 #[derive(Serialize, Deserialize)]
 struct StoredTenant {
@@ -127,7 +127,7 @@ impl TenantStore for SqliteStores {
             .db
             .read(move |c| {
                 Ok(
-                    c.query_row("SELECT doc FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+                    c.row("SELECT doc FROM tenants WHERE id = ?1", [id], |r| r.get(0))
                         .optional()?,
                 )
             })
@@ -153,7 +153,7 @@ impl TenantStore for SqliteStores {
         let (created, updated) = (millis(tenant.created_at), millis(tenant.updated_at));
         self.db
             .write(move |c| {
-                let inserted = c.execute(
+                let inserted = c.exec(
                     "INSERT INTO tenants (id, doc, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id) DO NOTHING",
                     params![id, doc, created, updated],
@@ -173,7 +173,7 @@ impl TenantStore for SqliteStores {
         let updated = millis(tenant.updated_at);
         self.db
             .write(move |c| {
-                let changed = c.execute(
+                let changed = c.exec(
                     "UPDATE tenants SET doc = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, doc, updated],
                 )?;
@@ -191,7 +191,7 @@ impl TenantStore for SqliteStores {
         Ok(self
             .db
             .write(move |c| {
-                let deleted = c.execute("DELETE FROM tenants WHERE id = ?1", [&id])?;
+                let deleted = c.exec("DELETE FROM tenants WHERE id = ?1", [&id])?;
                 // Everything the tenant owns goes with it.
                 for table in [
                     "conversations",
@@ -203,7 +203,7 @@ impl TenantStore for SqliteStores {
                     "knowledge_passages",
                     "knowledge_revisions",
                 ] {
-                    c.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
+                    c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
                 Ok(deleted > 0)
             })

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::SqliteStores;
-use crate::db::{DbError, from_millis, millis};
+use crate::db::{Cached, DbError, from_millis, millis};
 
 fn author_name(author: Author) -> &'static str {
     match author {
@@ -39,7 +39,7 @@ impl WebChatStore for SqliteStores {
         let (tenant, session, now) = (tenant.to_string(), session.to_owned(), millis(now));
         self.db
             .write(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO webchat_sessions (tenant, session, created_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT DO NOTHING",
                     params![tenant, session, now],
@@ -55,7 +55,7 @@ impl WebChatStore for SqliteStores {
         Ok(self
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.row(
                     "SELECT EXISTS (SELECT 1 FROM webchat_sessions WHERE tenant = ?1 AND session = ?2)",
                     params![tenant, session],
                     |r| r.get::<_, bool>(0),
@@ -81,7 +81,7 @@ impl WebChatStore for SqliteStores {
         Ok(self
             .db
             .write(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO webchat_messages (tenant, session, author, text, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![tenant, session, author_name(author), text, now],
                 )?;

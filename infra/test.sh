@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole atiende test suite, runnable on a fresh machine.
+#
+# It installs what the tests need and the Rust toolchain does not bring:
+#   * Debian's chromium and chromium-driver, for the web chat test in a real browser;
+#   * the official twilio Python SDK (in a virtualenv), which signs the webhooks of the
+#     end-to-end tests;
+# then runs formatting and lint checks and every test, including those marked #[ignore] because
+# they need the tools above.
+#
+# Environment: E2E_VENV (virtualenv for the SDK; default ~/.cache/atiende/test-venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "Installing ${missing[*]} (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv=${E2E_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/atiende/test-venv}
+if ! "$venv/bin/python" -c 'import twilio' >/dev/null 2>&1; then
+  log "Installing the twilio Python SDK into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio>=9,<10'
+fi
+export TWILIO_PYTHON="$venv/bin/python"
+
+log "Checking formatting"
+cargo fmt --all -- --check
+
+log "Linting"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if command -v terraform >/dev/null 2>&1; then
+  log "Checking Terraform formatting"
+  terraform fmt -check -recursive terraform
+fi
+
+log "Running every test"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --run-ignored all --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast -- --include-ignored
+fi
