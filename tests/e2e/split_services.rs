@@ -25,14 +25,14 @@ async fn separate_services_connected_by_push_answer_a_customer() {
     };
 
     let dispatcher_infra = Embedded::open(&base(&|_| {}), 0).await.unwrap();
-    let dispatcher = Arc::new(atiende_dispatcher::consumer(&dispatcher_infra));
+    let dispatcher = atiende_dispatcher::consumer(&dispatcher_infra);
     let dispatcher_server = TestServer::start(Arc::new(move |cfg| dispatcher.configure(cfg)));
 
     let processor_infra = Embedded::open(&base(&|_| {}), 0).await.unwrap();
     processor_infra
         .push_to(Topic::Outbound.subscription(), dispatcher_server.url())
         .unwrap();
-    let processor = Arc::new(atiende_processor::consumer(&processor_infra));
+    let processor = atiende_processor::consumer(&processor_infra);
     let processor_server = TestServer::start(Arc::new(move |cfg| processor.configure(cfg)));
 
     let ingest_infra = Embedded::open(&base(&|s| s.demo = true), 0).await.unwrap();

@@ -31,7 +31,7 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
 
-use crate::AppError;
+use crate::{AppError, handler};
 
 /// How the dispatcher paces and retries sends.
 #[derive(Debug, Clone)]
@@ -399,21 +399,12 @@ fn template_content(
 #[async_trait]
 impl MessageHandler for OutboundDispatcher {
     async fn handle(&self, delivery: &Delivery) -> HandleOutcome {
-        let event = match delivery.event() {
+        let event = match handler::decode(delivery) {
             Ok(event) => event,
-            Err(error) => {
-                return HandleOutcome::Reject {
-                    reason: format!("undecodable outbound event: {error}"),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         let BusEvent::OutboundActionRequestedV1 { action } = event else {
-            return HandleOutcome::Reject {
-                reason: format!(
-                    "unexpected event {} on the outbound topic",
-                    event.event_type()
-                ),
-            };
+            return handler::unexpected(&event, delivery);
         };
         match self.dispatch(&action).await {
             Ok(Dispatched::UnknownTenant) => {

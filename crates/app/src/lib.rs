@@ -19,6 +19,7 @@
 pub mod conversations;
 pub mod dispatcher;
 pub mod error;
+mod handler;
 pub mod ingest;
 pub mod knowledge;
 pub mod processor;

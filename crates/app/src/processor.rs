@@ -30,7 +30,7 @@ use atiende_ports::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    AppError,
+    AppError, handler,
     responder::{Answer, ExtractiveResponder},
 };
 
@@ -294,21 +294,12 @@ impl InboundProcessor {
 #[async_trait]
 impl MessageHandler for InboundProcessor {
     async fn handle(&self, delivery: &Delivery) -> HandleOutcome {
-        let event = match delivery.event() {
+        let event = match handler::decode(delivery) {
             Ok(event) => event,
-            Err(error) => {
-                return HandleOutcome::Reject {
-                    reason: format!("undecodable inbound event: {error}"),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         let BusEvent::InboundMessageReceivedV1 { message } = event else {
-            return HandleOutcome::Reject {
-                reason: format!(
-                    "unexpected event {} on the inbound topic",
-                    event.event_type()
-                ),
-            };
+            return handler::unexpected(&event, delivery);
         };
         match self.process(&message, delivery.traceparent()).await {
             Ok(Processed::Handled { actions }) => {

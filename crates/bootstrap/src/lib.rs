@@ -351,9 +351,7 @@ where
     use atiende_platform::{
         health::Health,
         server::{self, ServerOptions},
-        telemetry,
     };
-    telemetry::init(&settings.log);
     let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
         .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
     let port = listener.local_addr()?.port();
@@ -376,7 +374,8 @@ where
     result.context("the HTTP server failed")
 }
 
-/// `main` for a service binary: parse arguments, load settings, run.
+/// `main` for every binary: parse arguments, load settings (exit 78 with the setting named when
+/// one is wrong), start logging, run `run` on a multi-threaded runtime.
 pub fn service_main<F, Fut>(name: &'static str, run: F) -> std::process::ExitCode
 where
     F: FnOnce(Settings) -> Fut,
@@ -392,6 +391,7 @@ where
         println!("{}", redacted_settings(&settings));
         return std::process::ExitCode::SUCCESS;
     }
+    atiende_platform::telemetry::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

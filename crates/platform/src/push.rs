@@ -27,8 +27,10 @@ pub fn push_path(subscription: &str) -> String {
     format!("/pubsub/push/{subscription}")
 }
 
-/// A push endpoint for one subscription.
-pub struct PushEndpoint {
+/// A bus consumer: a handler reachable in-process (subscribe [`Consumer::handler`] to an embedded
+/// bus) and over HTTP (its push route, registered by [`Consumer::configure`]). The processor and
+/// the dispatcher are each one.
+pub struct Consumer {
     subscription: &'static str,
     handler: Arc<dyn MessageHandler>,
     dead_letters: Arc<dyn DeadLetterStore>,
@@ -36,8 +38,8 @@ pub struct PushEndpoint {
     max_body_bytes: usize,
 }
 
-impl PushEndpoint {
-    /// An endpoint delivering `subscription` to `handler`.
+impl Consumer {
+    /// A consumer of `subscription`; push requests must carry `token` when one is set.
     pub fn new(
         subscription: &'static str,
         handler: Arc<dyn MessageHandler>,
@@ -54,15 +56,20 @@ impl PushEndpoint {
         }
     }
 
-    /// Registers the route.
-    pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+    /// The handler.
+    pub fn handler(&self) -> Arc<dyn MessageHandler> {
+        Arc::clone(&self.handler)
+    }
+
+    /// Registers the push route.
+    pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
         let path = push_path(self.subscription);
-        let endpoint = Arc::clone(&self);
+        let consumer = Arc::clone(self);
         cfg.route(
             &path,
             web::post().to(move |request: HttpRequest, payload: web::Payload| {
-                let endpoint = Arc::clone(&endpoint);
-                async move { endpoint.receive(&request, payload).await }
+                let consumer = Arc::clone(&consumer);
+                async move { consumer.receive(&request, payload).await }
             }),
         );
     }
@@ -144,39 +151,4 @@ impl PushEndpoint {
 fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
-}
-
-/// A bus consumer: a handler, reachable in-process (subscribe [`Consumer::handler`] to an
-/// embedded bus) or over HTTP (its push route). The processor and the dispatcher are each one.
-pub struct Consumer {
-    handler: Arc<dyn MessageHandler>,
-    push: Arc<PushEndpoint>,
-}
-
-impl Consumer {
-    /// A consumer of `subscription`.
-    pub fn new(
-        subscription: &'static str,
-        handler: Arc<dyn MessageHandler>,
-        dead_letters: Arc<dyn DeadLetterStore>,
-        token: Option<SecretString>,
-    ) -> Self {
-        let push = Arc::new(PushEndpoint::new(
-            subscription,
-            Arc::clone(&handler),
-            dead_letters,
-            token,
-        ));
-        Self { handler, push }
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> Arc<dyn MessageHandler> {
-        Arc::clone(&self.handler)
-    }
-
-    /// Registers the push route.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        Arc::clone(&self.push).configure(cfg);
-    }
 }

@@ -1,6 +1,6 @@
 //! The admin routes.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use atiende_app::{
     knowledge::DocumentInput,
     tenants::{NewTenant, TenantPatch},
@@ -53,8 +53,23 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Checks the bearer token in constant time.
-fn authorize(admin: &Admin, request: &HttpRequest) -> Result<(), ApiError> {
+/// An operator authenticated by the admin bearer token (compared in constant time). Handlers
+/// take it as their first parameter, so credentials are checked before the body is read.
+pub(crate) struct Operator;
+
+impl FromRequest for Operator {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(authorize(request).map(|()| Operator))
+    }
+}
+
+fn authorize(request: &HttpRequest) -> Result<(), ApiError> {
+    let admin = request
+        .app_data::<Data>()
+        .ok_or_else(|| ApiError::Internal("the admin state is not registered".to_owned()))?;
     let Some(expected) = &admin.token else {
         return Err(ApiError::Unavailable {
             message: "the admin API is disabled: set ATIENDE_ADMIN_TOKEN".to_owned(),
@@ -82,18 +97,16 @@ async fn tenant_id(admin: &Admin, id: &str) -> Result<TenantId, ApiError> {
 }
 
 async fn create_tenant(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     body: web::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = admin.tenants.create(body.into_inner()).await?;
     tracing::info!(tenant = %tenant.id, "Tenant created.");
     Ok(HttpResponse::Created().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
-async fn list_tenants(admin: Data, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
+async fn list_tenants(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
     let tenants = admin.tenants.list().await?;
     let views: Vec<_> = tenants
         .iter()
@@ -103,33 +116,30 @@ async fn list_tenants(admin: Data, request: HttpRequest) -> Result<HttpResponse,
 }
 
 async fn get_tenant(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = admin.tenants.get(&id).await?;
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
 async fn update_tenant(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
     body: web::Json<TenantPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = admin.tenants.update(&id, body.into_inner()).await?;
     tracing::info!(tenant = %tenant.id, "Tenant updated.");
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
 async fn delete_tenant(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     admin.tenants.delete(&id).await?;
     tracing::info!(tenant = %id, "Tenant deleted.");
     Ok(HttpResponse::NoContent().finish())
@@ -142,12 +152,11 @@ struct KnowledgeUpload {
 }
 
 async fn ingest_knowledge(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
     body: web::Json<KnowledgeUpload>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = tenant_id(&admin, &id).await?;
     let documents = admin
         .knowledge
@@ -157,22 +166,20 @@ async fn ingest_knowledge(
 }
 
 async fn list_knowledge(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = tenant_id(&admin, &id).await?;
     let documents = admin.knowledge.documents(&tenant).await?;
     Ok(HttpResponse::Ok().json(json!({ "documents": documents })))
 }
 
 async fn delete_knowledge(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let (id, doc) = path.into_inner();
     let tenant = tenant_id(&admin, &id).await?;
     admin.knowledge.delete(&tenant, &doc).await?;
@@ -187,12 +194,11 @@ struct SearchRequest {
 }
 
 async fn search_knowledge(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = tenant_id(&admin, &id).await?;
     let SearchRequest { query, limit } = body.into_inner();
     let hits = admin
@@ -221,12 +227,11 @@ struct StateFilter {
 }
 
 async fn list_conversations(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
     query: web::Query<StateFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = tenant_id(&admin, &id).await?;
     let state = query
         .state
@@ -245,34 +250,31 @@ async fn list_conversations(
 }
 
 async fn get_conversation(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let (id, cid) = path.into_inner();
     let tenant = tenant_id(&admin, &id).await?;
     Ok(HttpResponse::Ok().json(admin.conversations.get(&tenant, &cid).await?))
 }
 
 async fn resolve_conversation(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let (id, cid) = path.into_inner();
     let tenant = tenant_id(&admin, &id).await?;
     Ok(HttpResponse::Ok().json(admin.conversations.resolve(&tenant, &cid).await?))
 }
 
 async fn list_outbox(
+    _: Operator,
     admin: Data,
-    request: HttpRequest,
     id: web::Path<String>,
     query: web::Query<StateFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
     let tenant = tenant_id(&admin, &id).await?;
     let state = query
         .state
@@ -289,8 +291,7 @@ async fn list_outbox(
     Ok(HttpResponse::Ok().json(json!({ "outbox": records })))
 }
 
-async fn list_dead_letters(admin: Data, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    authorize(&admin, &request)?;
+async fn list_dead_letters(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
     let letters = admin.dead_letters.list(100).await?;
     Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
 }

@@ -97,22 +97,66 @@ async fn without_a_configured_token_the_admin_api_is_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_or_missing_token_is_401() {
+async fn every_admin_route_refuses_a_wrong_or_missing_token() {
     let h = spawn().await;
-    let url = format!("{}/admin/tenants", h.server.url());
-    assert_eq!(
-        h.http.get(&url).send().await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        h.http
-            .get(&url)
-            .bearer_auth("nope")
+    h.call(Method::POST, "/admin/tenants", Some(acme())).await;
+    let routes = [
+        (Method::POST, "/admin/tenants"),
+        (Method::GET, "/admin/tenants"),
+        (Method::GET, "/admin/tenants/acme"),
+        (Method::PATCH, "/admin/tenants/acme"),
+        (Method::DELETE, "/admin/tenants/acme"),
+        (Method::POST, "/admin/tenants/acme/knowledge"),
+        (Method::GET, "/admin/tenants/acme/knowledge"),
+        (Method::POST, "/admin/tenants/acme/knowledge/search"),
+        (Method::DELETE, "/admin/tenants/acme/knowledge/doc"),
+        (Method::GET, "/admin/tenants/acme/conversations"),
+        (
+            Method::GET,
+            "/admin/tenants/acme/conversations/acme:webchat:u.x",
+        ),
+        (
+            Method::POST,
+            "/admin/tenants/acme/conversations/acme:webchat:u.x/resolve",
+        ),
+        (Method::GET, "/admin/tenants/acme/outbox"),
+        (Method::GET, "/admin/dead-letters"),
+    ];
+    for (method, path) in routes {
+        let url = format!("{}{path}", h.server.url());
+        // A JSON body is sent so that the token, not the body, decides the answer.
+        let missing = h
+            .http
+            .request(method.clone(), &url)
+            .json(&json!({}))
             .send()
             .await
-            .unwrap()
-            .status(),
-        StatusCode::UNAUTHORIZED
+            .unwrap();
+        assert_eq!(
+            missing.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+        let wrong = h
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth("nope")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            wrong.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong token"
+        );
+    }
+    let (status, _) = h.call(Method::GET, "/admin/tenants/acme", None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "nothing was changed by the refused calls"
     );
 }
 

@@ -17,13 +17,13 @@ use atiende_domain::Topic;
 use atiende_platform::push::Consumer;
 
 /// The dispatcher service: its use case as a bus consumer.
-pub fn consumer(infra: &Embedded) -> Consumer {
-    Consumer::new(
+pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
+    Arc::new(Consumer::new(
         Topic::Outbound.subscription(),
         infra.dispatcher(),
         infra.dead_letters(),
         infra.settings.bus.push_token.clone(),
-    )
+    ))
 }
 
 /// Runs the dispatcher alone.

@@ -45,7 +45,7 @@ async fn spawn_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Harne
     edit(&mut settings);
     let infra = Embedded::open(&settings, 0).await.unwrap();
     infra.load_demo_if_enabled().await.unwrap();
-    let consumer = Arc::new(atiende_dispatcher::consumer(&infra));
+    let consumer = atiende_dispatcher::consumer(&infra);
     let server = TestServer::start(Arc::new(move |cfg| consumer.configure(cfg)));
     Harness {
         _dir: dir,

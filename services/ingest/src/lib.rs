@@ -99,6 +99,14 @@ impl Ingest {
     }
 }
 
+/// The answer to a webhook whose signature does not verify.
+fn invalid_signature(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Forbidden {
+        code: "invalid_signature",
+        message: error.to_string(),
+    }
+}
+
 /// Runs ingest alone: webhooks and web chat, publishing to the bus; with `bus.push.processor`
 /// set, the bus pushes accepted messages to that processor.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {

@@ -61,10 +61,7 @@ pub(crate) async fn notification(
         &body,
         header_str(&request, "x-hub-signature-256"),
     )
-    .map_err(|e| ApiError::Forbidden {
-        code: "invalid_signature",
-        message: e.to_string(),
-    })?;
+    .map_err(crate::invalid_signature)?;
     let events = parse_notification(&body, &tenant.id, &meta.phone_number_id, ingest.clock.now())
         .map_err(|e| ApiError::bad_body(e.to_string()))?;
     for skipped in &events.skipped {

@@ -53,10 +53,7 @@ pub(crate) async fn webhook(
             &url,
             header_str(&request, "x-twilio-signature"),
         )
-        .map_err(|e| ApiError::Forbidden {
-            code: "invalid_signature",
-            message: e.to_string(),
-        })?;
+        .map_err(crate::invalid_signature)?;
     if form
         .account_sid()
         .is_some_and(|sid| sid != twilio.account_sid)

@@ -18,13 +18,13 @@ use atiende_domain::Topic;
 use atiende_platform::push::Consumer;
 
 /// The processor service: its use case as a bus consumer.
-pub fn consumer(infra: &Embedded) -> Consumer {
-    Consumer::new(
+pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
+    Arc::new(Consumer::new(
         Topic::Inbound.subscription(),
         infra.processor(),
         infra.dead_letters(),
         infra.settings.bus.push_token.clone(),
-    )
+    ))
 }
 
 /// Runs the processor alone.

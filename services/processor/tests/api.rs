@@ -42,7 +42,7 @@ async fn spawn_with(token: Option<&str>) -> Harness {
         .bus
         .subscribe(Topic::Outbound.subscription(), outbound.clone())
         .unwrap();
-    let consumer = Arc::new(atiende_processor::consumer(&infra));
+    let consumer = atiende_processor::consumer(&infra);
     let server = TestServer::start(Arc::new(move |cfg| consumer.configure(cfg)));
     Harness {
         _dir: dir,

@@ -243,6 +243,15 @@ impl SqliteBus {
     }
 }
 
+/// Removes one subscription's delivery of a message (acknowledged or dead-lettered).
+fn delete_delivery(c: &rusqlite::Connection, subscription: &str, seq: i64) -> Result<(), DbError> {
+    c.exec(
+        "DELETE FROM bus_deliveries WHERE subscription = ?1 AND seq = ?2",
+        params![subscription, seq],
+    )?;
+    Ok(())
+}
+
 /// Deletes expired dedupe keys and fully delivered messages; returns how many of each.
 fn collect_garbage(c: &rusqlite::Connection, now: i64) -> Result<(usize, usize), DbError> {
     let keys = c
@@ -700,11 +709,7 @@ impl Pump {
                 writes.spawn(async move {
                     let result = db
                         .write(move |c| {
-                            c.prepare_cached(
-                                "DELETE FROM bus_deliveries WHERE subscription = ?1 AND seq = ?2",
-                            )?
-                            .execute(params![sub, seq])?;
-                            Ok(())
+                            delete_delivery(c, sub, seq)
                         })
                         .await;
                     if let Err(e) = result {
@@ -765,11 +770,7 @@ impl Pump {
             let result = db
                 .write(move |c| {
                     stores::dead_letter_insert(c, &letter)?;
-                    c.prepare_cached(
-                        "DELETE FROM bus_deliveries WHERE subscription = ?1 AND seq = ?2",
-                    )?
-                    .execute(params![sub, seq])?;
-                    Ok(())
+                    delete_delivery(c, sub, seq)
                 })
                 .await;
             if let Err(e) = result {
