@@ -47,6 +47,9 @@ if command -v terraform >/dev/null 2>&1; then
 fi
 
 log "Running every test"
+# A failing test's own message is what a CI log must keep; a backtrace pushes it out of the
+# excerpt CI shows. ATIENDE_TEST_BACKTRACE=1 brings backtraces back.
+export RUST_BACKTRACE=${ATIENDE_TEST_BACKTRACE:-0}
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --run-ignored all --no-fail-fast
 else

@@ -1,14 +1,20 @@
 //! Running a service binary as a real process: the only way to prove that what ingest
 //! acknowledged survives `kill -9`, and that each service starts alone from its configuration.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// A service process on `127.0.0.1`, killed when dropped.
+///
+/// What it prints goes to `service-{port}.log` in its data directory (or to the test's own
+/// output when `TEST_LOG` is set), so a failing test can show the service's last words: on CI
+/// that is often the only clue.
 pub struct ServiceProcess {
     child: Child,
     port: u16,
+    log: Option<PathBuf>,
 }
 
 impl ServiceProcess {
@@ -36,21 +42,40 @@ impl ServiceProcess {
             .env("ATIENDE_LOG__FORMAT", "json")
             .env("ATIENDE_WORKERS", "2")
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stdin(Stdio::null());
+        let log = if std::env::var_os("TEST_LOG").is_some() {
+            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            None
+        } else {
+            std::fs::create_dir_all(data_dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
+            let path = data_dir.join(format!("service-{port}.log"));
+            let file = File::create(&path)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+            let copy = file
+                .try_clone()
+                .unwrap_or_else(|e| panic!("cannot share {}: {e}", path.display()));
+            command.stdout(copy).stderr(file);
+            Some(path)
+        };
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        Self { child, port }
+        Self { child, port, log }
+    }
+
+    /// The last `lines` lines the process printed (empty when `TEST_LOG` sends them to the
+    /// test's output instead).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Some(text) = self
+            .log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+        else {
+            return String::new();
+        };
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// The port.
@@ -74,8 +99,9 @@ impl ServiceProcess {
         if ready.is_none() {
             let status = self.child.try_wait().ok().flatten();
             panic!(
-                "the service on port {} never became ready (exit status: {status:?})",
-                self.port
+                "the service on port {} never became ready (exit status: {status:?}); it printed:\n{}",
+                self.port,
+                self.log_tail(40)
             );
         }
     }
@@ -156,9 +182,10 @@ pub async fn assert_runs_alone_and_stops_cleanly(binary: &str, env: &[(&str, &st
     let mut process = ServiceProcess::start(binary, &dir, env);
     process.wait_ready(Duration::from_secs(60)).await;
     let status = process.terminate();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         status.success(),
-        "{binary} exited with {status} after SIGTERM"
+        "{binary} exited with {status} after SIGTERM; it printed:\n{}",
+        process.log_tail(40)
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use atiende_testkit::{
     FakeTwilio, eventually,
     fake_twilio::Failure,
-    free_port,
     process::{ServiceProcess, run_to_completion},
 };
 
@@ -50,7 +49,6 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let env = [
         ("TWILIO_API_BASE", twilio.base_url()),
         ("ATIENDE_PUBLIC_URL", PUBLIC),
@@ -83,7 +81,7 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
         })
         .collect();
 
-    let mut first = ServiceProcess::start_on(BIN, port, dir.path(), &env);
+    let mut first = ServiceProcess::start(BIN, dir.path(), &env);
     first.wait_ready(Duration::from_secs(60)).await;
     for (params, signature) in &webhooks {
         let response = http
@@ -93,13 +91,20 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200, "accepted before the crash");
+        assert_eq!(
+            response.status(),
+            200,
+            "accepted before the crash; the service printed:\n{}",
+            first.log_tail(12)
+        );
     }
     first.kill();
     assert!(twilio.sent().is_empty());
 
     twilio.recover();
-    let mut second = ServiceProcess::start_on(BIN, port, dir.path(), &env);
+    // Another port: a test running beside this one may have taken the old one by now, and the
+    // signature covers the public URL, not the port.
+    let mut second = ServiceProcess::start(BIN, dir.path(), &env);
     second.wait_ready(Duration::from_secs(60)).await;
     let sent = eventually(Duration::from_secs(30), || async {
         let sent = twilio.sent();
@@ -108,14 +113,20 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
     .await
     .unwrap_or_else(|| {
         panic!(
-            "every accepted message is answered; got {:?}",
-            twilio.sent()
+            "every accepted message is answered; got {:?}; the service printed:\n{}",
+            twilio.sent(),
+            second.log_tail(12)
         )
     });
     for (i, (_, fact)) in questions.iter().enumerate() {
         let to = format!("whatsapp:+1809555{:04}", i + 1);
         let replies: Vec<_> = sent.iter().filter(|m| m.to == to).collect();
-        assert_eq!(replies.len(), 1, "exactly one reply to {to}: {replies:?}");
+        assert_eq!(
+            replies.len(),
+            1,
+            "exactly one reply to {to}: {replies:?}; the service printed:\n{}",
+            second.log_tail(12)
+        );
         assert!(
             replies[0].body.as_deref().unwrap().contains(fact),
             "{replies:?}"
@@ -130,11 +141,21 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 200, "a retried webhook is still a 200");
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(twilio.sent().len(), questions.len());
-    assert!(second.terminate().success());
+    assert_eq!(
+        twilio.sent().len(),
+        questions.len(),
+        "retried webhooks are not answered again; the service printed:\n{}",
+        second.log_tail(12)
+    );
+    let status = second.terminate();
+    assert!(
+        status.success(),
+        "exit status {status} after SIGTERM; the service printed:\n{}",
+        second.log_tail(12)
+    );
 }
 
 #[test]
