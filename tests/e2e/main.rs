@@ -8,6 +8,7 @@
 
 mod browser;
 mod conversation;
+mod desk;
 mod gold;
 mod layering;
 mod meta;

@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionKind, BusEvent, Channel, OutboundAction, ServiceWindow, TemplateRef, Tenant,
+    ActionKind, BusEvent, Channel, DeskKind, OutboundAction, ServiceWindow, TemplateRef, Tenant,
     mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
-    ChannelSender, Claim, Clock, Delivery, DeliveryLog, HandleOutcome, MessageHandler, Outbox,
-    OutboxState, SendContent, SendError, SendReceipt, SendRequest, TenantStore,
+    ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome, HumanDesk,
+    MessageHandler, Outbox, OutboxState, SendContent, SendError, SendReceipt, SendRequest,
+    TenantStore,
 };
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -154,6 +155,7 @@ pub struct OutboundDispatcher {
     outbox: Arc<dyn Outbox>,
     delivery_log: Arc<dyn DeliveryLog>,
     senders: HashMap<Channel, Arc<dyn ChannelSender>>,
+    desks: HashMap<DeskKind, Arc<dyn HumanDesk>>,
     clock: Arc<dyn Clock>,
     pacer: Pacer,
     policy: DispatchPolicy,
@@ -174,10 +176,17 @@ impl OutboundDispatcher {
             outbox,
             delivery_log,
             senders: senders.into_iter().map(|s| (s.channel(), s)).collect(),
+            desks: HashMap::new(),
             clock,
             pacer: Pacer::new(&policy),
             policy,
         }
+    }
+
+    /// Adds an external desk (Chatwoot) for the tenants configured to use it.
+    pub fn with_desk(mut self, desk: Arc<dyn HumanDesk>) -> Self {
+        self.desks.insert(desk.kind(), desk);
+        self
     }
 
     /// Dispatches one action.
@@ -189,8 +198,11 @@ impl OutboundDispatcher {
             return Ok(Dispatched::AlreadyDone);
         }
         let mut content = match &action.kind {
-            ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } => {
-                SendContent::Text(text.clone())
+            ActionKind::Reply { text }
+            | ActionKind::Handoff { notice: text, .. }
+            | ActionKind::AgentReply { text, .. } => SendContent::Text(text.clone()),
+            ActionKind::DeskHandoff { .. } | ActionKind::DeskRelay { .. } => {
+                return self.to_desk(&tenant, action).await;
             }
             ActionKind::Template { name } => match tenant.templates.get(name) {
                 Some(template) => template_content(&tenant, action, template),
@@ -203,7 +215,11 @@ impl OutboundDispatcher {
         };
         let mut template_used = match &action.kind {
             ActionKind::Template { name } => Some(name.clone()),
-            ActionKind::Reply { .. } | ActionKind::Handoff { .. } => None,
+            ActionKind::Reply { .. }
+            | ActionKind::Handoff { .. }
+            | ActionKind::AgentReply { .. }
+            | ActionKind::DeskHandoff { .. }
+            | ActionKind::DeskRelay { .. } => None,
         };
         let window = ServiceWindow::from_last_customer_message(action.last_customer_message_at);
         if action.channel.has_service_window()
@@ -336,6 +352,62 @@ impl OutboundDispatcher {
         })
         .notify(|e, wait| warn!(action = %action.id.masked(), error = %scrub_digits(&e.to_string()), ?wait, "Send failed; retrying."))
         .await
+    }
+
+    /// Delivers a desk action to the tenant's desk. The built-in console needs no delivery: it
+    /// reads the conversation store, where the processor already put everything.
+    async fn to_desk(
+        &self,
+        tenant: &Tenant,
+        action: &OutboundAction,
+    ) -> Result<Dispatched, DispatchError> {
+        let now = self.clock.now();
+        let kind = tenant.desk();
+        let result = match (self.desks.get(&kind), &action.kind) {
+            (None, _) if kind == DeskKind::Console => Ok(()),
+            (None, _) => {
+                return self
+                    .park(action, format!("no adapter for the {} desk", kind.as_str()))
+                    .await;
+            }
+            (Some(desk), ActionKind::DeskHandoff { packet }) => {
+                desk.open(tenant, action, packet).await
+            }
+            (Some(desk), ActionKind::DeskRelay { text, media }) => {
+                desk.relay(tenant, action, text, media).await
+            }
+            (Some(_), _) => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                let detail = format!("delivered to the {} desk", kind.as_str());
+                self.outbox
+                    .finish(&action.id, OutboxState::Sent, None, Some(&detail), now)
+                    .await?;
+                Ok(Dispatched::Sent {
+                    provider_message_id: String::new(),
+                    template: None,
+                })
+            }
+            Err(DeskError::NotConfigured(what)) => {
+                self.park(action, format!("the tenant has no {what} configuration"))
+                    .await
+            }
+            Err(DeskError::Permanent { message }) => {
+                warn!(action = %action.id.masked(), reason = %scrub_digits(&message), "The desk refused the action.");
+                self.outbox
+                    .finish(&action.id, OutboxState::Failed, None, Some(&message), now)
+                    .await?;
+                Ok(Dispatched::Failed { reason: message })
+            }
+            Err(DeskError::Transient {
+                message,
+                retry_after,
+            }) => Err(DispatchError::Transient {
+                reason: message,
+                retry_after,
+            }),
+        }
     }
 
     async fn park(

@@ -9,6 +9,9 @@ pub enum AppError {
     /// The caller sent something invalid.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// The caller may not touch this (another tenant's data).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

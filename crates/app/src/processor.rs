@@ -2,7 +2,12 @@
 //!
 //! For each customer message it loads the conversation, records the message, decides what to do
 //! — welcome, answer from the knowledge, offer or perform a handoff, acknowledge media — and
-//! publishes the resulting actions before saving the conversation.
+//! publishes the resulting actions before saving the conversation. While a person owns the
+//! conversation the bot stays silent and the message is relayed to the tenant's desk instead.
+//!
+//! Agents' actions at the desk (take, reply, resolve) arrive on the same ordered stream and are
+//! applied by the same code, so the conversation has one writer and a customer message racing
+//! an agent's reply is handled in the order the two arrived.
 //!
 //! Exactly-once effects on at-least-once delivery come from three facts:
 //! * the conversation remembers recent inbound ids, so a redelivered message is recognized;
@@ -16,8 +21,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionId, ActionKind, BusEvent, Conversation, HandoffReason, InboundMessage, Locale,
-    MessageContent, OutboundAction, Tenant, Topic,
+    ActionId, ActionKind, BusEvent, Conversation, DeskEvent, DeskKind, DeskOutcome, HandoffPacket,
+    HandoffReason, InboundMessage, Locale, MessageContent, OutboundAction, ProviderMessageId,
+    Tenant, TicketNumber, Topic,
     conversation::Recorded,
     i18n::SystemText,
     intent::{self, SmallTalk},
@@ -49,6 +55,8 @@ pub enum Processed {
     AlreadyProcessed,
     /// The tenant no longer exists; the message was dropped.
     UnknownTenant,
+    /// A desk event named a conversation atiende does not have; it was dropped.
+    UnknownConversation,
 }
 
 /// The processor's use case.
@@ -110,40 +118,106 @@ impl InboundProcessor {
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
 
-        let kinds = self
-            .decide(&tenant, &mut conversation, message, locale)
+        let kinds = if conversation.state.bot_may_reply() {
+            self.decide(&tenant, &mut conversation, message, locale)
+                .await?
+        } else {
+            // A person owns the conversation: the bot stays silent, the desk hears the customer.
+            relay_to_desk(&tenant, message)
+        };
+        let actions = self.actions(
+            &mut conversation,
+            kinds,
+            &message.provider_message_id,
+            Some(&message.provider_message_id),
+            locale,
+        );
+        self.publish_and_save(&conversation, version, &actions, traceparent)
             .await?;
+        Ok(Processed::Handled { actions })
+    }
+
+    /// Applies an agent's action at the desk.
+    pub async fn process_desk(
+        &self,
+        event: &DeskEvent,
+        traceparent: Option<&str>,
+    ) -> Result<Processed, AppError> {
+        let Some(tenant) = self.tenants.get(&event.tenant).await? else {
+            return Ok(Processed::UnknownTenant);
+        };
+        let Some(stored) = self.conversations.load(&event.conversation).await? else {
+            return Ok(Processed::UnknownConversation);
+        };
+        let (mut conversation, version) = (stored.value, stored.version);
+        if conversation.tenant != tenant.id {
+            // Ids name their tenant, so this cannot happen short of a forged event: drop it.
+            return Ok(Processed::UnknownConversation);
+        }
+        let locale = conversation.locale.unwrap_or(tenant.language);
+        let kinds = match conversation.apply_desk(event) {
+            DeskOutcome::Duplicate => return Ok(Processed::AlreadyProcessed),
+            DeskOutcome::Reply { text } => vec![ActionKind::AgentReply {
+                text,
+                agent: event.agent.name.clone(),
+            }],
+            DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
+        };
+        info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = ?std::mem::discriminant(&event.action), state = ?conversation.state, "Desk event applied.");
+        let cause = ProviderMessageId::parse(format!("desk.{}", event.id))?;
+        let actions = self.actions(&mut conversation, kinds, &cause, None, locale);
+        self.publish_and_save(&conversation, Some(version), &actions, traceparent)
+            .await?;
+        Ok(Processed::Handled { actions })
+    }
+
+    /// Wraps the decided action kinds into actions whose ids derive from `cause`, recording the
+    /// bot's own texts in the conversation.
+    fn actions(
+        &self,
+        conversation: &mut Conversation,
+        kinds: Vec<ActionKind>,
+        cause: &ProviderMessageId,
+        in_reply_to: Option<&ProviderMessageId>,
+        locale: Locale,
+    ) -> Vec<OutboundAction> {
+        let now = self.clock.now();
         let mut actions = Vec::with_capacity(kinds.len());
         for (index, kind) in kinds.into_iter().enumerate() {
-            let text = match &kind {
-                ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } => {
-                    Some(text.clone())
-                }
-                ActionKind::Template { .. } => None,
-            };
-            if let Some(text) = text {
-                conversation.record_bot_message(&text, now);
+            if let ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } = &kind {
+                conversation.record_bot_message(text, now);
             }
             actions.push(OutboundAction {
                 id: ActionId::caused_by(
                     &conversation.id,
-                    &message.provider_message_id,
+                    cause,
                     u32::try_from(index).unwrap_or(u32::MAX),
                 ),
-                tenant: tenant.id.clone(),
+                tenant: conversation.tenant.clone(),
                 conversation: conversation.id.clone(),
                 channel: conversation.channel,
                 to: conversation.contact.clone(),
                 kind,
-                in_reply_to: Some(message.provider_message_id.clone()),
+                in_reply_to: in_reply_to.cloned(),
                 last_customer_message_at: conversation.last_customer_message_at,
                 locale,
                 created_at: now,
             });
         }
+        actions
+    }
+
+    /// Publishes `actions`, then saves the conversation.
+    async fn publish_and_save(
+        &self,
+        conversation: &Conversation,
+        version: Option<u64>,
+        actions: &[OutboundAction],
+        traceparent: Option<&str>,
+    ) -> Result<(), AppError> {
         // Publish before saving: a crash in between re-runs this message and republishes the
         // same action ids, which the bus and the outbox drop. The reverse order could lose them.
-        for action in &actions {
+        for action in actions {
             let event = BusEvent::OutboundActionRequestedV1 {
                 action: action.clone(),
             };
@@ -151,8 +225,8 @@ impl InboundProcessor {
                 .with_dedupe_key(format!("out/{}", action.id));
             self.publisher.publish(Topic::Outbound, outgoing).await?;
         }
-        self.conversations.save(&conversation, version).await?;
-        Ok(Processed::Handled { actions })
+        self.conversations.save(conversation, version).await?;
+        Ok(())
     }
 
     /// Decides what the bot does with a recorded customer message.
@@ -163,10 +237,6 @@ impl InboundProcessor {
         message: &InboundMessage,
         locale: Locale,
     ) -> Result<Vec<ActionKind>, AppError> {
-        if !conversation.state.bot_may_reply() {
-            // A person owns the conversation: the bot stays silent.
-            return Ok(Vec::new());
-        }
         let reply = |text: String| Ok(vec![ActionKind::Reply { text }]);
         let body = match &message.content {
             MessageContent::Text { body } => body.as_str(),
@@ -185,11 +255,13 @@ impl InboundProcessor {
             }
         };
 
+        let cause = message.provider_message_id.as_str();
         if intent::wants_human(body) {
             return self.hand_off(
                 tenant,
                 conversation,
                 HandoffReason::CustomerRequested,
+                cause,
                 locale,
             );
         }
@@ -201,6 +273,7 @@ impl InboundProcessor {
                         tenant,
                         conversation,
                         HandoffReason::AcceptedOffer,
+                        cause,
                         locale,
                     );
                 }
@@ -242,6 +315,7 @@ impl InboundProcessor {
                         tenant,
                         conversation,
                         HandoffReason::RepeatedFallback,
+                        cause,
                         locale,
                     );
                 }
@@ -256,39 +330,63 @@ impl InboundProcessor {
         }
     }
 
+    /// Hands the conversation to a person: the customer is told (with a ticket number) and the
+    /// desk receives the packet.
     fn hand_off(
         &self,
         tenant: &Tenant,
         conversation: &mut Conversation,
         reason: HandoffReason,
+        cause: &str,
         locale: Locale,
     ) -> Result<Vec<ActionKind>, AppError> {
         let now = self.clock.now();
-        if conversation.hand_off(reason, now).is_err() {
+        let ticket = TicketNumber::for_handoff(&conversation.id, cause);
+        if conversation.hand_off(reason, ticket.clone(), now).is_err() {
             return Ok(Vec::new());
         }
-        let summary = conversation
-            .turns
-            .iter()
-            .rev()
-            .filter(|t| t.author == atiende_domain::Author::Customer)
-            .take(5)
-            .map(|t| t.text.as_str())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" / ");
-        info!(conversation = %conversation.id.masked(), reason = reason.as_str(), "Conversation handed off.");
-        Ok(vec![ActionKind::Handoff {
-            reason,
-            notice: SystemText::HandoffNotice {
-                company: &tenant.company_name,
-            }
-            .render(locale),
-            summary,
-        }])
+        let packet = HandoffPacket::from_conversation(conversation, reason, ticket, locale, now);
+        info!(conversation = %conversation.id.masked(), reason = reason.as_str(), ticket = %packet.ticket, "Conversation handed off.");
+        Ok(vec![
+            ActionKind::Handoff {
+                reason,
+                notice: SystemText::HandoffNotice {
+                    company: &tenant.company_name,
+                    ticket: packet.ticket.as_str(),
+                }
+                .render(locale),
+                summary: packet.summary.clone(),
+            },
+            ActionKind::DeskHandoff {
+                packet: Box::new(packet),
+            },
+        ])
     }
+}
+
+/// The desk relay for a customer message written while a person owns the conversation. The
+/// built-in console reads conversations from the store, so only external desks need one.
+fn relay_to_desk(tenant: &Tenant, message: &InboundMessage) -> Vec<ActionKind> {
+    if tenant.desk() == DeskKind::Console {
+        return Vec::new();
+    }
+    let (text, media) = match &message.content {
+        MessageContent::Text { body } => (body.clone(), Vec::new()),
+        MessageContent::Media { items, caption } => {
+            (caption.clone().unwrap_or_default(), items.clone())
+        }
+        MessageContent::Location {
+            latitude,
+            longitude,
+            ..
+        } => (
+            format!("[location {latitude:.5},{longitude:.5}]"),
+            Vec::new(),
+        ),
+        MessageContent::Reaction { emoji } => (format!("[reaction {emoji}]"), Vec::new()),
+        MessageContent::Unsupported { kind } => (format!("[{kind}]"), Vec::new()),
+    };
+    vec![ActionKind::DeskRelay { text, media }]
 }
 
 #[async_trait]
@@ -298,17 +396,29 @@ impl MessageHandler for InboundProcessor {
             Ok(event) => event,
             Err(outcome) => return outcome,
         };
-        let BusEvent::InboundMessageReceivedV1 { message } = event else {
-            return handler::unexpected(&event, delivery);
+        let result = match &event {
+            BusEvent::InboundMessageReceivedV1 { message } => {
+                self.process(message, delivery.traceparent()).await
+            }
+            BusEvent::DeskEventReceivedV1 { event } => {
+                self.process_desk(event, delivery.traceparent()).await
+            }
+            BusEvent::OutboundActionRequestedV1 { .. } => {
+                return handler::unexpected(&event, delivery);
+            }
         };
-        match self.process(&message, delivery.traceparent()).await {
+        match result {
             Ok(Processed::Handled { actions }) => {
-                debug!(conversation = %message.conversation.masked(), actions = actions.len(), "Inbound message processed.");
+                debug!(actions = actions.len(), "Bus event processed.");
                 HandleOutcome::Ack
             }
             Ok(Processed::AlreadyProcessed) => HandleOutcome::Ack,
             Ok(Processed::UnknownTenant) => {
-                warn!(tenant = %message.tenant, "Dropped a message for a tenant that no longer exists.");
+                warn!(tenant = %event.tenant(), "Dropped an event for a tenant that no longer exists.");
+                HandleOutcome::Ack
+            }
+            Ok(Processed::UnknownConversation) => {
+                warn!(tenant = %event.tenant(), "Dropped a desk event for an unknown conversation.");
                 HandleOutcome::Ack
             }
             Err(error) if error.is_transient() => HandleOutcome::Retry {

@@ -285,6 +285,7 @@ impl TenantAdmin {
                 .unwrap_or_default(),
             twilio: input.twilio.map(|t| merge_twilio(None, t)).transpose()?,
             meta: input.meta.map(|m| merge_meta(None, m)).transpose()?,
+            chatwoot: None,
             templates: input.templates,
             webchat_enabled: input.webchat_enabled.unwrap_or(true),
             created_at: now,

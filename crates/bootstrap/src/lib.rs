@@ -16,6 +16,7 @@ use atiende_adapter_tantivy::TantivyIndex;
 use atiende_adapter_twilio::TwilioSender;
 use atiende_app::{
     conversations::ConversationAdmin,
+    desk::AgentConsole,
     dispatcher::{DispatchPolicy, OutboundDispatcher},
     ingest::InboundGateway,
     knowledge::KnowledgeService,
@@ -125,6 +126,9 @@ impl Embedded {
             atiende_demo::load(&self.tenant_admin(), &self.knowledge)
                 .await
                 .context("cannot load the demo tenant")?;
+            atiende_demo::load_agent(&self.console())
+                .await
+                .context("cannot add the demo tenant's agent")?;
         }
         Ok(())
     }
@@ -206,6 +210,16 @@ impl Embedded {
     /// Conversation operations.
     pub fn conversation_admin(&self) -> ConversationAdmin {
         ConversationAdmin::new(self.stores.clone(), self.clock.clone())
+    }
+
+    /// The built-in agent console.
+    pub fn console(&self) -> Arc<AgentConsole> {
+        Arc::new(AgentConsole::new(
+            self.stores.clone(),
+            self.stores.clone(),
+            self.publisher(),
+            self.clock.clone(),
+        ))
     }
 
     /// The web chat store.

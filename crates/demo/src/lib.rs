@@ -28,6 +28,8 @@ pub const TWILIO_AUTH_TOKEN: &str = "12345";
 pub const META_APP_SECRET: &str = "demo-app-secret";
 /// The demo tenant's Meta phone number id.
 pub const META_PHONE_NUMBER_ID: &str = "106540352242922";
+/// The demo agent's console key (public, like the other demo credentials).
+pub const AGENT_KEY: &str = "demo-agent-key";
 
 /// The tenant configuration.
 pub fn tenant() -> Result<NewTenant, AppError> {
@@ -65,4 +67,13 @@ pub async fn load(tenants: &TenantAdmin, knowledge: &KnowledgeService) -> Result
         "Demo tenant loaded with public test credentials; set ATIENDE_DEMO=false anywhere reachable from the internet."
     );
     Ok(())
+}
+
+/// Adds the demo tenant's console agent ("Agente demo", key [`AGENT_KEY`]); idempotent.
+pub async fn load_agent(console: &atiende_app::desk::AgentConsole) -> Result<(), AppError> {
+    let account = atiende_ports::AgentAccount {
+        tenant: atiende_domain::TenantId::parse(TENANT_ID)?,
+        agent: atiende_domain::Agent::new("console:demo", "Agente demo")?,
+    };
+    console.add_agent_with_key(&account, AGENT_KEY).await
 }

@@ -187,6 +187,18 @@ impl Contact {
         }
     }
 
+    /// How a person should see them: the profile name with the identity, or the identity alone.
+    pub fn display_name(&self) -> String {
+        let id = match &self.identity {
+            ContactIdentity::Phone(phone) => phone.as_str().to_owned(),
+            ContactIdentity::User(user) => user.as_str().to_owned(),
+        };
+        match &self.profile_name {
+            Some(name) => format!("{name} ({id})"),
+            None => id,
+        }
+    }
+
     /// Sets the profile name, ignoring blank ones.
     pub fn with_profile_name(mut self, name: Option<&str>) -> Self {
         self.profile_name = name

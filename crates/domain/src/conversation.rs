@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Channel, Contact, ConversationId, InboundMessage, Locale, MediaRef, MessageContent,
     ProviderMessageId, ServiceWindow, TenantId,
+    desk::{Agent, DeskAction, DeskEvent, DeskOutcome, TicketNumber},
 };
 
 /// How many turns a conversation record keeps; older ones are dropped (the long-term memory of a
@@ -29,6 +30,8 @@ use crate::{
 pub const MAX_TURNS: usize = 50;
 /// How many recent inbound message ids are remembered to recognize redeliveries.
 pub const MAX_RECENT_INBOUND_IDS: usize = 64;
+/// How many recent desk event ids are remembered to recognize redeliveries.
+pub const MAX_RECENT_DESK_EVENT_IDS: usize = 64;
 
 /// Who owns the conversation right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -116,6 +119,9 @@ pub struct Turn {
     pub at: DateTime<Utc>,
     /// Who wrote it.
     pub author: Author,
+    /// For an agent's turn, the agent's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// Its text (for media, the caption or a description).
     pub text: String,
     /// Media it carried, kept for a person to see.
@@ -173,6 +179,15 @@ pub struct Conversation {
     /// Why the conversation was last handed to a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff_reason: Option<crate::HandoffReason>,
+    /// The ticket the customer was given at the last handoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketNumber>,
+    /// The person who owns the conversation, while one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Agent>,
+    /// Recently applied desk events, to recognize redeliveries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_desk_event_ids: Vec<String>,
 }
 
 impl Conversation {
@@ -199,6 +214,9 @@ impl Conversation {
             handoff_offered: false,
             unanswered_in_a_row: 0,
             handoff_reason: None,
+            ticket: None,
+            agent: None,
+            recent_desk_event_ids: Vec::new(),
         }
     }
 
@@ -251,6 +269,7 @@ impl Conversation {
         self.push_turn(Turn {
             at: message.received_at,
             author: Author::Customer,
+            by: None,
             text,
             media,
             provider_message_id: Some(message.provider_message_id.clone()),
@@ -263,21 +282,24 @@ impl Conversation {
         self.push_turn(Turn {
             at: now,
             author: Author::Bot,
+            by: None,
             text: text.to_owned(),
             media: Vec::new(),
             provider_message_id: None,
         });
     }
 
-    /// Hands the conversation to a person.
+    /// Hands the conversation to a person, under `ticket`.
     pub fn hand_off(
         &mut self,
         reason: crate::HandoffReason,
+        ticket: TicketNumber,
         now: DateTime<Utc>,
     ) -> Result<(), InvalidTransition> {
         self.state = self.state.apply(StateEvent::HandoffRequested)?;
         self.handoff_offered = false;
         self.handoff_reason = Some(reason);
+        self.ticket = Some(ticket);
         self.updated_at = now;
         Ok(())
     }
@@ -285,14 +307,75 @@ impl Conversation {
     /// A person resolved the conversation; the bot takes the next customer message.
     pub fn resolve(&mut self, now: DateTime<Utc>) -> Result<(), InvalidTransition> {
         self.state = self.state.apply(StateEvent::Resolved)?;
+        self.agent = None;
+        self.push_system_turn("resolved", now);
+        Ok(())
+    }
+
+    /// Applies what an agent did at the desk.
+    ///
+    /// An agent who replies to a conversation nobody took takes it (a reply is the clearest
+    /// sign a person is on it), including a resolved or bot-owned one: a person speaking always
+    /// silences the bot. Resolving a conversation no person owns changes nothing, so a desk that
+    /// reports the same resolution twice cannot hand a fresh conversation back to the bot.
+    pub fn apply_desk(&mut self, event: &DeskEvent) -> DeskOutcome {
+        if self.recent_desk_event_ids.contains(&event.id) {
+            return DeskOutcome::Duplicate;
+        }
+        self.recent_desk_event_ids.push(event.id.clone());
+        let overflow = self
+            .recent_desk_event_ids
+            .len()
+            .saturating_sub(MAX_RECENT_DESK_EVENT_IDS);
+        self.recent_desk_event_ids.drain(..overflow);
+        match &event.action {
+            DeskAction::Take => {
+                self.take(&event.agent, event.at);
+                DeskOutcome::Taken
+            }
+            DeskAction::Reply { text } => {
+                self.take(&event.agent, event.at);
+                self.push_turn(Turn {
+                    at: event.at,
+                    author: Author::Agent,
+                    by: Some(event.agent.name.clone()),
+                    text: text.clone(),
+                    media: Vec::new(),
+                    provider_message_id: None,
+                });
+                DeskOutcome::Reply { text: text.clone() }
+            }
+            DeskAction::Resolve => match self.resolve(event.at) {
+                Ok(()) => DeskOutcome::Resolved,
+                Err(_) => DeskOutcome::Ignored,
+            },
+        }
+    }
+
+    /// `agent` owns the conversation from now on.
+    fn take(&mut self, agent: &Agent, now: DateTime<Utc>) {
+        if self.agent.as_ref() == Some(agent) && self.state == ConversationState::Human {
+            return;
+        }
+        // Every state but Human accepts AgentJoined; in Human the conversation changes hands.
+        self.state = self
+            .state
+            .apply(StateEvent::AgentJoined)
+            .unwrap_or(ConversationState::Human);
+        self.handoff_offered = false;
+        self.agent = Some(agent.clone());
+        self.push_system_turn(&format!("taken by {}", agent.name), now);
+    }
+
+    fn push_system_turn(&mut self, text: &str, now: DateTime<Utc>) {
         self.push_turn(Turn {
             at: now,
             author: Author::System,
-            text: "resolved".to_owned(),
+            by: None,
+            text: text.to_owned(),
             media: Vec::new(),
             provider_message_id: None,
         });
-        Ok(())
     }
 
     fn push_turn(&mut self, turn: Turn) {
@@ -438,7 +521,8 @@ mod tests {
         let mut c = conversation();
         c.handoff_offered = true;
         c.unanswered_in_a_row = 2;
-        c.hand_off(HandoffReason::CustomerRequested, t0()).unwrap();
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
         assert_eq!(c.state, ConversationState::WaitingForHuman);
         c.record_customer_message(&inbound(&c, "SM1", "¿hola?", t0()));
         assert_eq!(
@@ -452,6 +536,105 @@ mod tests {
         assert!(!c.handoff_offered);
         assert_eq!(c.unanswered_in_a_row, 0);
         assert_eq!(c.handoff_reason, None);
+    }
+
+    fn ticket(c: &Conversation) -> TicketNumber {
+        TicketNumber::for_handoff(&c.id, "SM0")
+    }
+
+    fn desk(c: &Conversation, id: &str, agent: &str, action: DeskAction) -> DeskEvent {
+        DeskEvent {
+            id: id.to_owned(),
+            tenant: c.tenant.clone(),
+            conversation: c.id.clone(),
+            desk: crate::DeskKind::Console,
+            agent: Agent::new(format!("console:{agent}"), agent).unwrap(),
+            action,
+            at: t0(),
+        }
+    }
+
+    #[test]
+    fn an_agent_takes_replies_and_resolves_and_redeliveries_change_nothing() {
+        let mut c = conversation();
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
+        let take = desk(&c, "d1", "Ana", DeskAction::Take);
+        assert_eq!(c.apply_desk(&take), DeskOutcome::Taken);
+        assert_eq!(c.state, ConversationState::Human);
+        assert_eq!(c.agent.as_ref().map(|a| a.name.as_str()), Some("Ana"));
+        assert_eq!(c.apply_desk(&take), DeskOutcome::Duplicate);
+
+        let reply = desk(
+            &c,
+            "d2",
+            "Ana",
+            DeskAction::Reply {
+                text: "Hola, soy Ana".into(),
+            },
+        );
+        assert_eq!(
+            c.apply_desk(&reply),
+            DeskOutcome::Reply {
+                text: "Hola, soy Ana".into()
+            }
+        );
+        let last = c.turns.last().unwrap();
+        assert_eq!(
+            (last.author, last.by.as_deref()),
+            (Author::Agent, Some("Ana"))
+        );
+        assert_eq!(c.apply_desk(&reply), DeskOutcome::Duplicate);
+
+        // Customer messages while a person owns the conversation keep it with the person.
+        c.record_customer_message(&inbound(&c, "SM1", "gracias", t0()));
+        assert_eq!(c.state, ConversationState::Human);
+
+        assert_eq!(
+            c.apply_desk(&desk(&c, "d3", "Ana", DeskAction::Resolve)),
+            DeskOutcome::Resolved
+        );
+        assert_eq!(
+            (c.state, c.agent.clone()),
+            (ConversationState::Resolved, None)
+        );
+        // The desk reports the resolution again under another id after the customer came back:
+        // it must not touch the bot's fresh conversation.
+        c.record_customer_message(&inbound(&c, "SM2", "otra cosa", t0()));
+        assert_eq!(
+            c.apply_desk(&desk(&c, "d4", "Ana", DeskAction::Resolve)),
+            DeskOutcome::Ignored
+        );
+        assert_eq!(c.state, ConversationState::Bot);
+    }
+
+    #[test]
+    fn an_agent_reply_silences_the_bot_whatever_the_state() {
+        for start in [
+            ConversationState::Bot,
+            ConversationState::WaitingForHuman,
+            ConversationState::Resolved,
+        ] {
+            let mut c = conversation();
+            c.state = start;
+            let reply = desk(
+                &c,
+                "d1",
+                "Luis",
+                DeskAction::Reply {
+                    text: "Le escribo yo".into(),
+                },
+            );
+            assert!(matches!(c.apply_desk(&reply), DeskOutcome::Reply { .. }));
+            assert_eq!(c.state, ConversationState::Human, "from {start:?}");
+            assert!(!c.state.bot_may_reply());
+        }
+        // Another agent taking over a conversation someone owns reassigns it.
+        let mut c = conversation();
+        c.apply_desk(&desk(&c, "d1", "Ana", DeskAction::Take));
+        c.apply_desk(&desk(&c, "d2", "Luis", DeskAction::Take));
+        assert_eq!(c.agent.as_ref().map(|a| a.name.as_str()), Some("Luis"));
+        assert_eq!(c.state, ConversationState::Human);
     }
 
     #[test]

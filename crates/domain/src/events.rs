@@ -6,12 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InboundMessage, OutboundAction, TenantId};
+use crate::{DeskEvent, InboundMessage, OutboundAction, TenantId};
 
 /// The bus topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    /// Normalized customer messages: ingest → processor.
+    /// Normalized customer messages (ingest → processor) and agents' actions at the desk
+    /// (desk webhooks and the console → processor), on one ordered stream per conversation.
     Inbound,
     /// Outbound actions: processor → dispatcher.
     Outbound,
@@ -54,6 +55,12 @@ pub enum BusEvent {
         /// The action.
         action: OutboundAction,
     },
+    /// An agent did something at the desk.
+    #[serde(rename = "desk_event.received.v1")]
+    DeskEventReceivedV1 {
+        /// What they did.
+        event: DeskEvent,
+    },
 }
 
 impl BusEvent {
@@ -62,20 +69,25 @@ impl BusEvent {
         match self {
             Self::InboundMessageReceivedV1 { .. } => "inbound_message.received",
             Self::OutboundActionRequestedV1 { .. } => "outbound_action.requested",
+            Self::DeskEventReceivedV1 { .. } => "desk_event.received",
         }
     }
 
     /// The event's schema version.
     pub fn version(&self) -> u32 {
         match self {
-            Self::InboundMessageReceivedV1 { .. } | Self::OutboundActionRequestedV1 { .. } => 1,
+            Self::InboundMessageReceivedV1 { .. }
+            | Self::OutboundActionRequestedV1 { .. }
+            | Self::DeskEventReceivedV1 { .. } => 1,
         }
     }
 
     /// The topic the event is published on.
     pub fn topic(&self) -> Topic {
         match self {
-            Self::InboundMessageReceivedV1 { .. } => Topic::Inbound,
+            Self::InboundMessageReceivedV1 { .. } | Self::DeskEventReceivedV1 { .. } => {
+                Topic::Inbound
+            }
             Self::OutboundActionRequestedV1 { .. } => Topic::Outbound,
         }
     }
@@ -85,6 +97,7 @@ impl BusEvent {
         match self {
             Self::InboundMessageReceivedV1 { message } => &message.tenant,
             Self::OutboundActionRequestedV1 { action } => &action.tenant,
+            Self::DeskEventReceivedV1 { event } => &event.tenant,
         }
     }
 
@@ -93,6 +106,7 @@ impl BusEvent {
         match self {
             Self::InboundMessageReceivedV1 { message } => message.conversation.as_str(),
             Self::OutboundActionRequestedV1 { action } => action.conversation.as_str(),
+            Self::DeskEventReceivedV1 { event } => event.conversation.as_str(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum SystemText<'a> {
     HandoffNotice {
         /// The business's name.
         company: &'a str,
+        /// The ticket the customer can quote.
+        ticket: &'a str,
     },
     /// The customer sent media the bot cannot read; it is kept for a person.
     MediaReceived {
@@ -84,11 +86,11 @@ impl SystemText<'_> {
             (Self::OfferDeclined, Locale::En) => {
                 "All right. What else can I help you with?".to_owned()
             }
-            (Self::HandoffNotice { company }, Locale::Es) => format!(
-                "Te comunico con una persona del equipo de {company}. Te responderá por este mismo chat en cuanto esté disponible."
+            (Self::HandoffNotice { company, ticket }, Locale::Es) => format!(
+                "Te comunico con una persona del equipo de {company}. Te responderá por este mismo chat en cuanto esté disponible. Tu número de caso es *{ticket}*."
             ),
-            (Self::HandoffNotice { company }, Locale::En) => format!(
-                "I'm passing you to a person from the {company} team. They will answer in this same chat as soon as they are available."
+            (Self::HandoffNotice { company, ticket }, Locale::En) => format!(
+                "I'm passing you to a person from the {company} team. They will answer in this same chat as soon as they are available. Your case number is *{ticket}*."
             ),
             (Self::MediaReceived { kind }, Locale::Es) => format!(
                 "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",

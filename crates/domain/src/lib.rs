@@ -13,6 +13,7 @@
 //! * [`tenant`]: a business and its channel credentials and templates.
 //! * [`message`]: the normalized inbound message every channel is translated into.
 //! * [`conversation`]: the conversation record and its state machine (bot ↔ human).
+//! * [`desk`]: the human desk — handoff packet, ticket numbers, what agents do.
 //! * [`window`]: WhatsApp's 24-hour customer-service window.
 //! * [`outbound`]: what the processor asks the dispatcher to do.
 //! * [`events`]: the versioned, tagged events that travel on the bus.
@@ -25,6 +26,7 @@
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod desk;
 pub mod events;
 pub mod i18n;
 pub mod ids;
@@ -43,13 +45,14 @@ pub mod window;
 pub use channel::Channel;
 pub use contact::{Contact, ContactIdentity, PhoneNumber, UserId};
 pub use conversation::{Author, Conversation, ConversationState, StateEvent, Turn};
+pub use desk::{Agent, DeskAction, DeskEvent, DeskKind, DeskOutcome, HandoffPacket, TicketNumber};
 pub use events::{BusEvent, Topic};
 pub use ids::{ActionId, ConversationId, ProviderMessageId, TenantId};
 pub use locale::Locale;
 pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent};
 pub use outbound::{ActionKind, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
-pub use tenant::{MetaSettings, TemplateRef, Tenant, TwilioSettings};
+pub use tenant::{ChatwootSettings, MetaSettings, TemplateRef, Tenant, TwilioSettings};
 pub use window::ServiceWindow;
 
 /// Why a value was rejected when parsed from the outside world.

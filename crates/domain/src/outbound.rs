@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionId, Channel, Contact, ConversationId, Locale, ProviderMessageId, TenantId};
+use crate::{
+    ActionId, Channel, Contact, ConversationId, HandoffPacket, Locale, MediaRef, ProviderMessageId,
+    TenantId,
+};
 
 /// One thing to deliver to a customer (and, for a handoff, to the human desk).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +59,33 @@ pub enum ActionKind {
         /// A short summary for the person taking over.
         summary: String,
     },
+    /// A person's reply from the desk, to the customer.
+    AgentReply {
+        /// The text, as the agent wrote it.
+        text: String,
+        /// The agent's name.
+        agent: String,
+    },
+    /// Open the conversation at the tenant's desk with everything a person needs.
+    DeskHandoff {
+        /// The packet.
+        packet: Box<HandoffPacket>,
+    },
+    /// Relay a customer's message to the desk while a person owns the conversation.
+    DeskRelay {
+        /// The text (for media, the caption).
+        text: String,
+        /// Media the customer sent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<MediaRef>,
+    },
+}
+
+impl ActionKind {
+    /// Whether the action goes to the human desk rather than to the customer.
+    pub fn is_for_desk(&self) -> bool {
+        matches!(self, Self::DeskHandoff { .. } | Self::DeskRelay { .. })
+    }
 }
 
 /// Why a conversation was handed to a person.

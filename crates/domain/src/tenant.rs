@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::{Locale, PhoneNumber, TenantId, ValidationError};
+use crate::{DeskKind, Locale, PhoneNumber, TenantId, ValidationError};
 
 /// The name of the template sent when a free-form reply is due outside the 24-hour window.
 pub const REENGAGEMENT_TEMPLATE: &str = "reengagement";
@@ -32,6 +32,8 @@ pub struct Tenant {
     pub twilio: Option<TwilioSettings>,
     /// Meta Cloud API settings, when the tenant uses Meta directly.
     pub meta: Option<MetaSettings>,
+    /// The Chatwoot inbox conversations are handed to; without one, the built-in console.
+    pub chatwoot: Option<ChatwootSettings>,
     /// Approved WhatsApp templates by name (see [`REENGAGEMENT_TEMPLATE`]).
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the built-in web chat may be used to talk to this tenant.
@@ -43,6 +45,15 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// The desk this tenant's conversations are handed to.
+    pub fn desk(&self) -> DeskKind {
+        if self.chatwoot.is_some() {
+            DeskKind::Chatwoot
+        } else {
+            DeskKind::Console
+        }
+    }
+
     /// The template used to reopen a closed service window, if configured.
     pub fn reengagement_template(&self) -> Option<&TemplateRef> {
         self.templates.get(REENGAGEMENT_TEMPLATE)
@@ -74,6 +85,9 @@ impl Tenant {
         }
         if let Some(meta) = &self.meta {
             meta.validate()?;
+        }
+        if let Some(chatwoot) = &self.chatwoot {
+            chatwoot.validate()?;
         }
         for (name, template) in &self.templates {
             if name.is_empty() || name.len() > 64 {
@@ -148,6 +162,41 @@ impl MetaSettings {
             return Err(ValidationError::new(
                 "meta.phone_number_id",
                 "expected the numeric phone number id",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's Chatwoot API-channel inbox (protocols.md §3).
+#[derive(Debug, Clone)]
+pub struct ChatwootSettings {
+    /// The installation's base URL (`https://chat.example.com`).
+    pub base_url: String,
+    /// The account id in `/api/v1/accounts/{account_id}`.
+    pub account_id: u64,
+    /// The API inbox conversations are opened in.
+    pub inbox_id: u64,
+    /// An agent bot's or a user's access token (`api_access_token`).
+    pub api_token: SecretString,
+    /// The secret Chatwoot signs webhooks with (`X-Chatwoot-Signature`); unsigned webhooks are
+    /// refused.
+    pub webhook_secret: SecretString,
+}
+
+impl ChatwootSettings {
+    fn validate(&self) -> Result<(), ValidationError> {
+        let url = self.base_url.trim_end_matches('/');
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 500 {
+            return Err(ValidationError::new(
+                "chatwoot.base_url",
+                "expected an http(s) URL",
+            ));
+        }
+        if self.account_id == 0 || self.inbox_id == 0 {
+            return Err(ValidationError::new(
+                "chatwoot.inbox_id",
+                "account_id and inbox_id are positive numbers",
             ));
         }
         Ok(())

@@ -137,6 +137,10 @@ impl From<AppError> for ApiError {
                 message: format!("{what} not found"),
             },
             AppError::Conflict(what) => Self::Conflict(what),
+            AppError::Forbidden(message) => Self::Forbidden {
+                code: "forbidden",
+                message,
+            },
             unavailable @ AppError::Unavailable(_) => Self::Unavailable {
                 retry_after_secs: unavailable
                     .retry_after()

@@ -15,11 +15,13 @@
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
 //! * [`knowledge`]: a tenant's documents and the keyword index over them.
 //! * [`channel`]: sending a message through a provider.
+//! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`clock`] and [`health`]: time and readiness.
 
 pub mod bus;
 pub mod channel;
 pub mod clock;
+pub mod desk;
 pub mod error;
 pub mod health;
 pub mod knowledge;
@@ -31,6 +33,7 @@ pub use bus::{
 };
 pub use channel::{ChannelSender, SendContent, SendError, SendReceipt, SendRequest};
 pub use clock::{Clock, SystemClock};
+pub use desk::{AgentAccount, AgentStore, DeskError, DeskLinkStore, HumanDesk};
 pub use error::{BoxError, PortError};
 pub use health::HealthCheck;
 pub use knowledge::{KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};

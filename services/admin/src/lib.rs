@@ -12,9 +12,14 @@
 //!   `DELETE …/knowledge/{doc}`, `POST …/knowledge/search` (`{"query", "limit"}`)
 //! * `GET /admin/tenants/{id}/conversations[?state=]`, `GET …/conversations/{cid}`,
 //!   `POST …/conversations/{cid}/resolve`
+//! * `POST /admin/tenants/{id}/agents` (`{"name"}`; the answer carries the agent's console key,
+//!   shown this once), `GET …/agents`, `DELETE …/agents/{agent}`
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
+//!
+//! The same service serves the built-in agent console (see [`console`]) under `/console`.
 
+pub mod console;
 mod routes;
 mod views;
 
@@ -22,7 +27,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::{
-    conversations::ConversationAdmin, knowledge::KnowledgeService, tenants::TenantAdmin,
+    conversations::ConversationAdmin, desk::AgentConsole, knowledge::KnowledgeService,
+    tenants::TenantAdmin,
 };
 use atiende_bootstrap::Embedded;
 use atiende_ports::{DeadLetterStore, Outbox};
@@ -34,6 +40,7 @@ pub struct Admin {
     tenants: TenantAdmin,
     knowledge: Arc<KnowledgeService>,
     conversations: ConversationAdmin,
+    console: Arc<AgentConsole>,
     outbox: Arc<dyn Outbox>,
     dead_letters: Arc<dyn DeadLetterStore>,
     public_url: String,
@@ -47,15 +54,18 @@ impl Admin {
             tenants: infra.tenant_admin(),
             knowledge: infra.knowledge.clone(),
             conversations: infra.conversation_admin(),
+            console: infra.console(),
             outbox: infra.outbox(),
             dead_letters: infra.dead_letters(),
             public_url: infra.public_url.clone(),
         }
     }
 
-    /// Registers the routes under `/admin`.
+    /// Registers the routes under `/admin` and the console under `/console`.
     pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
-        routes::configure(web::Data::from(self), cfg);
+        let data = web::Data::from(self);
+        routes::configure(data.clone(), cfg);
+        console::configure(data, cfg);
     }
 }
 

@@ -48,6 +48,12 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 "/tenants/{id}/conversations/{cid}/resolve",
                 web::post().to(resolve_conversation),
             )
+            .route("/tenants/{id}/agents", web::post().to(add_agent))
+            .route("/tenants/{id}/agents", web::get().to(list_agents))
+            .route(
+                "/tenants/{id}/agents/{agent}",
+                web::delete().to(remove_agent),
+            )
             .route("/tenants/{id}/outbox", web::get().to(list_outbox))
             .route("/dead-letters", web::get().to(list_dead_letters)),
     );
@@ -289,6 +295,57 @@ async fn list_outbox(
         .list(&tenant, state, query.limit.unwrap_or(50).clamp(1, 500))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "outbox": records })))
+}
+
+#[derive(Deserialize)]
+struct NewAgent {
+    name: String,
+}
+
+fn agent_view(account: &atiende_ports::AgentAccount) -> serde_json::Value {
+    json!({ "id": account.agent.id, "name": account.agent.name, "tenant": account.tenant })
+}
+
+async fn add_agent(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+    body: web::Json<NewAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let (account, key) = admin.console.add_agent(&tenant, &body.name).await?;
+    tracing::info!(tenant = %tenant, agent = %account.agent.id, "Agent created.");
+    let mut view = agent_view(&account);
+    view["key"] = json!(key);
+    view["console_url"] = json!(format!("{}/console", admin.public_url));
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn list_agents(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let agents: Vec<_> = admin
+        .console
+        .agents(&tenant)
+        .await?
+        .iter()
+        .map(agent_view)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "agents": agents })))
+}
+
+async fn remove_agent(
+    _: Operator,
+    admin: Data,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, agent) = path.into_inner();
+    let tenant = tenant_id(&admin, &id).await?;
+    admin.console.remove_agent(&tenant, &agent).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn list_dead_letters(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {

@@ -94,7 +94,8 @@ impl Harness {
             .into_iter()
             .map(|e| match e {
                 BusEvent::OutboundActionRequestedV1 { action } => action.kind,
-                other => panic!("unexpected {other:?}"),
+                other @ (BusEvent::InboundMessageReceivedV1 { .. }
+                | BusEvent::DeskEventReceivedV1 { .. }) => panic!("unexpected {other:?}"),
             })
             .collect()
     }
@@ -204,12 +205,17 @@ async fn after_a_handoff_the_bot_stays_silent() {
         1,
     ))
     .await;
-    h.outbound.wait_for(1, Duration::from_secs(5)).await;
-    let ActionKind::Handoff { reason, notice, .. } = &h.replies()[0] else {
-        panic!("{:?}", h.replies())
+    h.outbound.wait_for(2, Duration::from_secs(5)).await;
+    let replies = h.replies();
+    let (ActionKind::Handoff { reason, notice, .. }, ActionKind::DeskHandoff { packet }) =
+        (&replies[0], &replies[1])
+    else {
+        panic!("the customer is told and the desk gets the packet: {replies:?}")
     };
     assert_eq!(*reason, HandoffReason::CustomerRequested);
     assert!(notice.contains("persona"));
+    assert!(notice.contains(packet.ticket.as_str()), "{notice}");
+    assert_eq!(packet.summary, "Quiero hablar con un agente");
     assert_eq!(
         h.push(&envelope(
             SUB,
@@ -224,8 +230,8 @@ async fn after_a_handoff_the_bot_stays_silent() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         h.outbound.deliveries().len(),
-        1,
-        "no reply while a person owns the conversation"
+        2,
+        "no reply while a person owns the conversation (the console desk needs no relay)"
     );
     let id = ConversationId::parse("demo:twilio:+18095551010").unwrap();
     let stored = h.infra.stores.load(&id).await.unwrap().unwrap().value;

@@ -305,7 +305,8 @@ fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
 }
 
 /// The schema, one entry per version; `PRAGMA user_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     doc TEXT NOT NULL,
@@ -412,7 +413,23 @@ CREATE TABLE dead_letters (
     attempts INTEGER NOT NULL,
     at INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE agents (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key_digest TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE desk_links (
+    conversation TEXT NOT NULL,
+    desk TEXT NOT NULL,
+    external TEXT NOT NULL,
+    PRIMARY KEY (conversation, desk)
+) WITHOUT ROWID;
+"#,
+];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {
     let applied: usize = conn

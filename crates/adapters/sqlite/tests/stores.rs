@@ -42,6 +42,7 @@ fn tenant(id: &str) -> Tenant {
             messaging_service_sid: None,
         }),
         meta: None,
+        chatwoot: None,
         templates: BTreeMap::new(),
         webchat_enabled: true,
         created_at: t0(),

@@ -1,5 +1,6 @@
 //! The storage ports on SQLite. One [`SqliteStores`] implements them all over a shared [`Db`].
 
+mod agents;
 mod conversations;
 mod dead_letters;
 mod delivery;

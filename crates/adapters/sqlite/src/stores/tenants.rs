@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId, TwilioSettings,
+    ChatwootSettings, Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId,
+    TwilioSettings,
 };
 use atiende_ports::{PortError, TenantStore};
 use chrono::{DateTime, Utc};
@@ -28,6 +29,8 @@ struct StoredTenant {
     language: Locale,
     twilio: Option<StoredTwilio>,
     meta: Option<StoredMeta>,
+    #[serde(default)]
+    chatwoot: Option<StoredChatwoot>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     created_at: DateTime<Utc>,
@@ -40,6 +43,15 @@ struct StoredTwilio {
     auth_token: String,
     whatsapp_number: String,
     messaging_service_sid: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredChatwoot {
+    base_url: String,
+    account_id: u64,
+    inbox_id: u64,
+    api_token: String,
+    webhook_secret: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,6 +81,13 @@ impl From<&Tenant> for StoredTenant {
                 access_token: m.access_token.expose_secret().to_owned(),
                 app_secret: m.app_secret.expose_secret().to_owned(),
                 verify_token: m.verify_token.expose_secret().to_owned(),
+            }),
+            chatwoot: t.chatwoot.as_ref().map(|c| StoredChatwoot {
+                base_url: c.base_url.clone(),
+                account_id: c.account_id,
+                inbox_id: c.inbox_id,
+                api_token: c.api_token.expose_secret().to_owned(),
+                webhook_secret: c.webhook_secret.expose_secret().to_owned(),
             }),
             templates: t.templates.clone(),
             webchat_enabled: t.webchat_enabled,
@@ -105,6 +124,13 @@ impl TryFrom<StoredTenant> for Tenant {
                 access_token: SecretString::from(m.access_token),
                 app_secret: SecretString::from(m.app_secret),
                 verify_token: SecretString::from(m.verify_token),
+            }),
+            chatwoot: s.chatwoot.map(|c| ChatwootSettings {
+                base_url: c.base_url,
+                account_id: c.account_id,
+                inbox_id: c.inbox_id,
+                api_token: SecretString::from(c.api_token),
+                webhook_secret: SecretString::from(c.webhook_secret),
             }),
             templates: s.templates,
             webchat_enabled: s.webchat_enabled,

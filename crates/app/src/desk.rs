@@ -1,0 +1,190 @@
+//! The built-in agent console's use cases: who an agent is, what they may see, and what they do.
+//!
+//! An agent signs in with a key an operator created for them; the key names exactly one tenant,
+//! and every read or action checks that the conversation belongs to it (a conversation id names
+//! its tenant), so an agent never sees another tenant's customers. Actions are not applied here:
+//! they are published as [`DeskEvent`]s on the inbound stream, where the processor applies them
+//! in order with the customer's own messages.
+
+use std::sync::Arc;
+
+use atiende_domain::{
+    Agent, BusEvent, Conversation, ConversationId, ConversationState, DeskAction, DeskEvent,
+    DeskKind, TenantId, Topic, ValidationError,
+};
+use atiende_ports::{
+    AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore, EventPublisher,
+    OutgoingMessage,
+};
+use sha2::{Digest, Sha256};
+
+use crate::AppError;
+
+/// Longest agent reply, in bytes (WhatsApp's text limit is 4096 characters).
+pub const MAX_REPLY_BYTES: usize = 4096;
+/// How many conversations the queue shows.
+const QUEUE_LIMIT: usize = 200;
+
+/// The digest under which a key is stored and looked up.
+pub fn key_digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The console's use cases.
+pub struct AgentConsole {
+    agents: Arc<dyn AgentStore>,
+    conversations: Arc<dyn ConversationStore>,
+    publisher: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AgentConsole {
+    /// Builds the use cases.
+    pub fn new(
+        agents: Arc<dyn AgentStore>,
+        conversations: Arc<dyn ConversationStore>,
+        publisher: Arc<dyn EventPublisher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            agents,
+            conversations,
+            publisher,
+            clock,
+        }
+    }
+
+    /// Creates an agent for `tenant`; returns the account and its key, shown this once.
+    pub async fn add_agent(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<(AgentAccount, String), AppError> {
+        let id = format!(
+            "console:{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let agent = Agent::new(id, name.trim())?;
+        let key = format!(
+            "agk_{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let account = AgentAccount {
+            tenant: tenant.clone(),
+            agent,
+        };
+        self.agents.add(&account, &key_digest(&key)).await?;
+        Ok((account, key))
+    }
+
+    /// Adds an agent with a key chosen by the caller (the demo tenant's public test agent).
+    pub async fn add_agent_with_key(
+        &self,
+        account: &AgentAccount,
+        key: &str,
+    ) -> Result<(), AppError> {
+        match self.agents.add(account, &key_digest(key)).await {
+            Ok(()) | Err(atiende_ports::PortError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A tenant's agents.
+    pub async fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentAccount>, AppError> {
+        Ok(self.agents.list(tenant).await?)
+    }
+
+    /// Removes an agent; their key stops working at once.
+    pub async fn remove_agent(&self, tenant: &TenantId, id: &str) -> Result<(), AppError> {
+        if self.agents.remove(tenant, id).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("agent {id}")))
+        }
+    }
+
+    /// The agent a key belongs to, if any.
+    pub async fn sign_in(&self, key: &str) -> Result<Option<AgentAccount>, AppError> {
+        if key.is_empty() || key.len() > 200 {
+            return Ok(None);
+        }
+        Ok(self.agents.find_by_key(&key_digest(key)).await?)
+    }
+
+    /// The conversations waiting for or owned by a person, most recently active first.
+    pub async fn queue(&self, account: &AgentAccount) -> Result<Vec<Conversation>, AppError> {
+        let mut all = Vec::new();
+        for state in [ConversationState::WaitingForHuman, ConversationState::Human] {
+            let filter = ConversationFilter {
+                state: Some(state),
+                limit: QUEUE_LIMIT,
+            };
+            all.extend(self.conversations.list(&account.tenant, &filter).await?);
+        }
+        // Waiting conversations first (someone must take them), then the latest activity.
+        all.sort_by(|a, b| {
+            (b.state == ConversationState::WaitingForHuman)
+                .cmp(&(a.state == ConversationState::WaitingForHuman))
+                .then(b.updated_at.cmp(&a.updated_at))
+        });
+        Ok(all)
+    }
+
+    /// One conversation of the agent's tenant; another tenant's is forbidden.
+    pub async fn conversation(
+        &self,
+        account: &AgentAccount,
+        id: &str,
+    ) -> Result<Conversation, AppError> {
+        let id = self.own(account, id)?;
+        self.conversations
+            .load(&id)
+            .await?
+            .map(|v| v.value)
+            .ok_or_else(|| AppError::NotFound(format!("conversation {id}")))
+    }
+
+    /// Takes, replies to or resolves a conversation. The action is queued for the processor and
+    /// applied in order with the customer's messages; its id is returned.
+    pub async fn act(
+        &self,
+        account: &AgentAccount,
+        id: &str,
+        action: DeskAction,
+    ) -> Result<String, AppError> {
+        if let DeskAction::Reply { text } = &action
+            && (text.trim().is_empty() || text.len() > MAX_REPLY_BYTES)
+        {
+            return Err(
+                ValidationError::new("text", format!("must be 1-{MAX_REPLY_BYTES} bytes")).into(),
+            );
+        }
+        let conversation = self.conversation(account, id).await?;
+        let event = DeskEvent {
+            id: format!("console:{}", uuid::Uuid::new_v4().simple()),
+            tenant: account.tenant.clone(),
+            conversation: conversation.id,
+            desk: DeskKind::Console,
+            agent: account.agent.clone(),
+            action,
+            at: self.clock.now(),
+        };
+        let event_id = event.id.clone();
+        let bus_event = BusEvent::DeskEventReceivedV1 { event };
+        let message = OutgoingMessage::from_event(&bus_event, None)?
+            .with_dedupe_key(format!("desk/{event_id}"));
+        self.publisher.publish(Topic::Inbound, message).await?;
+        Ok(event_id)
+    }
+
+    fn own(&self, account: &AgentAccount, id: &str) -> Result<ConversationId, AppError> {
+        let id = ConversationId::parse(id)?;
+        if id.tenant() != account.tenant {
+            return Err(AppError::Forbidden(format!(
+                "conversation {id} belongs to another tenant"
+            )));
+        }
+        Ok(id)
+    }
+}

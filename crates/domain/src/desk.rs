@@ -1,0 +1,299 @@
+//! The human desk: what a person taking over receives, the ticket the customer is given, and
+//! what agents do — take, reply, resolve — whichever desk they work in.
+//!
+//! Agents' actions travel to the processor as [`DeskEvent`]s on the same ordered stream as the
+//! customer's messages (ordering key = conversation). One writer applies both, in order, so a
+//! customer message racing a handoff or an agent's reply can never make the bot talk over a
+//! person: whichever arrives second sees the state the first one left.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Author, Channel, Contact, Conversation, ConversationId, HandoffReason, Locale, TenantId, Turn,
+    ValidationError,
+};
+
+/// How many of the latest turns a handoff packet carries.
+pub const PACKET_TURNS: usize = 20;
+/// How many customer turns the packet's summary quotes.
+const SUMMARY_TURNS: usize = 5;
+
+/// The desks a tenant can hand conversations to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeskKind {
+    /// atiende's own agent console (the embedded default).
+    #[default]
+    Console,
+    /// A Chatwoot API-channel inbox.
+    Chatwoot,
+}
+
+impl DeskKind {
+    /// The snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Chatwoot => "chatwoot",
+        }
+    }
+}
+
+/// The number a customer is given when a person takes over ("T-3FA9C21B").
+///
+/// It derives from the conversation and the message that caused the handoff, so a message
+/// processed twice after a crash yields the same number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketNumber(String);
+
+impl TicketNumber {
+    /// The ticket for a handoff of `conversation` caused by `cause`.
+    pub fn for_handoff(conversation: &ConversationId, cause: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{conversation}\n{cause}").as_bytes());
+        let hex: String = digest[..4].iter().map(|b| format!("{b:02X}")).collect();
+        Self(format!("T-{hex}"))
+    }
+
+    /// The number as shown to people.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TicketNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person working a desk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Their id at the desk (`console:ana`, `chatwoot:12`).
+    pub id: String,
+    /// The name the customer may be told.
+    pub name: String,
+}
+
+impl Agent {
+    /// An agent, with the id and name checked for size and control characters.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Result<Self, ValidationError> {
+        let (id, name) = (id.into(), name.into());
+        for (field, value) in [("agent id", &id), ("agent name", &name)] {
+            if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    field,
+                    "must be 1-200 printable characters",
+                ));
+            }
+        }
+        Ok(Self { id, name })
+    }
+}
+
+/// Everything a person taking over needs, so nobody asks the customer to repeat themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffPacket {
+    /// The ticket the customer was given.
+    pub ticket: TicketNumber,
+    /// Why the bot stepped back.
+    pub reason: HandoffReason,
+    /// The customer's last questions, in their words.
+    pub summary: String,
+    /// The customer.
+    pub contact: Contact,
+    /// The channel they write on.
+    pub channel: Channel,
+    /// The language they write in.
+    pub locale: Locale,
+    /// The latest turns, oldest first, at most [`PACKET_TURNS`].
+    pub transcript: Vec<Turn>,
+    /// When the handoff was decided.
+    pub requested_at: DateTime<Utc>,
+}
+
+impl HandoffPacket {
+    /// The packet for `conversation` as it stands.
+    pub fn from_conversation(
+        conversation: &Conversation,
+        reason: HandoffReason,
+        ticket: TicketNumber,
+        locale: Locale,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let customer: Vec<&str> = conversation
+            .turns
+            .iter()
+            .filter(|t| t.author == Author::Customer && !t.text.trim().is_empty())
+            .map(|t| t.text.as_str())
+            .collect();
+        let summary = customer[customer.len().saturating_sub(SUMMARY_TURNS)..].join(" / ");
+        let start = conversation.turns.len().saturating_sub(PACKET_TURNS);
+        Self {
+            ticket,
+            reason,
+            summary,
+            contact: conversation.contact.clone(),
+            channel: conversation.channel,
+            locale,
+            transcript: conversation.turns[start..].to_vec(),
+            requested_at: now,
+        }
+    }
+
+    /// The packet as plain text, for desks that take a note (a Chatwoot private note).
+    pub fn render_note(&self) -> String {
+        let mut note = format!(
+            "Ticket {} · reason: {} · language: {}\nCustomer: {}\nSummary: {}\n\nTranscript:",
+            self.ticket,
+            self.reason.as_str(),
+            self.locale.as_str(),
+            self.contact.display_name(),
+            if self.summary.is_empty() {
+                "—"
+            } else {
+                &self.summary
+            },
+        );
+        for turn in &self.transcript {
+            let who = match turn.author {
+                Author::Customer => "customer",
+                Author::Bot => "bot",
+                Author::Agent => "agent",
+                Author::System => "system",
+            };
+            note.push_str(&format!(
+                "\n[{}] {who}: {}",
+                turn.at.format("%H:%M"),
+                turn.text
+            ));
+        }
+        note
+    }
+}
+
+/// What an agent did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeskAction {
+    /// Took (or was assigned) the conversation.
+    Take,
+    /// Wrote to the customer.
+    Reply {
+        /// The text, sent to the customer as written.
+        text: String,
+    },
+    /// Resolved the conversation: the bot answers the customer's next message.
+    Resolve,
+}
+
+/// One agent action on one conversation, on its way to the processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskEvent {
+    /// Unique per action at its desk (`chatwoot:77287`), to recognize redeliveries.
+    pub id: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The desk it came from.
+    pub desk: DeskKind,
+    /// Who did it.
+    pub agent: Agent,
+    /// What they did.
+    pub action: DeskAction,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What applying a desk event to a conversation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskOutcome {
+    /// The event had been applied before.
+    Duplicate,
+    /// Nothing to do: resolving a conversation no person owns.
+    Ignored,
+    /// The agent now owns the conversation.
+    Taken,
+    /// The agent's text must reach the customer.
+    Reply {
+        /// The text.
+        text: String,
+    },
+    /// Resolved; the bot takes the next customer message.
+    Resolved,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PhoneNumber;
+
+    fn conversation() -> Conversation {
+        let tenant = TenantId::parse("demo").unwrap();
+        let phone = PhoneNumber::parse("+18095551010").unwrap();
+        let id = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str());
+        Conversation::start(
+            id,
+            tenant,
+            Channel::TwilioWhatsApp,
+            Contact::from_phone(phone),
+            DateTime::from_timestamp(1_760_000_000, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn tickets_are_stable_per_cause_and_differ_between_causes() {
+        let c = conversation();
+        let a = TicketNumber::for_handoff(&c.id, "SM1");
+        assert_eq!(a, TicketNumber::for_handoff(&c.id, "SM1"));
+        assert_ne!(a, TicketNumber::for_handoff(&c.id, "SM2"));
+        assert!(
+            a.as_str().starts_with("T-") && a.as_str().len() == 10,
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn the_packet_quotes_the_customer_and_keeps_the_latest_turns() {
+        let mut c = conversation();
+        let t0 = c.created_at;
+        for i in 0..30 {
+            c.record_bot_message(&format!("bot {i}"), t0);
+            c.turns.push(Turn {
+                at: t0,
+                author: Author::Customer,
+                text: format!("question {i}"),
+                by: None,
+                media: Vec::new(),
+                provider_message_id: None,
+            });
+        }
+        let ticket = TicketNumber::for_handoff(&c.id, "x");
+        let packet = HandoffPacket::from_conversation(
+            &c,
+            HandoffReason::CustomerRequested,
+            ticket.clone(),
+            Locale::Es,
+            t0,
+        );
+        assert_eq!(packet.transcript.len(), PACKET_TURNS);
+        assert_eq!(
+            packet.summary,
+            "question 25 / question 26 / question 27 / question 28 / question 29"
+        );
+        let note = packet.render_note();
+        assert!(note.contains(ticket.as_str()) && note.contains("customer_requested"));
+        assert!(note.contains("customer: question 29") && note.contains("bot: bot 29"));
+    }
+
+    #[test]
+    fn agents_need_printable_ids_and_names() {
+        assert!(Agent::new("console:ana", "Ana").is_ok());
+        assert!(Agent::new("", "Ana").is_err());
+        assert!(Agent::new("console:ana", "A\u{7}").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! The built-in agent console: a page and a small API for a tenant's agents.
+//!
+//! An agent signs in with the key an operator created for them (`POST /admin/tenants/{id}/agents`);
+//! the key travels as an `HttpOnly`, `SameSite=Strict` cookie (or a bearer token for scripts), and
+//! it alone decides the tenant: there is no tenant in the console's URLs to tamper with, and a
+//! conversation of another tenant answers 403.
+//!
+//! # Routes
+//! * `GET /console` — the page.
+//! * `POST /console/api/session` (`{"key"}`) signs in; `DELETE` signs out; `GET …/me`.
+//! * `GET /console/api/conversations` — the queue: waiting for a person first, then owned.
+//! * `GET /console/api/conversations/{cid}` — transcript and handoff details.
+//! * `POST /console/api/conversations/{cid}/take|reply|resolve` (`reply`: `{"text"}`) — queued
+//!   for the processor; 202.
+//! * `GET /console/api/events` — server-sent events: `changed` whenever the queue or any
+//!   conversation in it changes, so the page refreshes without polling the API itself.
+
+use std::time::Duration;
+
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse,
+    cookie::{Cookie, SameSite},
+    web,
+};
+use atiende_domain::{Conversation, DeskAction};
+use atiende_platform::{ApiError, http::header_str};
+use atiende_ports::AgentAccount;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Admin;
+
+type Data = web::Data<Admin>;
+
+const COOKIE: &str = "atiende_agent";
+const PAGE: &str = include_str!("console.html");
+/// How often the event stream looks for changes.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// A comment line this often keeps proxies from closing an idle stream.
+const HEARTBEAT_EVERY: u32 = 30;
+
+pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/console").route(web::get().to(page)))
+        .service(
+            web::scope("/console/api")
+                .app_data(data)
+                .route("/session", web::post().to(sign_in))
+                .route("/session", web::delete().to(sign_out))
+                .route("/me", web::get().to(me))
+                .route("/conversations", web::get().to(queue))
+                .route("/conversations/{cid}", web::get().to(conversation))
+                .route("/conversations/{cid}/take", web::post().to(take))
+                .route("/conversations/{cid}/reply", web::post().to(reply))
+                .route("/conversations/{cid}/resolve", web::post().to(resolve))
+                .route("/events", web::get().to(events)),
+        );
+}
+
+/// A signed-in agent, from the session cookie or a bearer key.
+pub(crate) struct SignedIn(AgentAccount);
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let key = request
+            .cookie(COOKIE)
+            .map(|c| c.value().to_owned())
+            .or_else(|| {
+                header_str(request, "authorization")
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .map(str::to_owned)
+            });
+        let admin = request.app_data::<Data>().cloned();
+        Box::pin(async move {
+            let admin =
+                admin.ok_or_else(|| ApiError::Internal("the console is not registered".into()))?;
+            let unauthorized = || ApiError::Unauthorized("sign in with your agent key".to_owned());
+            let key = key.ok_or_else(unauthorized)?;
+            admin
+                .console
+                .sign_in(&key)
+                .await?
+                .map(SignedIn)
+                .ok_or_else(unauthorized)
+        })
+    }
+}
+
+async fn page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(PAGE)
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    key: String,
+}
+
+fn whoami(account: &AgentAccount) -> serde_json::Value {
+    json!({
+        "tenant": account.tenant,
+        "agent": { "id": account.agent.id, "name": account.agent.name },
+    })
+}
+
+async fn sign_in(
+    request: HttpRequest,
+    admin: Data,
+    body: web::Json<SignIn>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(account) = admin.console.sign_in(&body.key).await? else {
+        return Err(ApiError::Unauthorized("unknown agent key".to_owned()));
+    };
+    let cookie = Cookie::build(COOKIE, body.key.clone())
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(request.connection_info().scheme() == "https")
+        .finish();
+    tracing::info!(tenant = %account.tenant, agent = %account.agent.id, "Agent signed in.");
+    Ok(HttpResponse::Ok().cookie(cookie).json(whoami(&account)))
+}
+
+async fn sign_out() -> HttpResponse {
+    let mut cookie = Cookie::build(COOKIE, "").path("/console").finish();
+    cookie.make_removal();
+    HttpResponse::NoContent().cookie(cookie).finish()
+}
+
+async fn me(SignedIn(account): SignedIn) -> HttpResponse {
+    HttpResponse::Ok().json(whoami(&account))
+}
+
+/// What the queue shows of a conversation.
+fn summary(c: &Conversation) -> serde_json::Value {
+    let last = c.turns.last();
+    json!({
+        "id": c.id,
+        "state": c.state,
+        "channel": c.channel,
+        "contact": c.contact.display_name(),
+        "ticket": c.ticket,
+        "reason": c.handoff_reason,
+        "agent": c.agent.as_ref().map(|a| &a.name),
+        "updated_at": c.updated_at,
+        "last": last.map(|t| json!({ "author": t.author, "text": t.text })),
+    })
+}
+
+async fn queue(SignedIn(account): SignedIn, admin: Data) -> Result<HttpResponse, ApiError> {
+    let conversations = admin.console.queue(&account).await?;
+    let views: Vec<_> = conversations.iter().map(summary).collect();
+    Ok(HttpResponse::Ok().json(json!({ "conversations": views })))
+}
+
+async fn conversation(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    cid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = admin.console.conversation(&account, &cid).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "summary": summary(&c),
+        "locale": c.locale,
+        "turns": c.turns,
+    })))
+}
+
+async fn act(
+    account: &AgentAccount,
+    admin: &Admin,
+    cid: &str,
+    action: DeskAction,
+) -> Result<HttpResponse, ApiError> {
+    let event = admin.console.act(account, cid, action).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "event": event })))
+}
+
+async fn take(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    cid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&account, &admin, &cid, DeskAction::Take).await
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    text: String,
+}
+
+async fn reply(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    cid: web::Path<String>,
+    body: web::Json<Reply>,
+) -> Result<HttpResponse, ApiError> {
+    let text = body.into_inner().text;
+    act(&account, &admin, &cid, DeskAction::Reply { text }).await
+}
+
+async fn resolve(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    cid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&account, &admin, &cid, DeskAction::Resolve).await
+}
+
+/// A fingerprint of the agent's queue: it changes whenever anything the page shows does.
+async fn fingerprint(admin: &Admin, account: &AgentAccount) -> Option<String> {
+    let queue = admin.console.queue(account).await.ok()?;
+    Some(
+        queue
+            .iter()
+            .map(|c| format!("{}@{}", c.id, c.updated_at.timestamp_micros()))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+async fn events(SignedIn(account): SignedIn, admin: Data) -> HttpResponse {
+    // The store is the source of truth and may be written by another process (the processor
+    // running as its own service), so the stream watches it rather than an in-process signal.
+    let state = (admin, account, None::<String>, 0u32);
+    let stream = futures_util::stream::unfold(state, |(admin, account, last, ticks)| async move {
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            let ticks = ticks.wrapping_add(1);
+            let now = fingerprint(&admin, &account).await;
+            if now.is_some() && now != last {
+                let chunk = web::Bytes::from_static(b"event: changed\ndata: {}\n\n");
+                return Some((
+                    Ok::<_, actix_web::Error>(chunk),
+                    (admin, account, now, ticks),
+                ));
+            }
+            if ticks % HEARTBEAT_EVERY == 0 {
+                let chunk = web::Bytes::from_static(b": keep-alive\n\n");
+                return Some((Ok(chunk), (admin, account, last, ticks)));
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream)
+}

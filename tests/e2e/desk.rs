@@ -1,0 +1,312 @@
+//! The built-in agent console, end to end over WhatsApp (Twilio): a customer asks for a person,
+//! the packet and ticket reach the console, an agent takes the conversation and replies (the
+//! reply reaches the Twilio API), the customer writes while the agent owns it (the bot stays
+//! silent), the agent resolves and the bot answers again. Agents never see another tenant.
+
+use std::time::Duration;
+
+use atiende_e2e::Stack;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CUSTOMER: &str = "+18095557001";
+const CONVERSATION: &str = "demo:twilio:+18095557001";
+
+struct Agent<'a> {
+    stack: &'a Stack,
+    key: String,
+}
+
+impl Agent<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .stack
+            .http
+            .request(
+                method,
+                format!("{}/console/api{path}", self.stack.running.local_url()),
+            )
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn act(&self, action: &str, body: Option<Value>) {
+        let path = format!("/conversations/{CONVERSATION}/{action}");
+        let (status, answer) = self.call(Method::POST, &path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{action}: {answer}");
+        self.stack.settle().await;
+    }
+
+    async fn conversation(&self) -> Value {
+        let (status, c) = self
+            .call(Method::GET, &format!("/conversations/{CONVERSATION}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{c}");
+        c
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
+    let stack = Stack::start().await;
+    let agent = Agent {
+        stack: &stack,
+        key: atiende_demo::AGENT_KEY.to_owned(),
+    };
+
+    stack
+        .customer_says("SM700", CUSTOMER, "¿Tienen cemento gris?")
+        .await;
+    stack
+        .customer_says("SM701", CUSTOMER, "Quiero hablar con una persona")
+        .await;
+    let sent = stack.twilio_messages(2).await;
+    let notice = sent[1].body.clone().unwrap();
+    stack.settle().await;
+
+    // The console's queue shows the conversation waiting, with the ticket the customer was given.
+    let (status, queue) = agent.call(Method::GET, "/conversations", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let waiting = &queue["conversations"][0];
+    assert_eq!(waiting["id"], CONVERSATION, "{queue}");
+    assert_eq!(waiting["state"], "waiting_for_human");
+    assert_eq!(waiting["reason"], "customer_requested");
+    let ticket = waiting["ticket"].as_str().unwrap();
+    assert!(notice.contains(ticket), "{notice} names {ticket}");
+    let turns = agent.conversation().await["turns"].clone();
+    assert!(
+        turns
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["author"] == "customer" && t["text"] == "¿Tienen cemento gris?"),
+        "the whole story is there: {turns}"
+    );
+
+    agent.act("take", None).await;
+    assert_eq!(agent.conversation().await["summary"]["state"], "human");
+    agent
+        .act(
+            "reply",
+            Some(json!({ "text": "Hola, soy del equipo. Sí, tenemos cemento gris." })),
+        )
+        .await;
+    let sent = stack.twilio_messages(3).await;
+    assert_eq!(
+        sent[2].body.as_deref(),
+        Some("Hola, soy del equipo. Sí, tenemos cemento gris.")
+    );
+    assert_eq!(sent[2].to, format!("whatsapp:{CUSTOMER}"));
+
+    // While the agent owns the conversation the bot says nothing, whatever the customer asks.
+    stack
+        .customer_says("SM702", CUSTOMER, "¿Cuánto cuesta el cemento gris?")
+        .await;
+    stack.settle().await;
+    assert_eq!(stack.twilio.sent().len(), 3, "the bot stays silent");
+    let c = agent.conversation().await;
+    let last = &c["turns"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["text"], "¿Cuánto cuesta el cemento gris?");
+
+    agent.act("resolve", None).await;
+    let (_, queue) = agent.call(Method::GET, "/conversations", None).await;
+    assert_eq!(
+        queue["conversations"],
+        json!([]),
+        "resolved leaves the queue"
+    );
+    stack
+        .customer_says("SM703", CUSTOMER, "¿Cuánto cuesta el cemento gris?")
+        .await;
+    let sent = stack.twilio_messages(4).await;
+    assert!(
+        sent[3].body.as_deref().unwrap().contains("RD$495"),
+        "the bot answers again: {:?}",
+        sent[3].body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_sign_in_with_their_key_and_never_reach_another_tenant() {
+    let stack = Stack::start().await;
+    let (status, tenant) = stack
+        .admin(
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({ "id": "otra", "name": "Otra", "company_name": "Otra SRL" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tenant}");
+    let (status, created) = stack
+        .admin(
+            Method::POST,
+            "/admin/tenants/otra/agents",
+            Some(json!({ "name": "Rosa" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let (_, listed) = stack
+        .admin(Method::GET, "/admin/tenants/otra/agents", None)
+        .await;
+    assert_eq!(listed["agents"][0]["name"], "Rosa");
+    assert!(
+        listed["agents"][0].get("key").is_none(),
+        "keys are shown once"
+    );
+
+    let rosa = Agent {
+        stack: &stack,
+        key: key.clone(),
+    };
+    let (status, me) = rosa.call(Method::GET, "/me", None).await;
+    assert_eq!(
+        (status, me["tenant"].clone()),
+        (StatusCode::OK, json!("otra"))
+    );
+    // The demo tenant's conversation, by id, through every console route: 403.
+    let path = format!("/conversations/{CONVERSATION}");
+    assert_eq!(
+        rosa.call(Method::GET, &path, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    for action in ["take", "resolve"] {
+        let (status, _) = rosa
+            .call(Method::POST, &format!("{path}/{action}"), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{action}");
+    }
+    let (status, _) = rosa
+        .call(
+            Method::POST,
+            &format!("{path}/reply"),
+            Some(json!({ "text": "hola" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Bad or missing keys are 401; a removed agent's key stops working.
+    let nobody = Agent {
+        stack: &stack,
+        key: "agk_wrong".to_owned(),
+    };
+    assert_eq!(
+        nobody.call(Method::GET, "/conversations", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let response = stack
+        .http
+        .get(format!(
+            "{}/console/api/conversations",
+            stack.running.local_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = stack
+        .admin(
+            Method::DELETE,
+            &format!("/admin/tenants/otra/agents/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        rosa.call(Method::GET, "/me", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signing in sets an HttpOnly cookie the page's later requests carry.
+    let response = stack
+        .http
+        .post(format!("{}/console/api/session", stack.running.local_url()))
+        .json(&json!({ "key": atiende_demo::AGENT_KEY }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let me: Value = stack
+        .http
+        .get(format!("{}/console/api/me", stack.running.local_url()))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["agent"]["name"], "Agente demo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_announces_changes_to_the_queue() {
+    let stack = Stack::start().await;
+    let mut events = stack
+        .http
+        .get(format!("{}/console/api/events", stack.running.local_url()))
+        .bearer_auth(atiende_demo::AGENT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(
+        events.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    // The first event describes the (empty) queue as it is; then a handoff changes it.
+    let first = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: changed"));
+    let visitor: Value = stack
+        .http
+        .post(format!(
+            "{}/webchat/demo/sessions",
+            stack.running.local_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = visitor["session"].as_str().unwrap();
+    stack
+        .http
+        .post(format!(
+            "{}/webchat/demo/sessions/{session}/messages",
+            stack.running.local_url()
+        ))
+        .json(&json!({ "text": "Quiero hablar con un agente" }))
+        .send()
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+        .await
+        .expect("a change is announced")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&second).contains("event: changed"));
+}
