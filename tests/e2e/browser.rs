@@ -1,5 +1,7 @@
-//! The web chat in a real browser: headless Chromium, driven through chromedriver (Debian's
-//! `chromium` and `chromium-driver`), asks the demo store a question and reads the answer.
+//! The web pages in a real browser: headless Chromium, driven through chromedriver (Debian's
+//! `chromium` and `chromium-driver`). A visitor asks the demo store a question in the web chat and
+//! reads the answer; an agent signs in to the console, takes a handed-off conversation, replies and
+//! resolves it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,10 +19,8 @@ impl Drop for Chromedriver {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs chromium and chromium-driver (Debian); infra/test.sh installs them and runs it"]
-async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
-    let stack = Stack::start().await;
+/// A headless Chromium session, and the chromedriver behind it (stopped when dropped).
+async fn browser() -> (Chromedriver, fantoccini::Client) {
     let port = atiende_testkit::free_port();
     let _driver = Chromedriver(
         Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned()))
@@ -54,7 +54,14 @@ async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
     })
     .await
     .expect("a browser session");
+    (_driver, client)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver (Debian); infra/test.sh installs them and runs it"]
+async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
+    let stack = Stack::start().await;
+    let (_driver, client) = browser().await;
     let result = async {
         client
             .goto(&format!("{}/?tenant=demo", stack.running.local_url()))
@@ -110,5 +117,131 @@ async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
     assert!(
         customer.contains("¿Cuánto cuesta el cemento gris?"),
         "{customer}"
+    );
+}
+
+/// The text of the element `css`, once it exists and satisfies `ready`.
+async fn text_when(
+    client: &fantoccini::Client,
+    css: &str,
+    ready: impl Fn(&str) -> bool,
+) -> Option<String> {
+    atiende_testkit::eventually(Duration::from_secs(15), || async {
+        for element in client.find_all(Locator::Css(css)).await.ok()? {
+            let text = element.text().await.ok()?;
+            if ready(&text) {
+                return Some(text);
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// Clicks the element `css`, trying again while the page re-renders it (the console redraws on
+/// every server-sent change, which can leave a found element stale before the click).
+async fn click(client: &fantoccini::Client, css: &str) -> bool {
+    atiende_testkit::eventually(Duration::from_secs(15), || async {
+        client
+            .find(Locator::Css(css))
+            .await
+            .ok()?
+            .click()
+            .await
+            .ok()
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver (Debian); infra/test.sh installs them and runs it"]
+async fn an_agent_takes_replies_and_resolves_in_the_console() {
+    let stack = Stack::start().await;
+    let base = stack.running.local_url();
+    // A web chat visitor asks for a person.
+    let session: serde_json::Value = stack
+        .http
+        .post(format!("{base}/webchat/demo/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = format!(
+        "{base}/webchat/demo/sessions/{}/messages",
+        session["session"].as_str().unwrap()
+    );
+    stack
+        .http
+        .post(&messages)
+        .json(&serde_json::json!({ "text": "Quiero hablar con un agente, por favor" }))
+        .send()
+        .await
+        .unwrap();
+    stack.settle().await;
+
+    let (_driver, client) = browser().await;
+    let result = async {
+        client.goto(&format!("{base}/console")).await?;
+        client
+            .wait()
+            .for_element(Locator::Css("#key"))
+            .await?
+            .send_keys(atiende_demo::AGENT_KEY)
+            .await?;
+        client.find(Locator::Css("#signin")).await?.click().await?;
+        let queued = text_when(&client, "#queue li", |t| {
+            t.to_lowercase().contains("en espera")
+        })
+        .await;
+        let took = click(&client, "#queue li").await && click(&client, "#take").await;
+        let taken = text_when(&client, "#facts", |t| t.contains("Agente demo"))
+            .await
+            .filter(|_| took);
+        client
+            .find(Locator::Css("#reply-text"))
+            .await?
+            .send_keys("Hola, le atiende Carmen. ¿En qué le ayudo?")
+            .await?;
+        let sent = click(&client, "#send").await;
+        let shown = text_when(&client, "#turns li.agent", |t| t.contains("Carmen")).await;
+        let screenshot = client.screenshot().await?;
+        let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/console.png");
+        let _ = std::fs::write(target, screenshot);
+        let resolved = click(&client, "#resolve").await;
+        let emptied = text_when(&client, "#queue", |t| t.contains("No hay conversaciones")).await;
+        Ok::<_, fantoccini::error::CmdError>((
+            queued,
+            taken,
+            shown.filter(|_| sent),
+            emptied.filter(|_| resolved),
+        ))
+    }
+    .await;
+    let _ = client.close().await;
+    let (queued, taken, shown, emptied) = result.expect("the console works");
+    assert!(queued.is_some(), "the handed-off conversation is queued");
+    assert!(taken.is_some(), "taking it names the agent");
+    assert!(shown.is_some(), "the reply appears in the transcript");
+    assert!(emptied.is_some(), "resolving empties the queue");
+    // The visitor received the agent's words on their channel.
+    let transcript: serde_json::Value = stack
+        .http
+        .get(&messages)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        transcript["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Hola, le atiende Carmen. ¿En qué le ayudo?"),
+        "{transcript}"
     );
 }
