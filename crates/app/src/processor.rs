@@ -163,7 +163,7 @@ impl InboundProcessor {
             }],
             DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
         };
-        info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = ?std::mem::discriminant(&event.action), state = ?conversation.state, "Desk event applied.");
+        info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = event.action.name(), state = ?conversation.state, "Desk event applied.");
         let cause = ProviderMessageId::parse(format!("desk.{}", event.id))?;
         let actions = self.actions(&mut conversation, kinds, &cause, None, locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)

@@ -190,6 +190,17 @@ pub enum DeskAction {
     Resolve,
 }
 
+impl DeskAction {
+    /// The action's name, for logs (never the text).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Take => "take",
+            Self::Reply { .. } => "reply",
+            Self::Resolve => "resolve",
+        }
+    }
+}
+
 /// One agent action on one conversation, on its way to the processor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeskEvent {
