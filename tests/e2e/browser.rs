@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use atiende_e2e::Stack;
+use atiende_e2e::{Stack, Visitor};
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -160,26 +160,8 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
     let stack = Stack::start().await;
     let base = stack.running.local_url();
     // A web chat visitor asks for a person.
-    let session: serde_json::Value = stack
-        .http
-        .post(format!("{base}/webchat/demo/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let messages = format!(
-        "{base}/webchat/demo/sessions/{}/messages",
-        session["session"].as_str().unwrap()
-    );
-    stack
-        .http
-        .post(&messages)
-        .json(&serde_json::json!({ "text": "Quiero hablar con un agente, por favor" }))
-        .send()
-        .await
-        .unwrap();
+    let visitor = Visitor::open(&stack).await;
+    visitor.say("Quiero hablar con un agente, por favor").await;
     stack.settle().await;
 
     let (_driver, client) = browser().await;
@@ -229,7 +211,7 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
     // The visitor received the agent's words on their channel.
     let transcript: serde_json::Value = stack
         .http
-        .get(&messages)
+        .get(&visitor.url)
         .send()
         .await
         .unwrap()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use atiende_e2e::Stack;
+use atiende_e2e::{Stack, Visitor};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,20 +19,9 @@ struct Agent<'a> {
 
 impl Agent<'_> {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .stack
-            .http
-            .request(
-                method,
-                format!("{}/console/api{path}", self.stack.running.local_url()),
-            )
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.stack
+            .call(method, &format!("/console/api{path}"), &self.key, body)
+            .await
     }
 
     async fn act(&self, action: &str, body: Option<Value>) {
@@ -280,29 +269,10 @@ async fn the_event_stream_announces_changes_to_the_queue() {
         .unwrap()
         .unwrap();
     assert!(String::from_utf8_lossy(&first).contains("event: changed"));
-    let visitor: Value = stack
-        .http
-        .post(format!(
-            "{}/webchat/demo/sessions",
-            stack.running.local_url()
-        ))
-        .send()
+    Visitor::open(&stack)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = visitor["session"].as_str().unwrap();
-    stack
-        .http
-        .post(format!(
-            "{}/webchat/demo/sessions/{session}/messages",
-            stack.running.local_url()
-        ))
-        .json(&json!({ "text": "Quiero hablar con un agente" }))
-        .send()
-        .await
-        .unwrap();
+        .say("Quiero hablar con un agente")
+        .await;
     let second = tokio::time::timeout(Duration::from_secs(10), events.chunk())
         .await
         .expect("a change is announced")

@@ -140,16 +140,118 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call(method, path, ADMIN_TOKEN, body).await
+    }
+
+    /// Calls `path` with a bearer token and an optional JSON body; the status and the JSON
+    /// answer (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.running.local_url()))
-            .bearer_auth(ADMIN_TOKEN);
+            .bearer_auth(bearer);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A web chat visitor of the demo tenant: the same ingest → processor → dispatcher path as
+/// WhatsApp, without a signing SDK.
+pub struct Visitor<'a> {
+    stack: &'a Stack,
+    /// The session's messages URL.
+    pub url: String,
+    /// The conversation id.
+    pub conversation: String,
+}
+
+impl<'a> Visitor<'a> {
+    /// Opens a web chat session.
+    pub async fn open(stack: &'a Stack) -> Self {
+        let base = stack.running.local_url();
+        let session: Value = stack
+            .http
+            .post(format!("{base}/webchat/demo/sessions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = session["session"].as_str().unwrap().to_owned();
+        Self {
+            stack,
+            url: format!("{base}/webchat/demo/sessions/{session}/messages"),
+            conversation: format!("demo:webchat:u.{session}"),
+        }
+    }
+
+    /// What the bot has said so far.
+    pub async fn bot_lines(&self) -> Vec<String> {
+        let transcript: Value = self
+            .stack
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        transcript["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["author"] == "bot")
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Says `text` and returns the bot's reply.
+    pub async fn ask(&self, text: &str) -> String {
+        let before = self.bot_lines().await.len();
+        self.say(text).await;
+        atiende_testkit::eventually(Duration::from_secs(15), || async {
+            self.bot_lines().await.get(before).cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {text:?}"))
+    }
+
+    /// Says `text`.
+    pub async fn say(&self, text: &str) {
+        let response = self
+            .stack
+            .http
+            .post(&self.url)
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+
+    /// The conversation's state, through the admin API.
+    pub async fn state(&self) -> String {
+        let (_, c) = self
+            .stack
+            .admin(
+                Method::GET,
+                &format!("/admin/tenants/demo/conversations/{}", self.conversation),
+                None,
+            )
+            .await;
+        c["state"].as_str().unwrap_or_default().to_owned()
     }
 }
 

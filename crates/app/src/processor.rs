@@ -370,22 +370,7 @@ fn relay_to_desk(tenant: &Tenant, message: &InboundMessage) -> Vec<ActionKind> {
     if tenant.desk() == DeskKind::Console {
         return Vec::new();
     }
-    let (text, media) = match &message.content {
-        MessageContent::Text { body } => (body.clone(), Vec::new()),
-        MessageContent::Media { items, caption } => {
-            (caption.clone().unwrap_or_default(), items.clone())
-        }
-        MessageContent::Location {
-            latitude,
-            longitude,
-            ..
-        } => (
-            format!("[location {latitude:.5},{longitude:.5}]"),
-            Vec::new(),
-        ),
-        MessageContent::Reaction { emoji } => (format!("[reaction {emoji}]"), Vec::new()),
-        MessageContent::Unsupported { kind } => (format!("[{kind}]"), Vec::new()),
-    };
+    let (text, media) = atiende_domain::conversation::describe(&message.content);
     vec![ActionKind::DeskRelay { text, media }]
 }
 

@@ -386,8 +386,8 @@ impl Conversation {
     }
 }
 
-/// The text and media a turn keeps for content of each kind.
-fn describe(content: &MessageContent) -> (String, Vec<MediaRef>) {
+/// The text and media a turn keeps for content of each kind (also what a desk is relayed).
+pub fn describe(content: &MessageContent) -> (String, Vec<MediaRef>) {
     match content {
         MessageContent::Text { body } => (body.clone(), Vec::new()),
         MessageContent::Media { items, caption } => {
