@@ -209,21 +209,11 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
     assert!(shown.is_some(), "the reply appears in the transcript");
     assert!(emptied.is_some(), "resolving empties the queue");
     // The visitor received the agent's words on their channel.
-    let transcript: serde_json::Value = stack
-        .http
-        .get(&visitor.url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript = visitor.transcript().await;
     assert!(
-        transcript["messages"]
-            .as_array()
-            .unwrap()
+        transcript
             .iter()
             .any(|m| m["text"] == "Hola, le atiende Carmen. ¿En qué le ayudo?"),
-        "{transcript}"
+        "{transcript:?}"
     );
 }

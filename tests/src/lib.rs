@@ -196,8 +196,8 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    /// What the bot has said so far.
-    pub async fn bot_lines(&self) -> Vec<String> {
+    /// Every message of the session so far (`author`, `text`), oldest first.
+    pub async fn transcript(&self) -> Vec<Value> {
         let transcript: Value = self
             .stack
             .http
@@ -208,9 +208,13 @@ impl<'a> Visitor<'a> {
             .json()
             .await
             .unwrap();
-        transcript["messages"]
-            .as_array()
-            .unwrap()
+        transcript["messages"].as_array().unwrap().clone()
+    }
+
+    /// What the bot has said so far.
+    pub async fn bot_lines(&self) -> Vec<String> {
+        self.transcript()
+            .await
             .iter()
             .filter(|m| m["author"] == "bot")
             .map(|m| m["text"].as_str().unwrap().to_owned())
