@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod chatwoot;
 mod conversation;
 mod desk;
 mod gold;

@@ -9,16 +9,13 @@
 use std::sync::Arc;
 
 use atiende_domain::{
-    Agent, BusEvent, Conversation, ConversationId, ConversationState, DeskAction, DeskEvent,
-    DeskKind, TenantId, Topic, ValidationError,
+    Agent, Conversation, ConversationId, ConversationState, DeskAction, DeskEvent, DeskKind,
+    TenantId, ValidationError,
 };
-use atiende_ports::{
-    AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore, EventPublisher,
-    OutgoingMessage,
-};
+use atiende_ports::{AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore};
 use sha2::{Digest, Sha256};
 
-use crate::AppError;
+use crate::{AppError, ingest::InboundGateway};
 
 /// Longest agent reply, in bytes (WhatsApp's text limit is 4096 characters).
 pub const MAX_REPLY_BYTES: usize = 4096;
@@ -34,7 +31,7 @@ pub fn key_digest(key: &str) -> String {
 pub struct AgentConsole {
     agents: Arc<dyn AgentStore>,
     conversations: Arc<dyn ConversationStore>,
-    publisher: Arc<dyn EventPublisher>,
+    gateway: Arc<InboundGateway>,
     clock: Arc<dyn Clock>,
 }
 
@@ -43,13 +40,13 @@ impl AgentConsole {
     pub fn new(
         agents: Arc<dyn AgentStore>,
         conversations: Arc<dyn ConversationStore>,
-        publisher: Arc<dyn EventPublisher>,
+        gateway: Arc<InboundGateway>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             agents,
             conversations,
-            publisher,
+            gateway,
             clock,
         }
     }
@@ -171,10 +168,7 @@ impl AgentConsole {
             at: self.clock.now(),
         };
         let event_id = event.id.clone();
-        let bus_event = BusEvent::DeskEventReceivedV1 { event };
-        let message = OutgoingMessage::from_event(&bus_event, None)?
-            .with_dedupe_key(format!("desk/{event_id}"));
-        self.publisher.publish(Topic::Inbound, message).await?;
+        self.gateway.accept_desk_event(event, None).await?;
         Ok(event_id)
     }
 

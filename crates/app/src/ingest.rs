@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use atiende_domain::{BusEvent, DeliveryState, InboundMessage, StatusUpdate, Topic};
+use atiende_domain::{BusEvent, DeliveryState, DeskEvent, InboundMessage, StatusUpdate, Topic};
 use atiende_ports::{DeliveryLog, EventPublisher, OutgoingMessage, PublishOutcome};
 
 use crate::AppError;
@@ -50,8 +50,34 @@ impl InboundGateway {
         traceparent: Option<&str>,
     ) -> Result<Acceptance, AppError> {
         let key = Self::dedupe_key(&message);
-        let event = BusEvent::InboundMessageReceivedV1 { message };
-        let outgoing = OutgoingMessage::from_event(&event, traceparent)?.with_dedupe_key(key);
+        self.publish(
+            BusEvent::InboundMessageReceivedV1 { message },
+            key,
+            traceparent,
+        )
+        .await
+    }
+
+    /// Publishes an agent's action at a desk (a desk webhook, the console) on the same ordered
+    /// stream as the customer's messages, unless it was published before.
+    pub async fn accept_desk_event(
+        &self,
+        event: DeskEvent,
+        traceparent: Option<&str>,
+    ) -> Result<Acceptance, AppError> {
+        let key = format!("desk/{}/{}", event.tenant, event.id);
+        self.publish(BusEvent::DeskEventReceivedV1 { event }, key, traceparent)
+            .await
+    }
+
+    async fn publish(
+        &self,
+        event: BusEvent,
+        dedupe_key: String,
+        traceparent: Option<&str>,
+    ) -> Result<Acceptance, AppError> {
+        let outgoing =
+            OutgoingMessage::from_event(&event, traceparent)?.with_dedupe_key(dedupe_key);
         match self.publisher.publish(Topic::Inbound, outgoing).await? {
             PublishOutcome::Published { .. } => Ok(Acceptance::Accepted),
             PublishOutcome::Duplicate => Ok(Acceptance::Duplicate),

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use atiende_domain::{
-    Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId, TwilioSettings,
-    ValidationError,
+    ChatwootSettings, Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId,
+    TwilioSettings, ValidationError,
 };
 use atiende_ports::{Clock, KeywordIndex, PortError, TenantStore};
 use secrecy::SecretString;
@@ -132,6 +132,22 @@ pub struct MetaInput {
     pub verify_token: Option<SecretString>,
 }
 
+/// Chatwoot settings as the admin API receives them (same merge rules as [`TwilioInput`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatwootInput {
+    /// The installation's base URL.
+    pub base_url: Option<String>,
+    /// The account id.
+    pub account_id: Option<u64>,
+    /// The API inbox id.
+    pub inbox_id: Option<u64>,
+    /// The access token (write-only).
+    pub api_token: Option<SecretString>,
+    /// The webhook signing secret (write-only).
+    pub webhook_secret: Option<SecretString>,
+}
+
 /// A new tenant, as `POST /admin/tenants` receives it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +166,8 @@ pub struct NewTenant {
     pub twilio: Option<TwilioInput>,
     /// Meta settings.
     pub meta: Option<MetaInput>,
+    /// The Chatwoot desk; without it, the built-in console.
+    pub chatwoot: Option<ChatwootInput>,
     /// Templates by name.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateRef>,
@@ -177,6 +195,9 @@ pub struct TenantPatch {
     /// Meta settings; `null` removes the channel.
     #[serde(default, deserialize_with = "double_option")]
     pub meta: Option<Option<MetaInput>>,
+    /// Chatwoot settings; `null` returns the tenant to the built-in console.
+    #[serde(default, deserialize_with = "double_option")]
+    pub chatwoot: Option<Option<ChatwootInput>>,
     /// Templates: replaces the whole set when present.
     pub templates: Option<BTreeMap<String, TemplateRef>>,
     /// Web chat switch.
@@ -248,6 +269,40 @@ fn merge_meta(
     })
 }
 
+fn merge_chatwoot(
+    current: Option<&ChatwootSettings>,
+    input: ChatwootInput,
+) -> Result<ChatwootSettings, ValidationError> {
+    Ok(ChatwootSettings {
+        base_url: required(
+            input
+                .base_url
+                .or_else(|| current.map(|c| c.base_url.clone())),
+            "chatwoot.base_url",
+        )?,
+        account_id: required(
+            input.account_id.or_else(|| current.map(|c| c.account_id)),
+            "chatwoot.account_id",
+        )?,
+        inbox_id: required(
+            input.inbox_id.or_else(|| current.map(|c| c.inbox_id)),
+            "chatwoot.inbox_id",
+        )?,
+        api_token: required(
+            input
+                .api_token
+                .or_else(|| current.map(|c| c.api_token.clone())),
+            "chatwoot.api_token",
+        )?,
+        webhook_secret: required(
+            input
+                .webhook_secret
+                .or_else(|| current.map(|c| c.webhook_secret.clone())),
+            "chatwoot.webhook_secret",
+        )?,
+    })
+}
+
 /// Tenant onboarding.
 pub struct TenantAdmin {
     store: Arc<dyn TenantStore>,
@@ -285,7 +340,10 @@ impl TenantAdmin {
                 .unwrap_or_default(),
             twilio: input.twilio.map(|t| merge_twilio(None, t)).transpose()?,
             meta: input.meta.map(|m| merge_meta(None, m)).transpose()?,
-            chatwoot: None,
+            chatwoot: input
+                .chatwoot
+                .map(|c| merge_chatwoot(None, c))
+                .transpose()?,
             templates: input.templates,
             webchat_enabled: input.webchat_enabled.unwrap_or(true),
             created_at: now,
@@ -354,6 +412,11 @@ impl TenantAdmin {
         if let Some(meta) = patch.meta {
             tenant.meta = meta
                 .map(|m| merge_meta(current.meta.as_ref(), m))
+                .transpose()?;
+        }
+        if let Some(chatwoot) = patch.chatwoot {
+            tenant.chatwoot = chatwoot
+                .map(|c| merge_chatwoot(current.chatwoot.as_ref(), c))
                 .transpose()?;
         }
         if let Some(templates) = patch.templates {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use atiende_adapter_chatwoot::ChatwootDesk;
 use atiende_adapter_meta::MetaSender;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
@@ -27,7 +28,7 @@ use atiende_app::{
 };
 use atiende_platform::{Settings, push::push_path};
 use atiende_ports::{
-    ChannelSender, Clock, ConversationStore, DeadLetterStore, Delivery, DeliveryLog,
+    ChannelSender, Clock, ConversationStore, DeadLetterStore, Delivery, DeliveryLog, DeskLinkStore,
     EventPublisher, HandleOutcome, HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler,
     Outbox, SystemClock, TenantStore, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
 };
@@ -181,7 +182,7 @@ impl Embedded {
             )),
             Arc::new(WebChatSender::new(self.webchat(), self.clock.clone())),
         ];
-        Arc::new(OutboundDispatcher::new(
+        let dispatcher = OutboundDispatcher::new(
             self.tenants.clone(),
             self.stores.clone() as Arc<dyn Outbox>,
             self.stores.clone() as Arc<dyn DeliveryLog>,
@@ -195,7 +196,12 @@ impl Embedded {
                 per_recipient_per_minute: d.per_recipient_per_minute,
                 per_recipient_burst: d.per_recipient_burst,
             },
-        ))
+        )
+        .with_desk(Arc::new(ChatwootDesk::new(
+            self.http.clone(),
+            self.stores.clone() as Arc<dyn DeskLinkStore>,
+        )));
+        Arc::new(dispatcher)
     }
 
     /// Tenant onboarding.
@@ -217,7 +223,7 @@ impl Embedded {
         Arc::new(AgentConsole::new(
             self.stores.clone(),
             self.stores.clone(),
-            self.publisher(),
+            self.gateway(),
             self.clock.clone(),
         ))
     }

@@ -11,11 +11,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bus;
+pub mod fake_chatwoot;
 pub mod fake_meta;
 pub mod fake_twilio;
 pub mod process;
 pub mod python;
 
+pub use fake_chatwoot::FakeChatwoot;
 pub use fake_meta::FakeMeta;
 pub use fake_twilio::FakeTwilio;
 

@@ -1,5 +1,6 @@
 //! Signing webhooks with independent implementations: the official `twilio` Python SDK for
-//! `X-Twilio-Signature`, Python's `hmac` for Meta's `X-Hub-Signature-256`.
+//! `X-Twilio-Signature`, Python's `hmac` for Meta's `X-Hub-Signature-256` and Chatwoot's
+//! `X-Chatwoot-Signature`.
 //!
 //! The tests that use these are the proof that what atiende accepts is what the real providers
 //! send, not merely what atiende's own signing code produces. The interpreter is `$TWILIO_PYTHON`
@@ -70,4 +71,10 @@ pub async fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -
 /// `X-Hub-Signature-256` for `body`, computed by Python's `hmac`.
 pub async fn meta_signature(app_secret: &str, body: &str) -> String {
     run(META_SIGN, json!({ "secret": app_secret, "body": body })).await
+}
+
+/// `X-Chatwoot-Signature` for `body` sent at `timestamp`: Python's `hmac` over
+/// `"{timestamp}.{body}"` (protocols.md §3.3).
+pub async fn chatwoot_signature(secret: &str, timestamp: i64, body: &str) -> String {
+    meta_signature(secret, &format!("{timestamp}.{body}")).await
 }

@@ -16,6 +16,8 @@ pub(crate) struct TenantView {
     language: Locale,
     twilio: Option<TwilioView>,
     meta: Option<MetaView>,
+    desk: &'static str,
+    chatwoot: Option<ChatwootView>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     webhooks: WebhookUrls,
@@ -39,12 +41,22 @@ struct MetaView {
     verify_token_set: bool,
 }
 
+#[derive(Serialize)]
+struct ChatwootView {
+    base_url: String,
+    account_id: u64,
+    inbox_id: u64,
+    api_token_set: bool,
+    webhook_secret_set: bool,
+}
+
 /// Where to point each provider's webhook for this tenant.
 #[derive(Serialize)]
 struct WebhookUrls {
     twilio: String,
     twilio_status: String,
     meta: String,
+    chatwoot: String,
 }
 
 impl TenantView {
@@ -67,12 +79,21 @@ impl TenantView {
                 app_secret_set: true,
                 verify_token_set: true,
             }),
+            desk: tenant.desk().as_str(),
+            chatwoot: tenant.chatwoot.as_ref().map(|c| ChatwootView {
+                base_url: c.base_url.clone(),
+                account_id: c.account_id,
+                inbox_id: c.inbox_id,
+                api_token_set: true,
+                webhook_secret_set: true,
+            }),
             templates: tenant.templates.clone(),
             webchat_enabled: tenant.webchat_enabled,
             webhooks: WebhookUrls {
                 twilio: format!("{public_url}/webhooks/twilio/{}", tenant.id),
                 twilio_status: format!("{public_url}/webhooks/twilio/{}/status", tenant.id),
                 meta: format!("{public_url}/webhooks/meta/{}", tenant.id),
+                chatwoot: format!("{public_url}/webhooks/chatwoot/{}", tenant.id),
             },
             created_at: tenant.created_at,
             updated_at: tenant.updated_at,

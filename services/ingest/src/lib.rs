@@ -11,8 +11,11 @@
 //! * `POST /webhooks/twilio/{tenant}` and the seeds' `/webhooks/whatsapp/{tenant}`: Twilio
 //!   messages and status callbacks; `POST /webhooks/twilio/{tenant}/status` for callbacks too.
 //! * `GET|POST /webhooks/meta/{tenant}`: Meta's verification handshake and notifications.
+//! * `POST /webhooks/chatwoot/{tenant}`: agents' replies and resolutions at the tenant's
+//!   Chatwoot desk, signed with `X-Chatwoot-Signature`.
 //! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
 
+mod chatwoot;
 mod meta;
 mod twilio;
 pub mod webchat;
@@ -67,6 +70,10 @@ impl Ingest {
             .route(
                 "/webhooks/meta/{tenant}",
                 web::post().to(meta::notification),
+            )
+            .route(
+                "/webhooks/chatwoot/{tenant}",
+                web::post().to(chatwoot::webhook),
             );
         webchat::configure(cfg);
     }
