@@ -280,3 +280,44 @@ async fn the_event_stream_announces_changes_to_the_queue() {
         .unwrap();
     assert!(String::from_utf8_lossy(&second).contains("event: changed"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_nobody_takes_is_told_once_with_the_case_number() {
+    let stack = Stack::start_with(|s| {
+        s.processor.desk_wait_secs = 1;
+        s.processor.desk_wait_check_secs = 1;
+    })
+    .await;
+    let waiting = Visitor::open(&stack).await;
+    let notice = waiting.ask("Quiero hablar con un agente").await;
+    let taken = Visitor::open(&stack).await;
+    taken.ask("Quiero hablar con una persona").await;
+    let (status, _) = stack
+        .call(
+            Method::POST,
+            &format!("/console/api/conversations/{}/take", taken.conversation),
+            atiende_demo::AGENT_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let told = atiende_testkit::eventually(Duration::from_secs(10), || async {
+        let lines = waiting.bot_lines().await;
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await
+    .expect("the waiting customer is told");
+    assert!(told[1].contains("ocupado"), "{told:?}");
+    let ticket = notice.split('*').nth(1).unwrap();
+    assert!(told[1].contains(ticket), "the same case number: {told:?}");
+    // Several more checks pass: told once, and never the customer a person took.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(waiting.bot_lines().await.len(), 2, "told once");
+    assert_eq!(
+        taken.bot_lines().await.len(),
+        1,
+        "a taken conversation is not told"
+    );
+    assert_eq!(waiting.state().await, "waiting_for_human");
+}

@@ -7,15 +7,21 @@
 //! in order with the customer's own messages.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use atiende_domain::{
     Agent, Conversation, ConversationId, ConversationState, DeskAction, DeskEvent, DeskKind,
     TenantId, ValidationError,
 };
-use atiende_ports::{AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore};
+use atiende_ports::{
+    AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore, TenantStore,
+};
 use sha2::{Digest, Sha256};
 
-use crate::{AppError, ingest::InboundGateway};
+use crate::{
+    AppError,
+    ingest::{Acceptance, InboundGateway},
+};
 
 /// Longest agent reply, in bytes (WhatsApp's text limit is 4096 characters).
 pub const MAX_REPLY_BYTES: usize = 4096;
@@ -180,5 +186,70 @@ impl AgentConsole {
             )));
         }
         Ok(id)
+    }
+}
+
+/// Tells customers when nobody has taken their handed-off conversation after a while.
+///
+/// A sweep raises a `wait_expired` desk event per overdue conversation; the processor applies it
+/// in order with everything else, so a person who took the conversation a moment earlier wins
+/// and the customer is told at most once per handoff (the event id names the handoff).
+pub struct WaitWatch {
+    tenants: Arc<dyn TenantStore>,
+    conversations: Arc<dyn ConversationStore>,
+    gateway: Arc<InboundGateway>,
+    clock: Arc<dyn Clock>,
+    wait: Duration,
+}
+
+impl WaitWatch {
+    /// A watch telling customers after `wait`.
+    pub fn new(
+        tenants: Arc<dyn TenantStore>,
+        conversations: Arc<dyn ConversationStore>,
+        gateway: Arc<InboundGateway>,
+        clock: Arc<dyn Clock>,
+        wait: Duration,
+    ) -> Self {
+        Self {
+            tenants,
+            conversations,
+            gateway,
+            clock,
+            wait,
+        }
+    }
+
+    /// One pass over every tenant's waiting conversations; returns how many were raised.
+    pub async fn sweep(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let wait = chrono::Duration::from_std(self.wait).unwrap_or(chrono::Duration::MAX);
+        let filter = ConversationFilter {
+            state: Some(ConversationState::WaitingForHuman),
+            limit: 1000,
+        };
+        let agent = Agent::new("atiende", "atiende")?;
+        let mut raised = 0;
+        for tenant in self.tenants.list().await? {
+            for c in self.conversations.list(&tenant.id, &filter).await? {
+                let Some(since) = c.handoff_at else { continue };
+                if c.wait_notice_sent || now - since < wait {
+                    continue;
+                }
+                let event = DeskEvent {
+                    id: format!("wait:{}:{}", c.id, since.timestamp_millis()),
+                    tenant: tenant.id.clone(),
+                    conversation: c.id,
+                    desk: tenant.desk(),
+                    agent: agent.clone(),
+                    action: DeskAction::WaitExpired,
+                    at: now,
+                };
+                if self.gateway.accept_desk_event(event, None).await? == Acceptance::Accepted {
+                    raised += 1;
+                }
+            }
+        }
+        Ok(raised)
     }
 }

@@ -161,6 +161,12 @@ impl InboundProcessor {
                 text,
                 agent: event.agent.name.clone(),
             }],
+            DeskOutcome::NobodyAvailable { ticket } => vec![ActionKind::Reply {
+                text: SystemText::NobodyAvailable {
+                    ticket: ticket.as_str(),
+                }
+                .render(locale),
+            }],
             DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
         };
         info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = event.action.name(), state = ?conversation.state, "Desk event applied.");

@@ -17,7 +17,7 @@ use atiende_adapter_tantivy::TantivyIndex;
 use atiende_adapter_twilio::TwilioSender;
 use atiende_app::{
     conversations::ConversationAdmin,
-    desk::AgentConsole,
+    desk::{AgentConsole, WaitWatch},
     dispatcher::{DispatchPolicy, OutboundDispatcher},
     ingest::InboundGateway,
     knowledge::KnowledgeService,
@@ -226,6 +226,35 @@ impl Embedded {
             self.gateway(),
             self.clock.clone(),
         ))
+    }
+
+    /// Starts the background check that tells customers nobody has taken their conversation
+    /// yet (`processor.desk_wait_secs`; 0 turns it off). It runs where the processor runs.
+    pub fn spawn_wait_watch(&self) {
+        let p = &self.settings.processor;
+        if p.desk_wait_secs == 0 {
+            return;
+        }
+        let watch = WaitWatch::new(
+            self.tenants.clone(),
+            self.stores.clone(),
+            self.gateway(),
+            self.clock.clone(),
+            Duration::from_secs(p.desk_wait_secs),
+        );
+        let every = Duration::from_secs(p.desk_wait_check_secs);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match watch.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => info!(conversations = n, "Customers told nobody is available yet."),
+                    Err(e) => warn!(error = %e, "Could not check waiting conversations."),
+                }
+            }
+        });
     }
 
     /// The web chat store.

@@ -185,6 +185,12 @@ pub struct Conversation {
     /// The person who owns the conversation, while one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Agent>,
+    /// When the conversation was last handed off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_at: Option<DateTime<Utc>>,
+    /// The customer was told nobody was available yet (once per handoff).
+    #[serde(default)]
+    pub wait_notice_sent: bool,
     /// Recently applied desk events, to recognize redeliveries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_desk_event_ids: Vec<String>,
@@ -215,6 +221,8 @@ impl Conversation {
             unanswered_in_a_row: 0,
             handoff_reason: None,
             ticket: None,
+            handoff_at: None,
+            wait_notice_sent: false,
             agent: None,
             recent_desk_event_ids: Vec::new(),
         }
@@ -300,6 +308,8 @@ impl Conversation {
         self.handoff_offered = false;
         self.handoff_reason = Some(reason);
         self.ticket = Some(ticket);
+        self.handoff_at = Some(now);
+        self.wait_notice_sent = false;
         self.updated_at = now;
         Ok(())
     }
@@ -348,6 +358,17 @@ impl Conversation {
             DeskAction::Resolve => match self.resolve(event.at) {
                 Ok(()) => DeskOutcome::Resolved,
                 Err(_) => DeskOutcome::Ignored,
+            },
+            // Only a conversation still waiting, told once: a person who took it in the
+            // meantime, or a resolution, makes the notice moot.
+            DeskAction::WaitExpired => match (&self.ticket, self.state) {
+                (Some(ticket), ConversationState::WaitingForHuman) if !self.wait_notice_sent => {
+                    self.wait_notice_sent = true;
+                    DeskOutcome::NobodyAvailable {
+                        ticket: ticket.clone(),
+                    }
+                }
+                _ => DeskOutcome::Ignored,
             },
         }
     }
@@ -635,6 +656,44 @@ mod tests {
         c.apply_desk(&desk(&c, "d2", "Luis", DeskAction::Take));
         assert_eq!(c.agent.as_ref().map(|a| a.name.as_str()), Some("Luis"));
         assert_eq!(c.state, ConversationState::Human);
+    }
+
+    #[test]
+    fn the_customer_is_told_once_when_nobody_takes_the_conversation() {
+        let mut c = conversation();
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
+        assert_eq!(c.handoff_at, Some(t0()));
+        let expired = |c: &Conversation, id: &str| desk(c, id, "atiende", DeskAction::WaitExpired);
+        assert_eq!(
+            c.apply_desk(&expired(&c, "w1")),
+            DeskOutcome::NobodyAvailable { ticket: ticket(&c) }
+        );
+        assert_eq!(c.state, ConversationState::WaitingForHuman, "still waiting");
+        assert_eq!(
+            c.apply_desk(&expired(&c, "w2")),
+            DeskOutcome::Ignored,
+            "once"
+        );
+        // A person who took it first makes the notice moot.
+        let mut taken = conversation();
+        taken
+            .hand_off(HandoffReason::CustomerRequested, ticket(&taken), t0())
+            .unwrap();
+        taken.apply_desk(&desk(&taken, "d1", "Ana", DeskAction::Take));
+        assert_eq!(
+            taken.apply_desk(&expired(&taken, "w1")),
+            DeskOutcome::Ignored
+        );
+        // A new handoff may be told again.
+        c.resolve(t0()).unwrap();
+        c.record_customer_message(&inbound(&c, "SM9", "hola", t0()));
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
+        assert!(matches!(
+            c.apply_desk(&expired(&c, "w3")),
+            DeskOutcome::NobodyAvailable { .. }
+        ));
     }
 
     #[test]

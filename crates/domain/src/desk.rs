@@ -188,6 +188,8 @@ pub enum DeskAction {
     },
     /// Resolved the conversation: the bot answers the customer's next message.
     Resolve,
+    /// Nobody took the conversation in time (raised by atiende itself, not by an agent).
+    WaitExpired,
 }
 
 impl DeskAction {
@@ -197,6 +199,7 @@ impl DeskAction {
             Self::Take => "take",
             Self::Reply { .. } => "reply",
             Self::Resolve => "resolve",
+            Self::WaitExpired => "wait_expired",
         }
     }
 }
@@ -236,6 +239,11 @@ pub enum DeskOutcome {
     },
     /// Resolved; the bot takes the next customer message.
     Resolved,
+    /// Nobody took the conversation in time: the customer must be told, with their ticket.
+    NobodyAvailable {
+        /// The ticket they were given.
+        ticket: TicketNumber,
+    },
 }
 
 #[cfg(test)]

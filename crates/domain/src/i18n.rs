@@ -29,6 +29,11 @@ pub enum SystemText<'a> {
         /// The ticket the customer can quote.
         ticket: &'a str,
     },
+    /// Nobody took a handed-off conversation in time.
+    NobodyAvailable {
+        /// The ticket the customer was given.
+        ticket: &'a str,
+    },
     /// The customer sent media the bot cannot read; it is kept for a person.
     MediaReceived {
         /// What was sent.
@@ -91,6 +96,12 @@ impl SystemText<'_> {
             ),
             (Self::HandoffNotice { company, ticket }, Locale::En) => format!(
                 "I'm passing you to a person from the {company} team. They will answer in this same chat as soon as they are available. Your case number is *{ticket}*."
+            ),
+            (Self::NobodyAvailable { ticket }, Locale::Es) => format!(
+                "Nuestro equipo está ocupado en este momento. Tu caso *{ticket}* queda registrado y una persona te escribirá por este chat en cuanto pueda. Si prefieres que te llamemos o te escribamos a un correo, déjanos aquí tu número o tu email."
+            ),
+            (Self::NobodyAvailable { ticket }, Locale::En) => format!(
+                "Our team is busy right now. Your case *{ticket}* is registered and a person will write to you in this chat as soon as they can. If you would rather be called or emailed, leave your number or email here."
             ),
             (Self::MediaReceived { kind }, Locale::Es) => format!(
                 "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",

@@ -263,11 +263,20 @@ pub struct PushEndpoints {
 pub struct ProcessorSettings {
     /// The least share of a question a knowledge passage must cover to be quoted (0–1).
     pub min_coverage: f32,
+    /// After this many seconds without a person taking a handed-off conversation, the customer
+    /// is told (with their case number); 0 never tells.
+    pub desk_wait_secs: u64,
+    /// How often waiting conversations are checked.
+    pub desk_wait_check_secs: u64,
 }
 
 impl Default for ProcessorSettings {
     fn default() -> Self {
-        Self { min_coverage: 0.5 }
+        Self {
+            min_coverage: 0.5,
+            desk_wait_secs: 600,
+            desk_wait_check_secs: 30,
+        }
     }
 }
 
@@ -373,6 +382,10 @@ impl Settings {
             ("bus.max_attempts", u64::from(self.bus.max_attempts)),
             ("bus.min_backoff_ms", self.bus.min_backoff_ms),
             ("bus.handler_timeout_ms", self.bus.handler_timeout_ms),
+            (
+                "processor.desk_wait_check_secs",
+                self.processor.desk_wait_check_secs,
+            ),
             (
                 "dispatcher.send_attempts",
                 u64::from(self.dispatcher.send_attempts),

@@ -48,6 +48,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     infra
         .bus
         .subscribe(Topic::Outbound.subscription(), dispatcher.handler())?;
+    infra.spawn_wait_watch();
     if settings.admin_token.is_none() {
         tracing::warn!("ATIENDE_ADMIN_TOKEN is not set: the admin API is disabled.");
     }

@@ -35,6 +35,7 @@ pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
             None => tracing::warn!("bus.push.dispatcher is not set: outbound actions wait on the bus until a dispatcher takes them."),
         }
         let processor = consumer(&infra);
+        infra.spawn_wait_watch();
         Ok(Arc::new(move |cfg: &mut web::ServiceConfig| processor.configure(cfg))
             as atiende_platform::server::Configure)
     })
