@@ -3,7 +3,7 @@
 //! bot stays silent, a person's reply (a signed webhook, signed here by Python's `hmac`) reaches
 //! WhatsApp once however often Chatwoot retries it, private notes never do, and a resolution
 //! gives the conversation back to the bot; a second handoff reopens the same Chatwoot
-//! conversation.
+//! conversation, and the same person on another number of the tenant is the same contact.
 
 use atiende_e2e::Stack;
 use atiende_testkit::{FakeChatwoot, python};
@@ -205,5 +205,22 @@ async fn chatwoot_agents_take_over_and_hand_back() {
     assert_ne!(
         all[0].custom_attributes["atiende_ticket"], ticket,
         "a new ticket"
+    );
+
+    // The same person on the tenant's Meta number is another conversation for the same
+    // Chatwoot contact: found, not created twice.
+    let body = atiende_e2e::meta_text(
+        CUSTOMER.trim_start_matches('+'),
+        "wamid.chatwoot-1",
+        "Quiero hablar con una persona",
+    );
+    assert_eq!(stack.meta_webhook(&body).await.status(), StatusCode::OK);
+    stack.settle().await;
+    let all = chatwoot.conversations();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].contact_id, all[0].contact_id, "one contact");
+    assert_eq!(
+        all[1].custom_attributes["atiende_conversation"],
+        "demo:meta:+18095558001"
     );
 }

@@ -83,13 +83,48 @@ impl ChatwootDesk {
         }
     }
 
-    /// The contact for the customer, created on first contact: its id and the inbox source id.
+    /// The contact for the customer — found by atiende's identifier, created on first contact —
+    /// and its source id in the tenant's inbox.
     async fn contact(
         &self,
         cw: &ChatwootSettings,
         packet: &HandoffPacket,
     ) -> Result<(u64, String), DeskError> {
         let identifier = format!("atiende:{}", packet.contact.identity.key());
+        let query: String = form_urlencoded::byte_serialize(identifier.as_bytes()).collect();
+        let found = self
+            .call(
+                cw,
+                Method::GET,
+                &format!("/contacts/search?q={query}"),
+                None,
+            )
+            .await?;
+        let known = unwrap_payload(&found)
+            .as_array()
+            .and_then(|contacts| {
+                contacts
+                    .iter()
+                    .find(|c| c["identifier"] == identifier.as_str())
+            })
+            .and_then(|c| c["id"].as_u64());
+        if let Some(id) = known {
+            // Handed off before, perhaps through another inbox: make sure of a place in this one.
+            let inbox = self
+                .call(
+                    cw,
+                    Method::POST,
+                    &format!("/contacts/{id}/contact_inboxes"),
+                    Some(json!({ "inbox_id": cw.inbox_id })),
+                )
+                .await?;
+            let source = inbox["source_id"]
+                .as_str()
+                .ok_or_else(|| DeskError::Permanent {
+                    message: "Chatwoot returned a contact inbox without source_id".to_owned(),
+                })?;
+            return Ok((id, source.to_owned()));
+        }
         let mut body = json!({
             "inbox_id": cw.inbox_id,
             "name": packet.contact.display_name(),
@@ -98,52 +133,16 @@ impl ChatwootDesk {
         if let ContactIdentity::Phone(phone) = &packet.contact.identity {
             body["phone_number"] = json!(phone.as_str());
         }
-        match self.call(cw, Method::POST, "/contacts", Some(body)).await {
-            Ok(created) => {
-                let payload = unwrap_payload(&created);
-                let id = payload["contact"]["id"].as_u64();
-                let source = payload["contact_inbox"]["source_id"].as_str();
-                match (id, source) {
-                    (Some(id), Some(source)) => Ok((id, source.to_owned())),
-                    _ => Err(DeskError::Permanent {
-                        message: "Chatwoot created a contact without id or source_id".to_owned(),
-                    }),
-                }
-            }
-            // The identifier is taken: the customer was handed off before. Find them and make
-            // sure they have a place in this inbox.
-            Err(DeskError::Permanent { message }) if message.contains("HTTP 422") => {
-                let found = self
-                    .call(
-                        cw,
-                        Method::GET,
-                        &format!(
-                            "/contacts/search?q={}",
-                            form_urlencoded::byte_serialize(identifier.as_bytes())
-                                .collect::<String>()
-                        ),
-                        None,
-                    )
-                    .await?;
-                let id = unwrap_payload(&found)[0]["id"]
-                    .as_u64()
-                    .ok_or(DeskError::Permanent { message })?;
-                let inbox = self
-                    .call(
-                        cw,
-                        Method::POST,
-                        &format!("/contacts/{id}/contact_inboxes"),
-                        Some(json!({ "inbox_id": cw.inbox_id })),
-                    )
-                    .await?;
-                let source = inbox["source_id"]
-                    .as_str()
-                    .ok_or_else(|| DeskError::Permanent {
-                        message: "Chatwoot returned a contact inbox without source_id".to_owned(),
-                    })?;
-                Ok((id, source.to_owned()))
-            }
-            Err(e) => Err(e),
+        let created = self.call(cw, Method::POST, "/contacts", Some(body)).await?;
+        let payload = unwrap_payload(&created);
+        match (
+            payload["contact"]["id"].as_u64(),
+            payload["contact_inbox"]["source_id"].as_str(),
+        ) {
+            (Some(id), Some(source)) => Ok((id, source.to_owned())),
+            _ => Err(DeskError::Permanent {
+                message: "Chatwoot created a contact without id or source_id".to_owned(),
+            }),
         }
     }
 
