@@ -61,7 +61,7 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Load the demo tenant at start.
     pub demo: bool,
-    /// Worker threads of the HTTP server (default: one per core).
+    /// Worker threads of the HTTP server (default: one per core but one, at least one).
     pub workers: Option<usize>,
     /// Seconds in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,

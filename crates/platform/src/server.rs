@@ -27,13 +27,19 @@ impl ServerOptions {
     /// Options from the settings.
     pub fn from_settings(settings: &crate::Settings) -> Self {
         Self {
-            workers: settings.workers.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-            }),
+            workers: settings.workers.unwrap_or_else(default_workers),
             shutdown_grace_secs: settings.shutdown_grace_secs,
             json_limit: settings.limits.max_admin_bytes,
         }
     }
+}
+
+/// One HTTP worker per core but one, and at least one. Accepting a webhook ends in the embedded
+/// bus's writer thread (or, on GCP, the Pub/Sub client's tasks); with a worker on every core the
+/// workers and the writer take turns on the CPU and the tail latency triples under load, for no
+/// more throughput (docs/benchmarks.md, "Ingest throughput").
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// Builds the server on an already-bound listener (tests bind port 0 and read the port back).
