@@ -13,6 +13,7 @@ mod desk;
 mod gold;
 mod layering;
 mod meta;
+mod rocketchat;
 mod split_services;
 mod terraform;
 mod twilio;

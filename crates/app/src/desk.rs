@@ -233,6 +233,9 @@ impl WaitWatch {
         for tenant in self.tenants.list().await? {
             for c in self.conversations.list(&tenant.id, &filter).await? {
                 let Some(since) = c.handoff_at else { continue };
+                let wait = tenant
+                    .desk_wait_minutes
+                    .map_or(wait, |m| chrono::Duration::minutes(i64::from(m)));
                 if c.wait_notice_sent || now - since < wait {
                     continue;
                 }

@@ -167,6 +167,18 @@ impl InboundProcessor {
                 }
                 .render(locale),
             }],
+            DeskOutcome::TicketCreated { ticket } => vec![ActionKind::Reply {
+                text: SystemText::TicketCreated {
+                    ticket: ticket.as_str(),
+                }
+                .render(locale),
+            }],
+            DeskOutcome::TicketClosed { ticket } => vec![ActionKind::Reply {
+                text: SystemText::TicketClosed {
+                    ticket: ticket.as_str(),
+                }
+                .render(locale),
+            }],
             DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
         };
         info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = event.action.name(), state = ?conversation.state, "Desk event applied.");
@@ -352,15 +364,32 @@ impl InboundProcessor {
             return Ok(Vec::new());
         }
         let packet = HandoffPacket::from_conversation(conversation, reason, ticket, locale, now);
-        info!(conversation = %conversation.id.masked(), reason = reason.as_str(), ticket = %packet.ticket, "Conversation handed off.");
+        let closed = tenant
+            .business_hours
+            .as_ref()
+            .filter(|hours| !hours.is_open(now));
+        info!(conversation = %conversation.id.masked(), reason = reason.as_str(), ticket = %packet.ticket, outside_hours = closed.is_some(), "Conversation handed off.");
+        let notice = match closed {
+            // Told now when the team is back, so the "nobody is free yet" notice would only
+            // repeat it.
+            Some(hours) => {
+                conversation.wait_notice_sent = true;
+                SystemText::OutsideHours {
+                    ticket: packet.ticket.as_str(),
+                    hours: &hours.describe(locale),
+                }
+                .render(locale)
+            }
+            None => SystemText::HandoffNotice {
+                company: &tenant.company_name,
+                ticket: packet.ticket.as_str(),
+            }
+            .render(locale),
+        };
         Ok(vec![
             ActionKind::Handoff {
                 reason,
-                notice: SystemText::HandoffNotice {
-                    company: &tenant.company_name,
-                    ticket: packet.ticket.as_str(),
-                }
-                .render(locale),
+                notice,
                 summary: packet.summary.clone(),
             },
             ActionKind::DeskHandoff {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ChatwootSettings, Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId,
-    TwilioSettings, ValidationError,
+    AlertSettings, BusinessHours, ChatwootSettings, Locale, MetaSettings, PhoneNumber,
+    RocketChatSettings, TemplateRef, Tenant, TenantId, TwilioSettings, ValidationError,
 };
 use atiende_ports::{Clock, KeywordIndex, PortError, TenantStore};
 use secrecy::SecretString;
@@ -148,6 +148,32 @@ pub struct ChatwootInput {
     pub webhook_secret: Option<SecretString>,
 }
 
+/// Rocket.Chat settings as the admin API receives them (same merge rules as [`TwilioInput`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RocketChatInput {
+    /// The server's base URL.
+    pub base_url: Option<String>,
+    /// The Omnichannel department; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub department: Option<Option<String>>,
+    /// The outgoing webhook's token (write-only).
+    pub outgoing_token: Option<SecretString>,
+    /// The Omnichannel webhook secret (write-only); `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub livechat_secret: Option<Option<SecretString>>,
+}
+
+/// Alert settings as the admin API receives them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertInput {
+    /// The incoming webhook URL (write-only).
+    pub webhook_url: Option<SecretString>,
+    /// Announce every handoff, not only urgent ones (default false).
+    pub every_handoff: Option<bool>,
+}
+
 /// A new tenant, as `POST /admin/tenants` receives it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,8 +192,16 @@ pub struct NewTenant {
     pub twilio: Option<TwilioInput>,
     /// Meta settings.
     pub meta: Option<MetaInput>,
-    /// The Chatwoot desk; without it, the built-in console.
+    /// The Chatwoot desk; without it (or Rocket.Chat), the built-in console.
     pub chatwoot: Option<ChatwootInput>,
+    /// The Rocket.Chat desk.
+    pub rocketchat: Option<RocketChatInput>,
+    /// Business hours.
+    pub business_hours: Option<BusinessHours>,
+    /// Minutes before a waiting customer is told nobody is free.
+    pub desk_wait_minutes: Option<u32>,
+    /// Urgent-handoff alerts.
+    pub alerts: Option<AlertInput>,
     /// Templates by name.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateRef>,
@@ -198,6 +232,18 @@ pub struct TenantPatch {
     /// Chatwoot settings; `null` returns the tenant to the built-in console.
     #[serde(default, deserialize_with = "double_option")]
     pub chatwoot: Option<Option<ChatwootInput>>,
+    /// Rocket.Chat settings; `null` removes the desk.
+    #[serde(default, deserialize_with = "double_option")]
+    pub rocketchat: Option<Option<RocketChatInput>>,
+    /// Business hours; `null` means always open.
+    #[serde(default, deserialize_with = "double_option")]
+    pub business_hours: Option<Option<BusinessHours>>,
+    /// Wait before the "nobody is free" notice; `null` returns to the deployment default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub desk_wait_minutes: Option<Option<u32>>,
+    /// Alerts; `null` turns them off.
+    #[serde(default, deserialize_with = "double_option")]
+    pub alerts: Option<Option<AlertInput>>,
     /// Templates: replaces the whole set when present.
     pub templates: Option<BTreeMap<String, TemplateRef>>,
     /// Web chat switch.
@@ -303,6 +349,52 @@ fn merge_chatwoot(
     })
 }
 
+fn merge_rocketchat(
+    current: Option<&RocketChatSettings>,
+    input: RocketChatInput,
+) -> Result<RocketChatSettings, ValidationError> {
+    Ok(RocketChatSettings {
+        base_url: required(
+            input
+                .base_url
+                .or_else(|| current.map(|c| c.base_url.clone())),
+            "rocketchat.base_url",
+        )?,
+        department: match input.department {
+            Some(value) => value,
+            None => current.and_then(|c| c.department.clone()),
+        },
+        outgoing_token: required(
+            input
+                .outgoing_token
+                .or_else(|| current.map(|c| c.outgoing_token.clone())),
+            "rocketchat.outgoing_token",
+        )?,
+        livechat_secret: match input.livechat_secret {
+            Some(value) => value,
+            None => current.and_then(|c| c.livechat_secret.clone()),
+        },
+    })
+}
+
+fn merge_alerts(
+    current: Option<&AlertSettings>,
+    input: AlertInput,
+) -> Result<AlertSettings, ValidationError> {
+    Ok(AlertSettings {
+        webhook_url: required(
+            input
+                .webhook_url
+                .or_else(|| current.map(|c| c.webhook_url.clone())),
+            "alerts.webhook_url",
+        )?,
+        every_handoff: input
+            .every_handoff
+            .or_else(|| current.map(|c| c.every_handoff))
+            .unwrap_or(false),
+    })
+}
+
 /// Tenant onboarding.
 pub struct TenantAdmin {
     store: Arc<dyn TenantStore>,
@@ -344,6 +436,13 @@ impl TenantAdmin {
                 .chatwoot
                 .map(|c| merge_chatwoot(None, c))
                 .transpose()?,
+            rocketchat: input
+                .rocketchat
+                .map(|r| merge_rocketchat(None, r))
+                .transpose()?,
+            business_hours: input.business_hours,
+            desk_wait_minutes: input.desk_wait_minutes,
+            alerts: input.alerts.map(|a| merge_alerts(None, a)).transpose()?,
             templates: input.templates,
             webchat_enabled: input.webchat_enabled.unwrap_or(true),
             created_at: now,
@@ -417,6 +516,22 @@ impl TenantAdmin {
         if let Some(chatwoot) = patch.chatwoot {
             tenant.chatwoot = chatwoot
                 .map(|c| merge_chatwoot(current.chatwoot.as_ref(), c))
+                .transpose()?;
+        }
+        if let Some(rocketchat) = patch.rocketchat {
+            tenant.rocketchat = rocketchat
+                .map(|r| merge_rocketchat(current.rocketchat.as_ref(), r))
+                .transpose()?;
+        }
+        if let Some(hours) = patch.business_hours {
+            tenant.business_hours = hours;
+        }
+        if let Some(wait) = patch.desk_wait_minutes {
+            tenant.desk_wait_minutes = wait;
+        }
+        if let Some(alerts) = patch.alerts {
+            tenant.alerts = alerts
+                .map(|a| merge_alerts(current.alerts.as_ref(), a))
                 .transpose()?;
         }
         if let Some(templates) = patch.templates {

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use atiende_adapter_chatwoot::ChatwootDesk;
 use atiende_adapter_meta::MetaSender;
+use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
 use atiende_adapter_twilio::TwilioSender;
@@ -34,6 +35,13 @@ use atiende_ports::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
+
+/// The allocator of every atiende process. A webhook's life is dozens of short-lived allocations
+/// (form fields, JSON, the event) made on one worker thread and freed on another; glibc's malloc
+/// spent about a fifth of ingest's CPU on that under load (`perf`, docs/benchmarks.md), mimalloc's
+/// thread-local free lists do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long a tenant lookup is cached (the bound on how stale another process's view can be).
 const TENANT_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -199,7 +207,11 @@ impl Embedded {
         )
         .with_desk(Arc::new(ChatwootDesk::new(
             self.http.clone(),
-            self.stores.clone() as Arc<dyn DeskLinkStore>,
+            self.desk_links(),
+        )))
+        .with_desk(Arc::new(RocketChatDesk::new(
+            self.http.clone(),
+            self.desk_links(),
         )));
         Arc::new(dispatcher)
     }
@@ -255,6 +267,11 @@ impl Embedded {
                 }
             }
         });
+    }
+
+    /// Where conversations live at external desks.
+    pub fn desk_links(&self) -> Arc<dyn DeskLinkStore> {
+        self.stores.clone()
     }
 
     /// The web chat store.

@@ -370,6 +370,21 @@ impl Conversation {
                 }
                 _ => DeskOutcome::Ignored,
             },
+            DeskAction::CreateTicket => {
+                self.take(&event.agent, event.at);
+                // A conversation an agent picked up without a handoff gets its number now.
+                let ticket = self
+                    .ticket
+                    .get_or_insert_with(|| TicketNumber::for_handoff(&self.id, &event.id))
+                    .clone();
+                self.push_system_turn(&format!("ticket {ticket} registered"), event.at);
+                DeskOutcome::TicketCreated { ticket }
+            }
+            DeskAction::CloseTicket => match (self.ticket.clone(), self.resolve(event.at)) {
+                (Some(ticket), Ok(())) => DeskOutcome::TicketClosed { ticket },
+                (None, Ok(())) => DeskOutcome::Resolved,
+                (_, Err(_)) => DeskOutcome::Ignored,
+            },
         }
     }
 
@@ -694,6 +709,40 @@ mod tests {
             c.apply_desk(&expired(&c, "w3")),
             DeskOutcome::NobodyAvailable { .. }
         ));
+    }
+
+    #[test]
+    fn ticket_commands_register_and_close_the_case() {
+        let mut c = conversation();
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
+        assert_eq!(
+            c.apply_desk(&desk(&c, "r1", "Ana", DeskAction::CreateTicket)),
+            DeskOutcome::TicketCreated { ticket: ticket(&c) }
+        );
+        assert_eq!(
+            c.state,
+            ConversationState::Human,
+            "creating a ticket takes it"
+        );
+        assert_eq!(
+            c.apply_desk(&desk(&c, "r2", "Ana", DeskAction::CloseTicket)),
+            DeskOutcome::TicketClosed { ticket: ticket(&c) }
+        );
+        assert_eq!(c.state, ConversationState::Resolved, "closing resolves");
+        assert_eq!(
+            c.apply_desk(&desk(&c, "r3", "Ana", DeskAction::CloseTicket)),
+            DeskOutcome::Ignored,
+            "closing twice tells the customer once"
+        );
+        // An agent registering a case nobody handed off gives it a number.
+        let mut fresh = conversation();
+        let DeskOutcome::TicketCreated { ticket } =
+            fresh.apply_desk(&desk(&fresh, "r1", "Ana", DeskAction::CreateTicket))
+        else {
+            panic!("expected a ticket")
+        };
+        assert_eq!(fresh.ticket.as_ref(), Some(&ticket));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum DeskKind {
     Console,
     /// A Chatwoot API-channel inbox.
     Chatwoot,
+    /// A Rocket.Chat Omnichannel (livechat) department.
+    RocketChat,
 }
 
 impl DeskKind {
@@ -36,6 +38,7 @@ impl DeskKind {
         match self {
             Self::Console => "console",
             Self::Chatwoot => "chatwoot",
+            Self::RocketChat => "rocketchat",
         }
     }
 }
@@ -190,6 +193,12 @@ pub enum DeskAction {
     Resolve,
     /// Nobody took the conversation in time (raised by atiende itself, not by an agent).
     WaitExpired,
+    /// The agent registered the case formally (Rocket.Chat's `/crear-ticket`): they own the
+    /// conversation and the customer is told the ticket number.
+    CreateTicket,
+    /// The agent closed the case (Rocket.Chat's `/cerrar-ticket`): resolved, and the customer is
+    /// told the ticket is closed.
+    CloseTicket,
 }
 
 impl DeskAction {
@@ -200,6 +209,8 @@ impl DeskAction {
             Self::Reply { .. } => "reply",
             Self::Resolve => "resolve",
             Self::WaitExpired => "wait_expired",
+            Self::CreateTicket => "create_ticket",
+            Self::CloseTicket => "close_ticket",
         }
     }
 }
@@ -242,6 +253,16 @@ pub enum DeskOutcome {
     /// Nobody took the conversation in time: the customer must be told, with their ticket.
     NobodyAvailable {
         /// The ticket they were given.
+        ticket: TicketNumber,
+    },
+    /// The case was registered: the customer must be told its number.
+    TicketCreated {
+        /// The ticket.
+        ticket: TicketNumber,
+    },
+    /// The case was closed and the bot is back: the customer must be told.
+    TicketClosed {
+        /// The ticket.
         ticket: TicketNumber,
     },
 }

@@ -34,6 +34,23 @@ pub enum SystemText<'a> {
         /// The ticket the customer was given.
         ticket: &'a str,
     },
+    /// The conversation goes to a person, but the team is out of hours.
+    OutsideHours {
+        /// The ticket the customer can quote.
+        ticket: &'a str,
+        /// The business hours, described in the customer's language.
+        hours: &'a str,
+    },
+    /// An agent registered the customer's case.
+    TicketCreated {
+        /// The ticket number.
+        ticket: &'a str,
+    },
+    /// An agent closed the customer's case; the bot answers again.
+    TicketClosed {
+        /// The ticket number.
+        ticket: &'a str,
+    },
     /// The customer sent media the bot cannot read; it is kept for a person.
     MediaReceived {
         /// What was sent.
@@ -102,6 +119,24 @@ impl SystemText<'_> {
             ),
             (Self::NobodyAvailable { ticket }, Locale::En) => format!(
                 "Our team is busy right now. Your case *{ticket}* is registered and a person will write to you in this chat as soon as they can. If you would rather be called or emailed, leave your number or email here."
+            ),
+            (Self::OutsideHours { ticket, hours }, Locale::Es) => format!(
+                "Ahora mismo estamos fuera de nuestro horario de atención ({hours}). Tu caso *{ticket}* queda registrado y una persona del equipo te escribirá por este chat en cuanto abramos. Si prefieres que te contactemos por otro medio, déjanos aquí tu número o tu email."
+            ),
+            (Self::OutsideHours { ticket, hours }, Locale::En) => format!(
+                "We are outside our opening hours right now ({hours}). Your case *{ticket}* is registered and a person from the team will write to you in this chat as soon as we open. If you would rather be contacted another way, leave your number or email here."
+            ),
+            (Self::TicketCreated { ticket }, Locale::Es) => format!(
+                "Registramos tu caso con el número *{ticket}*. Una persona del equipo le da seguimiento por este chat."
+            ),
+            (Self::TicketCreated { ticket }, Locale::En) => format!(
+                "We registered your case as *{ticket}*. A person from the team is following it up in this chat."
+            ),
+            (Self::TicketClosed { ticket }, Locale::Es) => format!(
+                "Tu caso *{ticket}* quedó cerrado. Si necesitas algo más, escríbenos por aquí."
+            ),
+            (Self::TicketClosed { ticket }, Locale::En) => format!(
+                "Your case *{ticket}* is closed. If you need anything else, write to us here."
             ),
             (Self::MediaReceived { kind }, Locale::Es) => format!(
                 "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",

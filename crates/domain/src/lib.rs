@@ -28,6 +28,7 @@ pub mod contact;
 pub mod conversation;
 pub mod desk;
 pub mod events;
+pub mod hours;
 pub mod i18n;
 pub mod ids;
 pub mod intent;
@@ -47,12 +48,16 @@ pub use contact::{Contact, ContactIdentity, PhoneNumber, UserId};
 pub use conversation::{Author, Conversation, ConversationState, StateEvent, Turn};
 pub use desk::{Agent, DeskAction, DeskEvent, DeskKind, DeskOutcome, HandoffPacket, TicketNumber};
 pub use events::{BusEvent, Topic};
+pub use hours::{BusinessHours, OpeningSpan};
 pub use ids::{ActionId, ConversationId, ProviderMessageId, TenantId};
 pub use locale::Locale;
 pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent};
 pub use outbound::{ActionKind, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
-pub use tenant::{ChatwootSettings, MetaSettings, TemplateRef, Tenant, TwilioSettings};
+pub use tenant::{
+    AlertSettings, ChatwootSettings, MetaSettings, RocketChatSettings, TemplateRef, Tenant,
+    TwilioSettings,
+};
 pub use window::ServiceWindow;
 
 /// Why a value was rejected when parsed from the outside world.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::{DeskKind, Locale, PhoneNumber, TenantId, ValidationError};
+use crate::{BusinessHours, DeskKind, Locale, PhoneNumber, TenantId, ValidationError};
 
 /// The name of the template sent when a free-form reply is due outside the 24-hour window.
 pub const REENGAGEMENT_TEMPLATE: &str = "reengagement";
@@ -32,8 +32,18 @@ pub struct Tenant {
     pub twilio: Option<TwilioSettings>,
     /// Meta Cloud API settings, when the tenant uses Meta directly.
     pub meta: Option<MetaSettings>,
-    /// The Chatwoot inbox conversations are handed to; without one, the built-in console.
+    /// The Chatwoot inbox conversations are handed to.
     pub chatwoot: Option<ChatwootSettings>,
+    /// The Rocket.Chat Omnichannel conversations are handed to. With neither desk configured,
+    /// the built-in console.
+    pub rocketchat: Option<RocketChatSettings>,
+    /// When people are at the desk; `None` means always.
+    pub business_hours: Option<BusinessHours>,
+    /// Minutes a handed-off customer waits for a person before being told nobody is free;
+    /// `None` uses the deployment's default (`processor.desk_wait_secs`).
+    pub desk_wait_minutes: Option<u32>,
+    /// Where urgent handoffs are announced (a Slack, Rocket.Chat or Teams incoming webhook).
+    pub alerts: Option<AlertSettings>,
     /// Approved WhatsApp templates by name (see [`REENGAGEMENT_TEMPLATE`]).
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the built-in web chat may be used to talk to this tenant.
@@ -49,6 +59,8 @@ impl Tenant {
     pub fn desk(&self) -> DeskKind {
         if self.chatwoot.is_some() {
             DeskKind::Chatwoot
+        } else if self.rocketchat.is_some() {
+            DeskKind::RocketChat
         } else {
             DeskKind::Console
         }
@@ -88,6 +100,30 @@ impl Tenant {
         }
         if let Some(chatwoot) = &self.chatwoot {
             chatwoot.validate()?;
+        }
+        if let Some(rocketchat) = &self.rocketchat {
+            if self.chatwoot.is_some() {
+                return Err(ValidationError::new(
+                    "rocketchat",
+                    "a tenant hands conversations to one desk: remove chatwoot first",
+                ));
+            }
+            rocketchat.validate()?;
+        }
+        if let Some(hours) = &self.business_hours {
+            hours.validate()?;
+        }
+        if self
+            .desk_wait_minutes
+            .is_some_and(|m| m == 0 || m > 7 * 24 * 60)
+        {
+            return Err(ValidationError::new(
+                "desk_wait_minutes",
+                "must be between 1 and 10080 (a week)",
+            ));
+        }
+        if let Some(alerts) = &self.alerts {
+            alerts.validate()?;
         }
         for (name, template) in &self.templates {
             if name.is_empty() || name.len() > 64 {
@@ -201,6 +237,74 @@ impl ChatwootSettings {
         }
         Ok(())
     }
+}
+
+/// A tenant's Rocket.Chat Omnichannel desk (protocols.md §4).
+///
+/// Customers appear as livechat visitors; agents answer in the livechat room. Their replies come
+/// back through an outgoing webhook (its token checked in constant time) or the Omnichannel
+/// webhook (its `X-RocketChat-Livechat-Token` header checked).
+#[derive(Debug, Clone)]
+pub struct RocketChatSettings {
+    /// The server's base URL (`https://chat.example.com`).
+    pub base_url: String,
+    /// The Omnichannel department visitors are routed to, if any.
+    pub department: Option<String>,
+    /// The outgoing webhook integration's token, sent in the body of each call.
+    pub outgoing_token: SecretString,
+    /// The Omnichannel webhook secret (`Livechat_secret_token`); without it the Omnichannel
+    /// webhook is refused and only the outgoing webhook is accepted.
+    pub livechat_secret: Option<SecretString>,
+}
+
+impl RocketChatSettings {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if !is_http_url(&self.base_url) {
+            return Err(ValidationError::new(
+                "rocketchat.base_url",
+                "expected an http(s) URL",
+            ));
+        }
+        if self
+            .department
+            .as_ref()
+            .is_some_and(|d| d.is_empty() || d.len() > 100)
+        {
+            return Err(ValidationError::new(
+                "rocketchat.department",
+                "must be 1-100 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where urgent handoffs are announced: an incoming webhook that takes Slack's message format
+/// (`{"text", "attachments"}`), which Slack, Rocket.Chat and Mattermost accept, and a Teams
+/// workflow can be set up to read.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// The incoming webhook URL; it carries the integration's token, so it is a secret.
+    pub webhook_url: SecretString,
+    /// Announce every handoff, not only the urgent ones.
+    pub every_handoff: bool,
+}
+
+impl AlertSettings {
+    fn validate(&self) -> Result<(), ValidationError> {
+        use secrecy::ExposeSecret;
+        if !is_http_url(self.webhook_url.expose_secret()) {
+            return Err(ValidationError::new(
+                "alerts.webhook_url",
+                "expected an http(s) URL",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 500
 }
 
 /// An approved WhatsApp template, as each provider names it.

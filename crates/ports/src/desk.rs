@@ -69,6 +69,13 @@ pub trait DeskLinkStore: Send + Sync {
         conversation: &ConversationId,
         desk: DeskKind,
     ) -> Result<Option<String>, PortError>;
+    /// The conversation whose reference at `desk` is `external` (a desk's webhook names its own
+    /// room, not atiende's conversation).
+    async fn conversation_for(
+        &self,
+        desk: DeskKind,
+        external: &str,
+    ) -> Result<Option<ConversationId>, PortError>;
     /// Records the desk's reference for `conversation`.
     async fn set_link(
         &self,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use atiende_domain::{Locale, TemplateRef, Tenant};
+use atiende_domain::{BusinessHours, Locale, TemplateRef, Tenant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -18,6 +18,10 @@ pub(crate) struct TenantView {
     meta: Option<MetaView>,
     desk: &'static str,
     chatwoot: Option<ChatwootView>,
+    rocketchat: Option<RocketChatView>,
+    business_hours: Option<BusinessHours>,
+    desk_wait_minutes: Option<u32>,
+    alerts: Option<AlertView>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     webhooks: WebhookUrls,
@@ -50,6 +54,20 @@ struct ChatwootView {
     webhook_secret_set: bool,
 }
 
+#[derive(Serialize)]
+struct RocketChatView {
+    base_url: String,
+    department: Option<String>,
+    outgoing_token_set: bool,
+    livechat_secret_set: bool,
+}
+
+#[derive(Serialize)]
+struct AlertView {
+    webhook_url_set: bool,
+    every_handoff: bool,
+}
+
 /// Where to point each provider's webhook for this tenant.
 #[derive(Serialize)]
 struct WebhookUrls {
@@ -57,6 +75,7 @@ struct WebhookUrls {
     twilio_status: String,
     meta: String,
     chatwoot: String,
+    rocketchat: String,
 }
 
 impl TenantView {
@@ -87,6 +106,18 @@ impl TenantView {
                 api_token_set: true,
                 webhook_secret_set: true,
             }),
+            rocketchat: tenant.rocketchat.as_ref().map(|r| RocketChatView {
+                base_url: r.base_url.clone(),
+                department: r.department.clone(),
+                outgoing_token_set: true,
+                livechat_secret_set: r.livechat_secret.is_some(),
+            }),
+            business_hours: tenant.business_hours.clone(),
+            desk_wait_minutes: tenant.desk_wait_minutes,
+            alerts: tenant.alerts.as_ref().map(|a| AlertView {
+                webhook_url_set: true,
+                every_handoff: a.every_handoff,
+            }),
             templates: tenant.templates.clone(),
             webchat_enabled: tenant.webchat_enabled,
             webhooks: WebhookUrls {
@@ -94,6 +125,7 @@ impl TenantView {
                 twilio_status: format!("{public_url}/webhooks/twilio/{}/status", tenant.id),
                 meta: format!("{public_url}/webhooks/meta/{}", tenant.id),
                 chatwoot: format!("{public_url}/webhooks/chatwoot/{}", tenant.id),
+                rocketchat: format!("{public_url}/webhooks/rocketchat/{}", tenant.id),
             },
             created_at: tenant.created_at,
             updated_at: tenant.updated_at,

@@ -6,15 +6,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use atiende_adapter_chatwoot::{signature, webhook};
-use atiende_domain::{ConversationId, DeskEvent, DeskKind};
+use atiende_domain::{ConversationId, DeskKind};
 use atiende_platform::{
     ApiError,
     http::{header_str, read_body},
-    trace::TraceParent,
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::Ingest;
 
@@ -55,21 +54,14 @@ pub(crate) async fn webhook(
             code: "foreign_conversation",
             message: "the conversation does not belong to this tenant".to_owned(),
         })?;
-    let event = DeskEvent {
-        id: action.id,
-        tenant: tenant.id.clone(),
-        conversation,
-        desk: DeskKind::Chatwoot,
-        agent: action.agent,
-        action: action.action,
-        at: ingest.clock.now(),
-    };
-    let (name, masked) = (event.action.name(), event.conversation.masked());
-    let trace = TraceParent::continue_or_start(header_str(&request, "traceparent")).to_string();
-    let acceptance = ingest
-        .gateway
-        .accept_desk_event(event, Some(&trace))
+    ingest
+        .desk_event(
+            &tenant,
+            &request,
+            conversation,
+            DeskKind::Chatwoot,
+            (action.id, action.agent, action.action),
+        )
         .await?;
-    info!(tenant = %tenant.id, conversation = %masked, action = name, ?acceptance, "Desk event from Chatwoot.");
     Ok(HttpResponse::Ok().json(json!({ "accepted": true })))
 }

@@ -13,10 +13,14 @@
 //! * `GET|POST /webhooks/meta/{tenant}`: Meta's verification handshake and notifications.
 //! * `POST /webhooks/chatwoot/{tenant}`: agents' replies and resolutions at the tenant's
 //!   Chatwoot desk, signed with `X-Chatwoot-Signature`.
+//! * `POST /webhooks/rocketchat/{tenant}`: agents' replies, ticket commands, takes and closes at
+//!   the tenant's Rocket.Chat, from the outgoing webhook (token in the body) or the Omnichannel
+//!   webhook (`X-RocketChat-Livechat-Token`).
 //! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
 
 mod chatwoot;
 mod meta;
+mod rocketchat;
 mod twilio;
 pub mod webchat;
 
@@ -25,9 +29,11 @@ use std::sync::Arc;
 use actix_web::web;
 use atiende_app::ingest::{Acceptance, InboundGateway};
 use atiende_bootstrap::Embedded;
-use atiende_domain::{InboundMessage, Tenant, TenantId};
-use atiende_platform::{ApiError, config::Limits};
-use atiende_ports::{Clock, TenantStore, WebChatStore};
+use atiende_domain::{
+    Agent, ConversationId, DeskAction, DeskEvent, DeskKind, InboundMessage, Tenant, TenantId,
+};
+use atiende_platform::{ApiError, config::Limits, trace::TraceParent};
+use atiende_ports::{Clock, DeskLinkStore, TenantStore, WebChatStore};
 use tracing::info;
 
 /// The ingest service's state.
@@ -35,6 +41,7 @@ pub struct Ingest {
     tenants: Arc<dyn TenantStore>,
     gateway: Arc<InboundGateway>,
     webchat: Arc<dyn WebChatStore>,
+    desk_links: Arc<dyn DeskLinkStore>,
     clock: Arc<dyn Clock>,
     public_url: String,
     limits: Limits,
@@ -47,6 +54,7 @@ impl Ingest {
             tenants: infra.tenants.clone(),
             gateway: infra.gateway(),
             webchat: infra.webchat(),
+            desk_links: infra.desk_links(),
             clock: infra.clock.clone(),
             public_url: infra.public_url.clone(),
             limits: infra.settings.limits.clone(),
@@ -74,6 +82,10 @@ impl Ingest {
             .route(
                 "/webhooks/chatwoot/{tenant}",
                 web::post().to(chatwoot::webhook),
+            )
+            .route(
+                "/webhooks/rocketchat/{tenant}",
+                web::post().to(rocketchat::webhook),
             );
         webchat::configure(cfg);
     }
@@ -102,6 +114,37 @@ impl Ingest {
         );
         let acceptance = self.gateway.accept(message, Some(traceparent)).await?;
         info!(%tenant, %channel, message_id = %id, %contact, ?acceptance, "Inbound message.");
+        Ok(acceptance)
+    }
+}
+
+impl Ingest {
+    /// Publishes what an agent did at an external desk, continuing the caller's trace.
+    async fn desk_event(
+        &self,
+        tenant: &Tenant,
+        request: &actix_web::HttpRequest,
+        conversation: ConversationId,
+        desk: DeskKind,
+        (id, agent, action): (String, Agent, DeskAction),
+    ) -> Result<Acceptance, ApiError> {
+        let event = DeskEvent {
+            id,
+            tenant: tenant.id.clone(),
+            conversation,
+            desk,
+            agent,
+            action,
+            at: self.clock.now(),
+        };
+        let (name, masked) = (event.action.name(), event.conversation.masked());
+        let trace = TraceParent::continue_or_start(atiende_platform::http::header_str(
+            request,
+            "traceparent",
+        ))
+        .to_string();
+        let acceptance = self.gateway.accept_desk_event(event, Some(&trace)).await?;
+        info!(tenant = %tenant.id, desk = desk.as_str(), conversation = %masked, action = name, ?acceptance, "Desk event.");
         Ok(acceptance)
     }
 }

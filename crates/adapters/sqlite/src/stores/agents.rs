@@ -116,6 +116,28 @@ impl DeskLinkStore for SqliteStores {
             .await?)
     }
 
+    async fn conversation_for(
+        &self,
+        desk: DeskKind,
+        external: &str,
+    ) -> Result<Option<ConversationId>, PortError> {
+        let (desk, external) = (desk.as_str(), external.to_owned());
+        let found: Option<String> = self
+            .db
+            .read(move |c| {
+                Ok(c.row(
+                    "SELECT conversation FROM desk_links WHERE desk = ?1 AND external = ?2",
+                    params![desk, external],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        found
+            .map(|id| ConversationId::parse(&id).map_err(|e| PortError::permanent(e.to_string())))
+            .transpose()
+    }
+
     async fn set_link(
         &self,
         conversation: &ConversationId,

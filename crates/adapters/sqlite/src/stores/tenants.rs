@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ChatwootSettings, Locale, MetaSettings, PhoneNumber, TemplateRef, Tenant, TenantId,
-    TwilioSettings,
+    AlertSettings, BusinessHours, ChatwootSettings, Locale, MetaSettings, PhoneNumber,
+    RocketChatSettings, TemplateRef, Tenant, TenantId, TwilioSettings,
 };
 use atiende_ports::{PortError, TenantStore};
 use chrono::{DateTime, Utc};
@@ -31,6 +31,14 @@ struct StoredTenant {
     meta: Option<StoredMeta>,
     #[serde(default)]
     chatwoot: Option<StoredChatwoot>,
+    #[serde(default)]
+    rocketchat: Option<StoredRocketChat>,
+    #[serde(default)]
+    business_hours: Option<BusinessHours>,
+    #[serde(default)]
+    desk_wait_minutes: Option<u32>,
+    #[serde(default)]
+    alerts: Option<StoredAlerts>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     created_at: DateTime<Utc>,
@@ -52,6 +60,20 @@ struct StoredChatwoot {
     inbox_id: u64,
     api_token: String,
     webhook_secret: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRocketChat {
+    base_url: String,
+    department: Option<String>,
+    outgoing_token: String,
+    livechat_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAlerts {
+    webhook_url: String,
+    every_handoff: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +110,21 @@ impl From<&Tenant> for StoredTenant {
                 inbox_id: c.inbox_id,
                 api_token: c.api_token.expose_secret().to_owned(),
                 webhook_secret: c.webhook_secret.expose_secret().to_owned(),
+            }),
+            rocketchat: t.rocketchat.as_ref().map(|r| StoredRocketChat {
+                base_url: r.base_url.clone(),
+                department: r.department.clone(),
+                outgoing_token: r.outgoing_token.expose_secret().to_owned(),
+                livechat_secret: r
+                    .livechat_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned()),
+            }),
+            business_hours: t.business_hours.clone(),
+            desk_wait_minutes: t.desk_wait_minutes,
+            alerts: t.alerts.as_ref().map(|a| StoredAlerts {
+                webhook_url: a.webhook_url.expose_secret().to_owned(),
+                every_handoff: a.every_handoff,
             }),
             templates: t.templates.clone(),
             webchat_enabled: t.webchat_enabled,
@@ -131,6 +168,18 @@ impl TryFrom<StoredTenant> for Tenant {
                 inbox_id: c.inbox_id,
                 api_token: SecretString::from(c.api_token),
                 webhook_secret: SecretString::from(c.webhook_secret),
+            }),
+            rocketchat: s.rocketchat.map(|r| RocketChatSettings {
+                base_url: r.base_url,
+                department: r.department,
+                outgoing_token: SecretString::from(r.outgoing_token),
+                livechat_secret: r.livechat_secret.map(SecretString::from),
+            }),
+            business_hours: s.business_hours,
+            desk_wait_minutes: s.desk_wait_minutes,
+            alerts: s.alerts.map(|a| AlertSettings {
+                webhook_url: SecretString::from(a.webhook_url),
+                every_handoff: a.every_handoff,
             }),
             templates: s.templates,
             webchat_enabled: s.webchat_enabled,
