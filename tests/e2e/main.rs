@@ -11,6 +11,7 @@ mod chatwoot;
 mod conversation;
 mod desk;
 mod gold;
+mod handoff_webhooks;
 mod layering;
 mod meta;
 mod rocketchat;

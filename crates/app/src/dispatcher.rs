@@ -24,9 +24,9 @@ use atiende_domain::{
     mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
-    ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome, HumanDesk,
-    MessageHandler, Outbox, OutboxState, SendContent, SendError, SendReceipt, SendRequest,
-    TenantStore,
+    Alerter, ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome,
+    HumanDesk, LeadSink, MessageHandler, Outbox, OutboxState, SendContent, SendError, SendReceipt,
+    SendRequest, TenantStore,
 };
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -156,6 +156,8 @@ pub struct OutboundDispatcher {
     delivery_log: Arc<dyn DeliveryLog>,
     senders: HashMap<Channel, Arc<dyn ChannelSender>>,
     desks: HashMap<DeskKind, Arc<dyn HumanDesk>>,
+    alerter: Option<Arc<dyn Alerter>>,
+    leads: Option<Arc<dyn LeadSink>>,
     clock: Arc<dyn Clock>,
     pacer: Pacer,
     policy: DispatchPolicy,
@@ -177,6 +179,8 @@ impl OutboundDispatcher {
             delivery_log,
             senders: senders.into_iter().map(|s| (s.channel(), s)).collect(),
             desks: HashMap::new(),
+            alerter: None,
+            leads: None,
             clock,
             pacer: Pacer::new(&policy),
             policy,
@@ -186,6 +190,18 @@ impl OutboundDispatcher {
     /// Adds an external desk (Chatwoot) for the tenants configured to use it.
     pub fn with_desk(mut self, desk: Arc<dyn HumanDesk>) -> Self {
         self.desks.insert(desk.kind(), desk);
+        self
+    }
+
+    /// Adds where handoff alerts are posted, for tenants with alerts configured.
+    pub fn with_alerter(mut self, alerter: Arc<dyn Alerter>) -> Self {
+        self.alerter = Some(alerter);
+        self
+    }
+
+    /// Adds where leads are pushed, for tenants with a CRM configured.
+    pub fn with_leads(mut self, leads: Arc<dyn LeadSink>) -> Self {
+        self.leads = Some(leads);
         self
     }
 
@@ -201,7 +217,10 @@ impl OutboundDispatcher {
             ActionKind::Reply { text }
             | ActionKind::Handoff { notice: text, .. }
             | ActionKind::AgentReply { text, .. } => SendContent::Text(text.clone()),
-            ActionKind::DeskHandoff { .. } | ActionKind::DeskRelay { .. } => {
+            ActionKind::DeskHandoff { .. }
+            | ActionKind::DeskRelay { .. }
+            | ActionKind::Alert { .. }
+            | ActionKind::PushLead { .. } => {
                 return self.to_desk(&tenant, action).await;
             }
             ActionKind::Template { name } => match tenant.templates.get(name) {
@@ -219,7 +238,9 @@ impl OutboundDispatcher {
             | ActionKind::Handoff { .. }
             | ActionKind::AgentReply { .. }
             | ActionKind::DeskHandoff { .. }
-            | ActionKind::DeskRelay { .. } => None,
+            | ActionKind::DeskRelay { .. }
+            | ActionKind::Alert { .. }
+            | ActionKind::PushLead { .. } => None,
         };
         let window = ServiceWindow::from_last_customer_message(action.last_customer_message_at);
         if action.channel.has_service_window()
@@ -354,8 +375,9 @@ impl OutboundDispatcher {
         .await
     }
 
-    /// Delivers a desk action to the tenant's desk. The built-in console needs no delivery: it
-    /// reads the conversation store, where the processor already put everything.
+    /// Delivers an action for the people around a handoff: the tenant's desk, its alert
+    /// channel, its CRM. The built-in console needs no delivery: it reads the conversation
+    /// store, where the processor already put everything.
     async fn to_desk(
         &self,
         tenant: &Tenant,
@@ -363,24 +385,45 @@ impl OutboundDispatcher {
     ) -> Result<Dispatched, DispatchError> {
         let now = self.clock.now();
         let kind = tenant.desk();
-        let result = match (self.desks.get(&kind), &action.kind) {
-            (None, _) if kind == DeskKind::Console => Ok(()),
-            (None, _) => {
-                return self
-                    .park(action, format!("no adapter for the {} desk", kind.as_str()))
-                    .await;
+        let (target, result) = match &action.kind {
+            ActionKind::Alert { packet } => match &self.alerter {
+                Some(alerter) => (
+                    "alert webhook".to_owned(),
+                    alerter.alert(tenant, packet).await,
+                ),
+                None => return self.park(action, "no alert adapter".to_owned()).await,
+            },
+            ActionKind::PushLead { lead } => match &self.leads {
+                Some(leads) => ("CRM".to_owned(), leads.push(tenant, lead).await),
+                None => return self.park(action, "no CRM adapter".to_owned()).await,
+            },
+            ActionKind::DeskHandoff { .. }
+            | ActionKind::DeskRelay { .. }
+            | ActionKind::Reply { .. }
+            | ActionKind::Template { .. }
+            | ActionKind::Handoff { .. }
+            | ActionKind::AgentReply { .. } => {
+                let result = match (self.desks.get(&kind), &action.kind) {
+                    (None, _) if kind == DeskKind::Console => Ok(()),
+                    (None, _) => {
+                        return self
+                            .park(action, format!("no adapter for the {} desk", kind.as_str()))
+                            .await;
+                    }
+                    (Some(desk), ActionKind::DeskHandoff { packet }) => {
+                        desk.open(tenant, action, packet).await
+                    }
+                    (Some(desk), ActionKind::DeskRelay { text, media }) => {
+                        desk.relay(tenant, action, text, media).await
+                    }
+                    (Some(_), _) => Ok(()),
+                };
+                (format!("{} desk", kind.as_str()), result)
             }
-            (Some(desk), ActionKind::DeskHandoff { packet }) => {
-                desk.open(tenant, action, packet).await
-            }
-            (Some(desk), ActionKind::DeskRelay { text, media }) => {
-                desk.relay(tenant, action, text, media).await
-            }
-            (Some(_), _) => Ok(()),
         };
         match result {
             Ok(()) => {
-                let detail = format!("delivered to the {} desk", kind.as_str());
+                let detail = format!("delivered to the {target}");
                 self.outbox
                     .finish(&action.id, OutboxState::Sent, None, Some(&detail), now)
                     .await?;

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use atiende_domain::{
     ActionId, ActionKind, BusEvent, Conversation, DeskEvent, DeskKind, DeskOutcome, HandoffPacket,
-    HandoffReason, InboundMessage, Locale, MessageContent, OutboundAction, ProviderMessageId,
-    Tenant, TicketNumber, Topic,
+    HandoffReason, InboundMessage, Lead, Locale, MessageContent, OutboundAction, ProviderMessageId,
+    Tenant, TicketNumber, Topic, Urgency,
     conversation::Recorded,
     i18n::SystemText,
     intent::{self, SmallTalk},
@@ -386,16 +386,29 @@ impl InboundProcessor {
             }
             .render(locale),
         };
-        Ok(vec![
+        let mut kinds = vec![
             ActionKind::Handoff {
                 reason,
                 notice,
                 summary: packet.summary.clone(),
             },
             ActionKind::DeskHandoff {
-                packet: Box::new(packet),
+                packet: Box::new(packet.clone()),
             },
-        ])
+        ];
+        if let Some(alerts) = &tenant.alerts
+            && (alerts.every_handoff || Urgency::of_handoff(reason) == Urgency::High)
+        {
+            kinds.push(ActionKind::Alert {
+                packet: Box::new(packet.clone()),
+            });
+        }
+        if tenant.crm.is_some() {
+            kinds.push(ActionKind::PushLead {
+                lead: Box::new(Lead::from_handoff(&tenant.id, &conversation.id, &packet)),
+            });
+        }
+        Ok(kinds)
     }
 }
 

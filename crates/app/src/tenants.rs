@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use atiende_domain::{
-    AlertSettings, BusinessHours, ChatwootSettings, Locale, MetaSettings, PhoneNumber,
+    AlertSettings, BusinessHours, ChatwootSettings, CrmSettings, Locale, MetaSettings, PhoneNumber,
     RocketChatSettings, TemplateRef, Tenant, TenantId, TwilioSettings, ValidationError,
 };
 use atiende_ports::{Clock, KeywordIndex, PortError, TenantStore};
@@ -174,6 +174,16 @@ pub struct AlertInput {
     pub every_handoff: Option<bool>,
 }
 
+/// CRM settings as the admin API receives them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmInput {
+    /// Where leads are posted.
+    pub webhook_url: Option<String>,
+    /// The signing secret (write-only).
+    pub signing_secret: Option<SecretString>,
+}
+
 /// A new tenant, as `POST /admin/tenants` receives it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +212,8 @@ pub struct NewTenant {
     pub desk_wait_minutes: Option<u32>,
     /// Urgent-handoff alerts.
     pub alerts: Option<AlertInput>,
+    /// The CRM leads are pushed to.
+    pub crm: Option<CrmInput>,
     /// Templates by name.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateRef>,
@@ -244,6 +256,9 @@ pub struct TenantPatch {
     /// Alerts; `null` turns them off.
     #[serde(default, deserialize_with = "double_option")]
     pub alerts: Option<Option<AlertInput>>,
+    /// CRM; `null` stops pushing leads.
+    #[serde(default, deserialize_with = "double_option")]
+    pub crm: Option<Option<CrmInput>>,
     /// Templates: replaces the whole set when present.
     pub templates: Option<BTreeMap<String, TemplateRef>>,
     /// Web chat switch.
@@ -395,6 +410,26 @@ fn merge_alerts(
     })
 }
 
+fn merge_crm(
+    current: Option<&CrmSettings>,
+    input: CrmInput,
+) -> Result<CrmSettings, ValidationError> {
+    Ok(CrmSettings {
+        webhook_url: required(
+            input
+                .webhook_url
+                .or_else(|| current.map(|c| c.webhook_url.clone())),
+            "crm.webhook_url",
+        )?,
+        signing_secret: required(
+            input
+                .signing_secret
+                .or_else(|| current.map(|c| c.signing_secret.clone())),
+            "crm.signing_secret",
+        )?,
+    })
+}
+
 /// Tenant onboarding.
 pub struct TenantAdmin {
     store: Arc<dyn TenantStore>,
@@ -443,6 +478,7 @@ impl TenantAdmin {
             business_hours: input.business_hours,
             desk_wait_minutes: input.desk_wait_minutes,
             alerts: input.alerts.map(|a| merge_alerts(None, a)).transpose()?,
+            crm: input.crm.map(|c| merge_crm(None, c)).transpose()?,
             templates: input.templates,
             webchat_enabled: input.webchat_enabled.unwrap_or(true),
             created_at: now,
@@ -532,6 +568,11 @@ impl TenantAdmin {
         if let Some(alerts) = patch.alerts {
             tenant.alerts = alerts
                 .map(|a| merge_alerts(current.alerts.as_ref(), a))
+                .transpose()?;
+        }
+        if let Some(crm) = patch.crm {
+            tenant.crm = crm
+                .map(|c| merge_crm(current.crm.as_ref(), c))
                 .transpose()?;
         }
         if let Some(templates) = patch.templates {

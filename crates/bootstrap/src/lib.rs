@@ -16,6 +16,7 @@ use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
 use atiende_adapter_twilio::TwilioSender;
+use atiende_adapter_webhooks::{SignedWebhookCrm, SlackAlerter};
 use atiende_app::{
     conversations::ConversationAdmin,
     desk::{AgentConsole, WaitWatch},
@@ -212,7 +213,9 @@ impl Embedded {
         .with_desk(Arc::new(RocketChatDesk::new(
             self.http.clone(),
             self.desk_links(),
-        )));
+        )))
+        .with_alerter(Arc::new(SlackAlerter::new(self.http.clone())))
+        .with_leads(Arc::new(SignedWebhookCrm::new(self.http.clone())));
         Arc::new(dispatcher)
     }
 

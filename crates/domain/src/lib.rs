@@ -34,6 +34,7 @@ pub mod ids;
 pub mod intent;
 pub mod knowledge;
 pub mod language;
+pub mod lead;
 pub mod locale;
 pub mod mask;
 pub mod message;
@@ -50,13 +51,14 @@ pub use desk::{Agent, DeskAction, DeskEvent, DeskKind, DeskOutcome, HandoffPacke
 pub use events::{BusEvent, Topic};
 pub use hours::{BusinessHours, OpeningSpan};
 pub use ids::{ActionId, ConversationId, ProviderMessageId, TenantId};
+pub use lead::{Lead, Urgency};
 pub use locale::Locale;
 pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent};
 pub use outbound::{ActionKind, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
 pub use tenant::{
-    AlertSettings, ChatwootSettings, MetaSettings, RocketChatSettings, TemplateRef, Tenant,
-    TwilioSettings,
+    AlertSettings, ChatwootSettings, CrmSettings, MetaSettings, RocketChatSettings, TemplateRef,
+    Tenant, TwilioSettings,
 };
 pub use window::ServiceWindow;
 

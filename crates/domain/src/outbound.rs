@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActionId, Channel, Contact, ConversationId, HandoffPacket, Locale, MediaRef, ProviderMessageId,
-    TenantId,
+    ActionId, Channel, Contact, ConversationId, HandoffPacket, Lead, Locale, MediaRef,
+    ProviderMessageId, TenantId,
 };
 
 /// One thing to deliver to a customer (and, for a handoff, to the human desk).
@@ -79,12 +79,28 @@ pub enum ActionKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         media: Vec<MediaRef>,
     },
+    /// Announce a handoff in the team's chat (the tenant's alert webhook).
+    Alert {
+        /// The handoff.
+        packet: Box<HandoffPacket>,
+    },
+    /// Push a lead to the tenant's CRM.
+    PushLead {
+        /// The lead.
+        lead: Box<Lead>,
+    },
 }
 
 impl ActionKind {
     /// Whether the action goes to the human desk rather than to the customer.
     pub fn is_for_desk(&self) -> bool {
-        matches!(self, Self::DeskHandoff { .. } | Self::DeskRelay { .. })
+        matches!(
+            self,
+            Self::DeskHandoff { .. }
+                | Self::DeskRelay { .. }
+                | Self::Alert { .. }
+                | Self::PushLead { .. }
+        )
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Tenant {
     pub desk_wait_minutes: Option<u32>,
     /// Where urgent handoffs are announced (a Slack, Rocket.Chat or Teams incoming webhook).
     pub alerts: Option<AlertSettings>,
+    /// Where leads are pushed (a signed webhook to the tenant's CRM).
+    pub crm: Option<CrmSettings>,
     /// Approved WhatsApp templates by name (see [`REENGAGEMENT_TEMPLATE`]).
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the built-in web chat may be used to talk to this tenant.
@@ -124,6 +126,14 @@ impl Tenant {
         }
         if let Some(alerts) = &self.alerts {
             alerts.validate()?;
+        }
+        if let Some(crm) = &self.crm
+            && !is_http_url(&crm.webhook_url)
+        {
+            return Err(ValidationError::new(
+                "crm.webhook_url",
+                "expected an http(s) URL",
+            ));
         }
         for (name, template) in &self.templates {
             if name.is_empty() || name.len() > 64 {
@@ -301,6 +311,17 @@ impl AlertSettings {
         }
         Ok(())
     }
+}
+
+/// The tenant's CRM, reached by a signed webhook: `POST webhook_url` with the lead as JSON,
+/// `X-Atiende-Timestamp` and `X-Atiende-Signature: sha256=HMAC(signing_secret, "{timestamp}.{body}")`
+/// (docs/integrations.md).
+#[derive(Debug, Clone)]
+pub struct CrmSettings {
+    /// Where leads are posted.
+    pub webhook_url: String,
+    /// The key the CRM verifies the signature with.
+    pub signing_secret: SecretString,
 }
 
 fn is_http_url(url: &str) -> bool {

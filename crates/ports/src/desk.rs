@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    Agent, ConversationId, DeskKind, HandoffPacket, MediaRef, OutboundAction, Tenant, TenantId,
+    Agent, ConversationId, DeskKind, HandoffPacket, Lead, MediaRef, OutboundAction, Tenant,
+    TenantId,
 };
 
 use crate::PortError;
@@ -57,6 +58,21 @@ pub trait HumanDesk: Send + Sync {
         text: &str,
         media: &[MediaRef],
     ) -> Result<(), DeskError>;
+}
+
+/// Where handoffs are announced to the team (a Slack-style incoming webhook).
+#[async_trait]
+pub trait Alerter: Send + Sync {
+    /// Announces `packet` in the tenant's alert channel. Failures are classified like a desk's.
+    async fn alert(&self, tenant: &Tenant, packet: &HandoffPacket) -> Result<(), DeskError>;
+}
+
+/// Where leads go: the tenant's CRM.
+#[async_trait]
+pub trait LeadSink: Send + Sync {
+    /// Delivers `lead`. Delivering the same lead again must be harmless (the CRM deduplicates
+    /// by `lead_id`); failures are classified like a desk's.
+    async fn push(&self, tenant: &Tenant, lead: &Lead) -> Result<(), DeskError>;
 }
 
 /// Where a conversation lives at an external desk (the Chatwoot conversation id), so a

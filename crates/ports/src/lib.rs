@@ -33,7 +33,7 @@ pub use bus::{
 };
 pub use channel::{ChannelSender, SendContent, SendError, SendReceipt, SendRequest};
 pub use clock::{Clock, SystemClock};
-pub use desk::{AgentAccount, AgentStore, DeskError, DeskLinkStore, HumanDesk};
+pub use desk::{AgentAccount, AgentStore, Alerter, DeskError, DeskLinkStore, HumanDesk, LeadSink};
 pub use error::{BoxError, PortError};
 pub use health::HealthCheck;
 pub use knowledge::{KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};

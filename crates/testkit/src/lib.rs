@@ -17,11 +17,13 @@ pub mod fake_rocketchat;
 pub mod fake_twilio;
 pub mod process;
 pub mod python;
+pub mod receiver;
 
 pub use fake_chatwoot::FakeChatwoot;
 pub use fake_meta::FakeMeta;
 pub use fake_rocketchat::FakeRocketChat;
 pub use fake_twilio::FakeTwilio;
+pub use receiver::WebhookReceiver;
 
 use std::future::Future;
 use std::time::Duration;

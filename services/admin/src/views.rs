@@ -22,6 +22,7 @@ pub(crate) struct TenantView {
     business_hours: Option<BusinessHours>,
     desk_wait_minutes: Option<u32>,
     alerts: Option<AlertView>,
+    crm: Option<CrmView>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     webhooks: WebhookUrls,
@@ -60,6 +61,12 @@ struct RocketChatView {
     department: Option<String>,
     outgoing_token_set: bool,
     livechat_secret_set: bool,
+}
+
+#[derive(Serialize)]
+struct CrmView {
+    webhook_url: String,
+    signing_secret_set: bool,
 }
 
 #[derive(Serialize)]
@@ -117,6 +124,10 @@ impl TenantView {
             alerts: tenant.alerts.as_ref().map(|a| AlertView {
                 webhook_url_set: true,
                 every_handoff: a.every_handoff,
+            }),
+            crm: tenant.crm.as_ref().map(|c| CrmView {
+                webhook_url: c.webhook_url.clone(),
+                signing_secret_set: true,
             }),
             templates: tenant.templates.clone(),
             webchat_enabled: tenant.webchat_enabled,

@@ -47,6 +47,7 @@ fn tenant(id: &str) -> Tenant {
         business_hours: None,
         desk_wait_minutes: None,
         alerts: None,
+        crm: None,
         templates: BTreeMap::new(),
         webchat_enabled: true,
         created_at: t0(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    AlertSettings, BusinessHours, ChatwootSettings, Locale, MetaSettings, PhoneNumber,
+    AlertSettings, BusinessHours, ChatwootSettings, CrmSettings, Locale, MetaSettings, PhoneNumber,
     RocketChatSettings, TemplateRef, Tenant, TenantId, TwilioSettings,
 };
 use atiende_ports::{PortError, TenantStore};
@@ -39,6 +39,8 @@ struct StoredTenant {
     desk_wait_minutes: Option<u32>,
     #[serde(default)]
     alerts: Option<StoredAlerts>,
+    #[serde(default)]
+    crm: Option<StoredCrm>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
     created_at: DateTime<Utc>,
@@ -68,6 +70,12 @@ struct StoredRocketChat {
     department: Option<String>,
     outgoing_token: String,
     livechat_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCrm {
+    webhook_url: String,
+    signing_secret: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +134,10 @@ impl From<&Tenant> for StoredTenant {
                 webhook_url: a.webhook_url.expose_secret().to_owned(),
                 every_handoff: a.every_handoff,
             }),
+            crm: t.crm.as_ref().map(|c| StoredCrm {
+                webhook_url: c.webhook_url.clone(),
+                signing_secret: c.signing_secret.expose_secret().to_owned(),
+            }),
             templates: t.templates.clone(),
             webchat_enabled: t.webchat_enabled,
             created_at: t.created_at,
@@ -180,6 +192,10 @@ impl TryFrom<StoredTenant> for Tenant {
             alerts: s.alerts.map(|a| AlertSettings {
                 webhook_url: SecretString::from(a.webhook_url),
                 every_handoff: a.every_handoff,
+            }),
+            crm: s.crm.map(|c| CrmSettings {
+                webhook_url: c.webhook_url,
+                signing_secret: SecretString::from(c.signing_secret),
             }),
             templates: s.templates,
             webchat_enabled: s.webchat_enabled,
