@@ -324,6 +324,32 @@ async fn a_customer_nobody_takes_is_told_once_with_the_case_number() {
     assert_eq!(waiting.state().await, "waiting_for_human");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_chat_shows_a_persons_reply_as_the_agents() {
+    let stack = Stack::start().await;
+    let visitor = Visitor::open(&stack).await;
+    visitor.ask("Quiero hablar con una persona").await;
+    let (status, body) = stack
+        .call(
+            Method::POST,
+            &format!("/console/api/conversations/{}/reply", visitor.conversation),
+            atiende_demo::AGENT_KEY,
+            Some(json!({ "text": "Hola, le atiende Carmen." })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let reply = atiende_testkit::eventually(Duration::from_secs(10), || async {
+        visitor
+            .transcript()
+            .await
+            .into_iter()
+            .find(|m| m["text"] == "Hola, le atiende Carmen.")
+    })
+    .await
+    .expect("the reply reaches the web chat");
+    assert_eq!(reply["author"], "agent", "{reply}");
+}
+
 /// The talk-over race: customer messages in flight while the conversation is handed off, while
 /// an agent replies, and while the agent resolves. Whatever order they land in, the bot answers
 /// only messages it processed before the handoff or after the resolution, each exactly once, and

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionKind, BusEvent, Channel, DeskKind, OutboundAction, ServiceWindow, TemplateRef, Tenant,
-    mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
+    ActionKind, Author, BusEvent, Channel, DeskKind, OutboundAction, ServiceWindow, TemplateRef,
+    Tenant, mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
     Alerter, ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome,
@@ -361,6 +361,11 @@ impl OutboundDispatcher {
                     content: content.clone(),
                     in_reply_to: action.in_reply_to.as_ref(),
                     conversation_key: action.conversation.as_str(),
+                    author: if matches!(action.kind, ActionKind::AgentReply { .. }) {
+                        Author::Agent
+                    } else {
+                        Author::Bot
+                    },
                 })
                 .await
         })

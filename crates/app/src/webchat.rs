@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use atiende_domain::{Author, Channel, ContactIdentity};
+use atiende_domain::{Channel, ContactIdentity};
 use atiende_ports::{
     ChannelSender, Clock, SendContent, SendError, SendReceipt, SendRequest, WebChatStore,
 };
@@ -46,7 +46,7 @@ impl ChannelSender for WebChatSender {
             .append(
                 &request.tenant.id,
                 session.as_str(),
-                Author::Bot,
+                request.author,
                 &text,
                 self.clock.now(),
             )

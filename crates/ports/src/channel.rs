@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use atiende_domain::{Channel, Contact, DeliveryState, ProviderMessageId, TemplateRef, Tenant};
+use atiende_domain::{
+    Author, Channel, Contact, DeliveryState, ProviderMessageId, TemplateRef, Tenant,
+};
 
 /// What to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,9 @@ pub struct SendRequest<'a> {
     pub in_reply_to: Option<&'a ProviderMessageId>,
     /// Web chat sessions address visitors by conversation; providers ignore it.
     pub conversation_key: &'a str,
+    /// Who is speaking: the bot, or a person at the desk. WhatsApp shows both as the business;
+    /// the web chat labels them.
+    pub author: Author,
 }
 
 /// The provider accepted the message.
