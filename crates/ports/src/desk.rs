@@ -37,6 +37,30 @@ pub enum DeskError {
     NotConfigured(&'static str),
 }
 
+impl DeskError {
+    /// An HTTP answer other than a success from `service`, classified the same way for every
+    /// desk and webhook: 408, 429 and 5xx may succeed later (after the server's `Retry-After`,
+    /// when it gave one); anything else will not, and `detail` (" to /path: reason", or empty)
+    /// says what was refused.
+    pub fn from_status(
+        service: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        detail: &str,
+    ) -> Self {
+        if matches!(status, 408 | 429 | 500..=599) {
+            Self::Transient {
+                message: format!("{service} answered HTTP {status}"),
+                retry_after,
+            }
+        } else {
+            Self::Permanent {
+                message: format!("{service} answered HTTP {status}{detail}"),
+            }
+        }
+    }
+}
+
 /// An external desk conversations are handed to.
 #[async_trait]
 pub trait HumanDesk: Send + Sync {

@@ -68,19 +68,16 @@ impl ChatwootDesk {
             retry_after: None,
         })?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match status {
-            200..=299 => Ok(value),
-            408 | 429 | 500..=599 => Err(DeskError::Transient {
-                message: format!("Chatwoot answered HTTP {status}"),
-                retry_after,
-            }),
-            _ => Err(DeskError::Permanent {
-                message: format!(
-                    "Chatwoot answered HTTP {status} to {path}: {}",
-                    describe(&value)
-                ),
-            }),
+        if (200..=299).contains(&status) {
+            return Ok(value);
         }
+        let detail = format!(" to {path}: {}", describe(&value));
+        Err(DeskError::from_status(
+            "Chatwoot",
+            status,
+            retry_after,
+            &detail,
+        ))
     }
 
     /// The contact for the customer — found by atiende's identifier, created on first contact —

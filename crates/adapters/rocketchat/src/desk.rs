@@ -114,26 +114,18 @@ impl RocketChatDesk {
             .map_err(|e| transient(format!("reading Rocket.Chat's response failed: {e}")))?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = value["error"].as_str().map(str::to_owned);
-        match status {
-            200..=299 if value["success"] != false => Ok(value),
-            408 | 429 | 500..=599 => Err(Failure {
-                error: DeskError::Transient {
-                    message: format!("Rocket.Chat answered HTTP {status}"),
-                    retry_after,
-                },
-                code,
-            }),
-            _ => Err(Failure {
-                error: DeskError::Permanent {
-                    message: format!(
-                        "Rocket.Chat answered HTTP {status} to {}: {}",
-                        path_and_query.split('?').next().unwrap_or_default(),
-                        code.as_deref().unwrap_or("no error code")
-                    ),
-                },
-                code,
-            }),
+        if (200..=299).contains(&status) && value["success"] != false {
+            return Ok(value);
         }
+        let detail = format!(
+            " to {}: {}",
+            path_and_query.split('?').next().unwrap_or_default(),
+            code.as_deref().unwrap_or("no error code")
+        );
+        Err(Failure {
+            error: DeskError::from_status("Rocket.Chat", status, retry_after, &detail),
+            code,
+        })
     }
 
     /// The visitor's open room (opened by Rocket.Chat if there is none), registering the visitor

@@ -32,14 +32,13 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(), DeskEr
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, Utc::now()));
-    match status {
-        200..=299 => Ok(()),
-        408 | 429 | 500..=599 => Err(DeskError::Transient {
-            message: format!("the {what} answered HTTP {status}"),
-            retry_after,
-        }),
-        _ => Err(DeskError::Permanent {
-            message: format!("the {what} answered HTTP {status}"),
-        }),
+    if (200..=299).contains(&status) {
+        return Ok(());
     }
+    Err(DeskError::from_status(
+        &format!("the {what}"),
+        status,
+        retry_after,
+        "",
+    ))
 }
