@@ -1,4 +1,8 @@
-//! A tenant's knowledge: the documents it uploaded and a keyword index over their passages.
+//! A tenant's knowledge: the documents it uploaded, and the two indexes hybrid retrieval fuses —
+//! keyword (BM25) and dense (embedding vectors) — with the embedding model that feeds the second.
+//!
+//! Every search takes the tenant's id: there is no way to ask an index for "all tenants", so a
+//! query cannot cross tenants by accident.
 
 use async_trait::async_trait;
 use atiende_domain::{TenantId, knowledge::Passage};
@@ -78,5 +82,83 @@ pub trait KeywordIndex: Send + Sync {
         limit: usize,
     ) -> Result<Option<Vec<KeywordHit>>, PortError>;
     /// Drops a tenant's index.
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), PortError>;
+}
+
+/// Which side of a search a text is embedded for. Retrieval models such as e5 embed questions and
+/// the passages that answer them differently (`query: ` / `passage: ` prefixes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedRole {
+    /// A customer's question.
+    Query,
+    /// A passage of the tenant's knowledge.
+    Passage,
+}
+
+/// A text embedding model.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Names the model (and anything that changes its vectors): vectors of different models are
+    /// never compared, and switching models re-embeds.
+    fn model(&self) -> &str;
+    /// The length of its vectors.
+    fn dimensions(&self) -> usize;
+    /// Embeds `texts`, one L2-normalized vector each, in order.
+    async fn embed(&self, role: EmbedRole, texts: Vec<String>) -> Result<Vec<Vec<f32>>, PortError>;
+}
+
+/// Passage vectors kept between index builds, so a restart or another document's change does not
+/// re-embed what is already embedded. Keyed by tenant, model and a hash of the embedded text.
+#[async_trait]
+pub trait EmbeddingCache: Send + Sync {
+    /// The cached vectors among `keys`, by key.
+    async fn get_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, PortError>;
+    /// Stores vectors by key.
+    async fn put_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        entries: &[(String, Vec<f32>)],
+    ) -> Result<(), PortError>;
+}
+
+/// A passage found by a dense (vector) search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseHit {
+    /// The passage.
+    pub passage: Passage,
+    /// Cosine similarity between the question's and the passage's vectors (−1–1).
+    pub similarity: f32,
+}
+
+/// A dense vector index, one slice per tenant.
+#[async_trait]
+pub trait VectorIndex: Send + Sync {
+    /// Replaces everything indexed for `tenant` with `entries`, taken at store `revision` with
+    /// vectors of `model`.
+    async fn index_tenant(
+        &self,
+        tenant: &TenantId,
+        revision: u64,
+        model: &str,
+        entries: Vec<(Passage, Vec<f32>)>,
+    ) -> Result<(), PortError>;
+    /// The store revision and model the tenant's index was built from, if it was built.
+    async fn indexed_revision(&self, tenant: &TenantId)
+    -> Result<Option<(u64, String)>, PortError>;
+    /// The `limit` passages of `tenant` most similar to `vector`; `None` when nothing was ever
+    /// indexed for the tenant.
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Option<Vec<DenseHit>>, PortError>;
+    /// Drops a tenant's vectors.
     async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), PortError>;
 }

@@ -13,7 +13,8 @@
 //! * [`error`]: the classified error every port returns.
 //! * [`bus`]: publishing events and handling deliveries, plus the Pub/Sub push envelope.
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
-//! * [`knowledge`]: a tenant's documents and the keyword index over them.
+//! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, and the
+//!   embedding model.
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`clock`] and [`health`]: time and readiness.
@@ -36,7 +37,10 @@ pub use clock::{Clock, SystemClock};
 pub use desk::{AgentAccount, AgentStore, Alerter, DeskError, DeskLinkStore, HumanDesk, LeadSink};
 pub use error::{BoxError, PortError};
 pub use health::HealthCheck;
-pub use knowledge::{KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};
+pub use knowledge::{
+    DenseHit, EmbedRole, Embedder, EmbeddingCache, KeywordHit, KeywordIndex, KnowledgeDocument,
+    KnowledgeStore, VectorIndex,
+};
 pub use store::{
     Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,
     TenantStore, Versioned, WebChatEntry, WebChatStore,

@@ -439,6 +439,16 @@ CREATE TABLE desk_links (
     r#"
 CREATE INDEX desk_links_by_external ON desk_links (desk, external);
 "#,
+    // 4: passage vectors, so restarts and other documents' changes do not re-embed.
+    r#"
+CREATE TABLE embeddings (
+    tenant TEXT NOT NULL,
+    model TEXT NOT NULL,
+    key TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (tenant, model, key)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

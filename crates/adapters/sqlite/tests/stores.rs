@@ -12,8 +12,8 @@ use atiende_domain::{
     TwilioSettings, knowledge::split_text_document,
 };
 use atiende_ports::{
-    Claim, ConversationFilter, ConversationStore, DeliveryLog, KnowledgeDocument, KnowledgeStore,
-    Outbox, OutboxState, PortError, TenantStore, WebChatStore,
+    Claim, ConversationFilter, ConversationStore, DeliveryLog, EmbeddingCache, KnowledgeDocument,
+    KnowledgeStore, Outbox, OutboxState, PortError, TenantStore, WebChatStore,
 };
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -226,6 +226,31 @@ async fn knowledge_replaces_documents_atomically_and_bumps_the_revision() {
     assert!(s.delete_document(&t, "info").await.unwrap());
     assert!(s.passages(&t).await.unwrap().is_empty());
     assert!(!s.delete_document(&t, "info").await.unwrap());
+}
+
+#[tokio::test]
+async fn embeddings_are_cached_per_tenant_and_model() {
+    let (_dir, s) = stores();
+    let (a, b) = (TenantId::parse("a").unwrap(), TenantId::parse("b").unwrap());
+    let keys = vec!["k1".to_owned(), "k2".to_owned()];
+    assert!(s.get_embeddings(&a, "m", &keys).await.unwrap().is_empty());
+    s.put_embeddings(&a, "m", &[("k1".into(), vec![0.5, -0.25])])
+        .await
+        .unwrap();
+    let found = s.get_embeddings(&a, "m", &keys).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found["k1"], vec![0.5, -0.25]);
+    // Another model's or another tenant's vectors are never returned.
+    assert!(
+        s.get_embeddings(&a, "other", &keys)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.get_embeddings(&b, "m", &keys).await.unwrap().is_empty());
+    // More keys than one query binds.
+    let many: Vec<String> = (0..1200).map(|i| format!("k{i}")).collect();
+    assert_eq!(s.get_embeddings(&a, "m", &many).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

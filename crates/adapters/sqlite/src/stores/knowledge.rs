@@ -1,9 +1,12 @@
-//! [`KnowledgeStore`] on SQLite. Replacing a document's passages and bumping the tenant's
-//! revision happen in one transaction, so readers see the old version or the new, never a mix.
+//! [`KnowledgeStore`] and [`EmbeddingCache`] on SQLite. Replacing a document's passages and
+//! bumping the tenant's revision happen in one transaction, so readers see the old version or the
+//! new, never a mix. Vectors are stored as little-endian `f32` blobs.
 
 use async_trait::async_trait;
 use atiende_domain::{TenantId, knowledge::Passage};
-use atiende_ports::{KnowledgeDocument, KnowledgeStore, PortError};
+use std::collections::HashMap;
+
+use atiende_ports::{EmbeddingCache, KnowledgeDocument, KnowledgeStore, PortError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStores;
@@ -150,5 +153,92 @@ impl KnowledgeStore for SqliteStores {
             })
             .await?;
         Ok(revision.map_or(0, |r| u64::try_from(r).unwrap_or(0)))
+    }
+}
+
+fn encode_vector(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn decode_vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Keys per `IN (…)` lookup: well under SQLite's bound-parameter limit.
+const KEYS_PER_QUERY: usize = 500;
+
+#[async_trait]
+impl EmbeddingCache for SqliteStores {
+    async fn get_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>, PortError> {
+        let (tenant, model, keys) = (tenant.to_string(), model.to_owned(), keys.to_vec());
+        Ok(self
+            .db
+            .read(move |c| {
+                let mut found = HashMap::with_capacity(keys.len());
+                for chunk in keys.chunks(KEYS_PER_QUERY) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let mut stmt = c.prepare(&format!(
+                        "SELECT key, vector FROM embeddings WHERE tenant = ? AND model = ? AND key IN ({marks})"
+                    ))?;
+                    let params = [&tenant, &model]
+                        .into_iter()
+                        .chain(chunk.iter())
+                        .map(|s| s as &dyn rusqlite::ToSql)
+                        .collect::<Vec<_>>();
+                    let rows = stmt.query_map(params.as_slice(), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })?;
+                    for row in rows {
+                        let (key, blob) = row?;
+                        found.insert(key, decode_vector(&blob));
+                    }
+                }
+                Ok(found)
+            })
+            .await?)
+    }
+
+    async fn put_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        entries: &[(String, Vec<f32>)],
+    ) -> Result<(), PortError> {
+        let (tenant, model) = (tenant.to_string(), model.to_owned());
+        let encoded: Vec<(String, Vec<u8>)> = entries
+            .iter()
+            .map(|(k, v)| (k.clone(), encode_vector(v)))
+            .collect();
+        self.db
+            .write(move |c| {
+                let mut insert = c.prepare_cached(
+                    "INSERT OR REPLACE INTO embeddings (tenant, model, key, vector) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (key, blob) in &encoded {
+                    insert.execute(params![tenant, model, key, blob])?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_survive_the_blob_encoding() {
+        let v = vec![0.25, -1.5, f32::MIN_POSITIVE, 3.0e7];
+        assert_eq!(decode_vector(&encode_vector(&v)), v);
     }
 }

@@ -293,6 +293,7 @@ impl TenantStore for SqliteStores {
                     "knowledge_documents",
                     "knowledge_passages",
                     "knowledge_revisions",
+                    "embeddings",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }

@@ -1,0 +1,290 @@
+//! The embedded dense index: exact cosine search over each tenant's own slice of vectors.
+//!
+//! A business's knowledge is hundreds to tens of thousands of passages. At that size an exact scan
+//! of one contiguous array beats approximate (HNSW) indexes with a tenant filter, which were
+//! measured at 2.5–68 ms against 0.3 ms for a 5k-passage tenant (docs/adr/0005), and it has perfect
+//! recall, no build step and no dependency. Each tenant has its own slice, so a search can only
+//! see the tenant it names.
+//!
+//! Vectors are L2-normalized by the embedder, so cosine similarity is a dot product.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use atiende_domain::{TenantId, knowledge::Passage};
+use atiende_ports::{DenseHit, PortError, VectorIndex};
+
+/// One tenant's vectors, row-major, with the passages they belong to.
+struct Slice {
+    revision: u64,
+    model: String,
+    dimensions: usize,
+    vectors: Vec<f32>,
+    passages: Vec<Passage>,
+}
+
+impl Slice {
+    /// The `limit` rows most similar to `query`, best first.
+    fn top(&self, query: &[f32], limit: usize) -> Vec<(usize, f32)> {
+        let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(limit + 1);
+        for (row, vector) in self.vectors.chunks_exact(self.dimensions).enumerate() {
+            let score = dot(query, vector);
+            if heap.len() < limit {
+                heap.push(Reverse(Scored(score, row)));
+            } else if heap.peek().is_some_and(|worst| score > worst.0.0) {
+                heap.pop();
+                heap.push(Reverse(Scored(score, row)));
+            }
+        }
+        let mut out: Vec<(usize, f32)> = heap.into_iter().map(|Reverse(s)| (s.1, s.0)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+}
+
+/// A score with its row, ordered by score (ties by row, so results are deterministic).
+#[derive(PartialEq)]
+struct Scored(f32, usize);
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// The dot product, in eight independent lanes so the compiler vectorizes it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The in-memory dense index.
+#[derive(Default)]
+pub struct ExactVectorIndex {
+    tenants: RwLock<HashMap<TenantId, Arc<Slice>>>,
+}
+
+impl ExactVectorIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn slice(&self, tenant: &TenantId) -> Option<Arc<Slice>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl VectorIndex for ExactVectorIndex {
+    async fn index_tenant(
+        &self,
+        tenant: &TenantId,
+        revision: u64,
+        model: &str,
+        entries: Vec<(Passage, Vec<f32>)>,
+    ) -> Result<(), PortError> {
+        let dimensions = entries.first().map_or(0, |(_, v)| v.len());
+        if entries.iter().any(|(_, v)| v.len() != dimensions) {
+            return Err(PortError::permanent("vectors of different lengths"));
+        }
+        let mut vectors = Vec::with_capacity(entries.len() * dimensions);
+        let mut passages = Vec::with_capacity(entries.len());
+        for (passage, vector) in entries {
+            vectors.extend_from_slice(&vector);
+            passages.push(passage);
+        }
+        let slice = Slice {
+            revision,
+            model: model.to_owned(),
+            dimensions,
+            vectors,
+            passages,
+        };
+        self.tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.clone(), Arc::new(slice));
+        Ok(())
+    }
+
+    async fn indexed_revision(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<(u64, String)>, PortError> {
+        Ok(self.slice(tenant).map(|s| (s.revision, s.model.clone())))
+    }
+
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Option<Vec<DenseHit>>, PortError> {
+        let Some(slice) = self.slice(tenant) else {
+            return Ok(None);
+        };
+        if slice.passages.is_empty() || limit == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        if vector.len() != slice.dimensions {
+            return Err(PortError::permanent(format!(
+                "a {}-dimension query against {}-dimension vectors",
+                vector.len(),
+                slice.dimensions
+            )));
+        }
+        Ok(Some(
+            slice
+                .top(vector, limit)
+                .into_iter()
+                .map(|(row, similarity)| DenseHit {
+                    passage: slice.passages[row].clone(),
+                    similarity,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), PortError> {
+        self.tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(tenant);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atiende_domain::knowledge::split_text_document;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn passages(doc: &str, n: usize) -> Vec<Passage> {
+        let text: String = (0..n).map(|i| format!("- línea {i}\n")).collect();
+        split_text_document(doc, &text)
+    }
+
+    #[test]
+    fn the_dot_product_matches_the_naive_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-4);
+    }
+
+    #[tokio::test]
+    async fn the_nearest_vectors_come_first_and_ties_are_stable() {
+        let index = ExactVectorIndex::new();
+        let ps = passages("d", 4);
+        let vectors = [[1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [0.7, 0.7]];
+        let entries = ps
+            .iter()
+            .cloned()
+            .zip(vectors.iter().map(|v| unit(v)))
+            .collect();
+        index
+            .index_tenant(&tenant("a"), 3, "m", entries)
+            .await
+            .unwrap();
+        let hits = index
+            .search(&tenant("a"), &unit(&[1.0, 0.1]), 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let ids: Vec<&str> = hits.iter().map(|h| h.passage.id.as_str()).collect();
+        assert_eq!(ids, ["d#0", "d#2", "d#3"]);
+        assert!(hits[0].similarity > hits[1].similarity);
+        assert_eq!(
+            index.indexed_revision(&tenant("a")).await.unwrap(),
+            Some((3, "m".to_owned()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_only_ever_sees_its_own_vectors() {
+        let index = ExactVectorIndex::new();
+        let same = unit(&[1.0, 1.0]);
+        for name in ["a", "b"] {
+            let entries = passages(name, 2)
+                .into_iter()
+                .map(|p| (p, same.clone()))
+                .collect();
+            index
+                .index_tenant(&tenant(name), 1, "m", entries)
+                .await
+                .unwrap();
+        }
+        let hits = index
+            .search(&tenant("a"), &same, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(hits.len(), 2);
+        assert!(hits.iter().all(|h| h.passage.document_id == "a"));
+        assert_eq!(index.search(&tenant("c"), &same, 10).await.unwrap(), None);
+        index.forget_tenant(&tenant("a")).await.unwrap();
+        assert_eq!(index.search(&tenant("a"), &same, 10).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn mismatched_dimensions_are_refused() {
+        let index = ExactVectorIndex::new();
+        let entries = vec![
+            (passages("d", 1).remove(0), vec![1.0, 0.0]),
+            (passages("e", 1).remove(0), vec![1.0]),
+        ];
+        assert!(
+            index
+                .index_tenant(&tenant("a"), 1, "m", entries)
+                .await
+                .is_err()
+        );
+        let entries = vec![(passages("d", 1).remove(0), vec![1.0, 0.0])];
+        index
+            .index_tenant(&tenant("a"), 1, "m", entries)
+            .await
+            .unwrap();
+        assert!(
+            index
+                .search(&tenant("a"), &[1.0, 0.0, 0.0], 1)
+                .await
+                .is_err()
+        );
+    }
+}
