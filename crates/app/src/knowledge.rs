@@ -1,19 +1,31 @@
 //! A tenant's knowledge: ingesting documents and catalogs, and searching them.
 //!
-//! The store keeps documents and passages (the source of truth); the keyword index is derived
-//! from it and rebuilt when the store's revision for the tenant changes — including when another
-//! process (the admin service) changed it.
+//! The store keeps documents and passages (the source of truth); the indexes are derived from it
+//! and rebuilt when the store's revision for the tenant changes — including when another process
+//! (the admin service) changed it.
+//!
+//! Search is **hybrid** when an embedding model is configured: keyword (BM25) candidates and dense
+//! (embedding) candidates, fused by Reciprocal Rank Fusion ([`atiende_domain::retrieval`]). Each
+//! result keeps what every retriever said about it, for the admin's debug view and the decision
+//! trace. Without a model, or when it fails, search is keyword-only: slower to find paraphrases,
+//! never silent.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use atiende_domain::{
     TenantId, ValidationError,
     knowledge::{Passage, Product, product_passages, split_text_document},
+    retrieval::{DenseCalibration, rrf},
 };
-use atiende_ports::{Clock, KeywordHit, KeywordIndex, KnowledgeDocument, KnowledgeStore};
-use serde::Deserialize;
+use atiende_ports::{
+    Clock, EmbedRole, Embedder, EmbeddingCache, KeywordIndex, KnowledgeDocument, KnowledgeStore,
+    VectorIndex,
+};
+use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
+use tracing::warn;
 
 use crate::AppError;
 
@@ -52,15 +64,71 @@ pub struct IngestedDocument {
     pub unchanged: bool,
 }
 
+/// How many candidates each retriever contributes before fusion.
+pub const CANDIDATES: usize = 20;
+
+/// Which retrievers a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Keyword and dense, fused (keyword only when no model is configured).
+    #[default]
+    Hybrid,
+    /// BM25 only.
+    Keyword,
+    /// Embeddings only (nothing when no model is configured).
+    Dense,
+}
+
+/// The dense half of hybrid retrieval: a model, its index, and the cache of passage vectors.
+pub struct DenseRetrieval {
+    /// The embedding model.
+    pub embedder: Arc<dyn Embedder>,
+    /// The vector index.
+    pub index: Arc<dyn VectorIndex>,
+    /// Passage vectors kept between builds.
+    pub cache: Arc<dyn EmbeddingCache>,
+    /// How similarities become relevance.
+    pub calibration: DenseCalibration,
+}
+
+/// A passage found by search, with what each retriever said about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retrieved {
+    /// The passage.
+    pub passage: Passage,
+    /// Its 1-based rank among the keyword candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<usize>,
+    /// Its BM25 score (comparable within one query only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<f32>,
+    /// The share of the question's informative words it contains (0 when keyword search did not
+    /// find it).
+    pub coverage: f32,
+    /// Its 1-based rank among the dense candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_rank: Option<usize>,
+    /// Cosine similarity to the question.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// Its Reciprocal Rank Fusion score: the order of results.
+    pub fused: f32,
+    /// 0–1, comparable across questions: its coverage, raised by its similarity
+    /// ([`DenseCalibration`]); at 0.5 and above the passage answers the question.
+    pub relevance: f32,
+}
+
 /// Ingests and searches tenants' knowledge.
 pub struct KnowledgeService {
     store: Arc<dyn KnowledgeStore>,
     index: Arc<dyn KeywordIndex>,
+    dense: Option<DenseRetrieval>,
     clock: Arc<dyn Clock>,
 }
 
 impl KnowledgeService {
-    /// Builds the service.
+    /// Builds a keyword-only service; [`Self::with_dense`] makes it hybrid.
     pub fn new(
         store: Arc<dyn KnowledgeStore>,
         index: Arc<dyn KeywordIndex>,
@@ -69,8 +137,20 @@ impl KnowledgeService {
         Self {
             store,
             index,
+            dense: None,
             clock,
         }
+    }
+
+    /// Adds dense retrieval: search becomes hybrid.
+    pub fn with_dense(mut self, dense: DenseRetrieval) -> Self {
+        self.dense = Some(dense);
+        self
+    }
+
+    /// The embedding model, when search is hybrid.
+    pub fn embedding_model(&self) -> Option<&str> {
+        self.dense.as_ref().map(|d| d.embedder.model())
     }
 
     /// Ingests documents for `tenant`. Re-ingesting the same content is a no-op; changed content
@@ -178,29 +258,205 @@ impl KnowledgeService {
         Ok(())
     }
 
-    /// Searches a tenant's knowledge, rebuilding the index first if the store changed.
+    /// Searches a tenant's knowledge (hybrid when a model is configured), rebuilding the indexes
+    /// first if the store changed. Best first, at most `limit`.
     pub async fn search(
         &self,
         tenant: &TenantId,
         query: &str,
         limit: usize,
-    ) -> Result<Vec<KeywordHit>, AppError> {
+    ) -> Result<Vec<Retrieved>, AppError> {
+        self.search_with(tenant, query, limit, SearchMode::Hybrid)
+            .await
+    }
+
+    /// Searches with the chosen retrievers.
+    pub async fn search_with(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Vec<Retrieved>, AppError> {
+        self.ensure_fresh(tenant).await?;
+        let vector = match mode {
+            SearchMode::Keyword => None,
+            SearchMode::Hybrid | SearchMode::Dense => self.embed_query(query).await,
+        };
+        self.search_fresh(tenant, query, vector.as_deref(), limit, mode)
+            .await
+    }
+
+    /// Embeds a question for dense search; `None` without a model or when the model fails (the
+    /// search then falls back to keywords).
+    pub async fn embed_query(&self, query: &str) -> Option<Vec<f32>> {
+        let dense = self.dense.as_ref()?;
+        match dense
+            .embedder
+            .embed(EmbedRole::Query, vec![query.to_owned()])
+            .await
+        {
+            Ok(mut vectors) => vectors.pop(),
+            Err(e) => {
+                warn!(error = %e, "Could not embed a question; searching by keywords only.");
+                None
+            }
+        }
+    }
+
+    /// Rebuilds the tenant's indexes if the store changed since they were built.
+    pub async fn ensure_fresh(&self, tenant: &TenantId) -> Result<(), AppError> {
         let revision = self.store.revision(tenant).await?;
-        if self.index.indexed_revision(tenant).await? != Some(revision) {
+        let keyword_fresh = self.index.indexed_revision(tenant).await? == Some(revision);
+        let dense_fresh = match &self.dense {
+            None => true,
+            Some(d) => {
+                d.index.indexed_revision(tenant).await?
+                    == Some((revision, d.embedder.model().to_owned()))
+            }
+        };
+        if !keyword_fresh || !dense_fresh {
             self.refresh_index(tenant).await?;
         }
-        Ok(self
-            .index
-            .search(tenant, query, limit)
-            .await?
-            .unwrap_or_default())
+        Ok(())
+    }
+
+    /// Searches indexes already known to be fresh, with an already embedded question (benchmarks
+    /// time search and embedding separately through this).
+    pub async fn search_fresh(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        vector: Option<&[f32]>,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Vec<Retrieved>, AppError> {
+        let depth = limit.max(CANDIDATES);
+        let mut found: HashMap<String, Retrieved> = HashMap::new();
+        if mode != SearchMode::Dense {
+            let hits = self
+                .index
+                .search(tenant, query, depth)
+                .await?
+                .unwrap_or_default();
+            for (i, hit) in hits.into_iter().enumerate() {
+                found.insert(
+                    hit.passage.id.clone(),
+                    Retrieved {
+                        passage: hit.passage,
+                        keyword_rank: Some(i + 1),
+                        bm25: Some(hit.score),
+                        coverage: hit.coverage,
+                        dense_rank: None,
+                        similarity: None,
+                        fused: 0.0,
+                        relevance: hit.coverage,
+                    },
+                );
+            }
+        }
+        if let (Some(dense), Some(vector), false) =
+            (&self.dense, vector, mode == SearchMode::Keyword)
+        {
+            let hits = dense
+                .index
+                .search(tenant, vector, depth)
+                .await?
+                .unwrap_or_default();
+            for (i, hit) in hits.into_iter().enumerate() {
+                let entry = found
+                    .entry(hit.passage.id.clone())
+                    .or_insert_with(|| Retrieved {
+                        passage: hit.passage,
+                        keyword_rank: None,
+                        bm25: None,
+                        coverage: 0.0,
+                        dense_rank: None,
+                        similarity: None,
+                        fused: 0.0,
+                        relevance: 0.0,
+                    });
+                entry.dense_rank = Some(i + 1);
+                entry.similarity = Some(hit.similarity);
+                entry.relevance = dense
+                    .calibration
+                    .relevance(entry.coverage, entry.similarity);
+            }
+        }
+        let mut results: Vec<Retrieved> = found
+            .into_values()
+            .map(|mut r| {
+                r.fused = rrf(r.keyword_rank.into_iter().chain(r.dense_rank));
+                r
+            })
+            .collect();
+        results.sort_by(|a, b| {
+            b.fused
+                .total_cmp(&a.fused)
+                .then(b.relevance.total_cmp(&a.relevance))
+                .then_with(|| a.passage.id.cmp(&b.passage.id))
+        });
+        results.truncate(limit);
+        Ok(results)
     }
 
     async fn refresh_index(&self, tenant: &TenantId) -> Result<(), AppError> {
         let revision = self.store.revision(tenant).await?;
         let passages: Vec<Passage> = self.store.passages(tenant).await?;
+        if let Some(dense) = &self.dense {
+            match self.passage_vectors(dense, tenant, &passages).await {
+                Ok(entries) => {
+                    dense
+                        .index
+                        .index_tenant(tenant, revision, dense.embedder.model(), entries)
+                        .await?;
+                }
+                Err(e) => {
+                    // Never answer from vectors of passages that may be gone: drop them, search
+                    // by keywords, and try again on the next search.
+                    warn!(error = %e, tenant = %tenant, "Could not embed the knowledge; searching by keywords only.");
+                    dense.index.forget_tenant(tenant).await?;
+                }
+            }
+        }
         self.index.index_tenant(tenant, revision, passages).await?;
         Ok(())
+    }
+
+    /// Every passage with its vector: cached ones from the cache, the rest embedded (and cached).
+    async fn passage_vectors(
+        &self,
+        dense: &DenseRetrieval,
+        tenant: &TenantId,
+        passages: &[Passage],
+    ) -> Result<Vec<(Passage, Vec<f32>)>, AppError> {
+        let model = dense.embedder.model();
+        let texts: Vec<String> = passages.iter().map(Passage::searchable_text).collect();
+        let keys: Vec<String> = texts
+            .iter()
+            .map(|t| hex::encode(Sha256::digest(t.as_bytes())))
+            .collect();
+        let mut cached = dense.cache.get_embeddings(tenant, model, &keys).await?;
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|&i| !cached.contains_key(&keys[i]))
+            .collect();
+        // In slices, so a large ingestion is saved as it goes and a failure keeps what was done.
+        for slice in missing.chunks(64) {
+            let batch: Vec<String> = slice.iter().map(|&i| texts[i].clone()).collect();
+            let vectors = dense.embedder.embed(EmbedRole::Passage, batch).await?;
+            let entries: Vec<(String, Vec<f32>)> = slice
+                .iter()
+                .map(|&i| keys[i].clone())
+                .zip(vectors)
+                .collect();
+            dense.cache.put_embeddings(tenant, model, &entries).await?;
+            cached.extend(entries);
+        }
+        Ok(passages
+            .iter()
+            .zip(&keys)
+            .filter_map(|(p, k)| cached.get(k).map(|v| (p.clone(), v.clone())))
+            .collect())
     }
 }
 

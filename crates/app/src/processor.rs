@@ -320,9 +320,9 @@ impl InboundProcessor {
             Answer::Found {
                 text,
                 passages,
-                coverage,
+                relevance,
             } => {
-                debug!(conversation = %conversation.id.masked(), ?passages, coverage, "Answered from knowledge.");
+                debug!(conversation = %conversation.id.masked(), ?passages, relevance, "Answered from knowledge.");
                 conversation.unanswered_in_a_row = 0;
                 reply(text)
             }

@@ -8,6 +8,10 @@
 
 use std::sync::Arc;
 
+use crate::{
+    AppError,
+    knowledge::{KnowledgeService, Retrieved},
+};
 use atiende_domain::{
     Locale, Tenant,
     i18n::SystemText,
@@ -15,15 +19,13 @@ use atiende_domain::{
     knowledge::{PassageKind, Product},
     text::{limit_paragraphs, truncate_chars},
 };
-use atiende_ports::KeywordHit;
 
-use crate::{AppError, knowledge::KnowledgeService};
-
-/// The least share of a question's informative words a passage must contain to be quoted.
+/// The least relevance (0–1, [`Retrieved::relevance`]) a passage must have to be quoted.
 ///
-/// Chosen on the demo tenant's gold set (`tests/` of this crate and the e2e suite): questions the
-/// knowledge answers score 0.6–1.0, questions it does not answer score 0–0.45.
-pub const DEFAULT_MIN_COVERAGE: f32 = 0.5;
+/// Relevance is keyword coverage or calibrated dense similarity, whichever is higher. Chosen on the
+/// demo tenant's gold set (`tests/e2e/gold.rs`): questions the knowledge answers score 0.6–1.0,
+/// questions it does not answer 0–0.45.
+pub const DEFAULT_MIN_RELEVANCE: f32 = 0.5;
 /// The longest answer paragraph, in characters.
 pub const MAX_ANSWER_CHARS: usize = 700;
 /// How many products one answer may list.
@@ -38,8 +40,8 @@ pub enum Answer {
         text: String,
         /// The ids of the passages quoted.
         passages: Vec<String>,
-        /// The best passage's coverage of the question.
-        coverage: f32,
+        /// The best passage's relevance to the question.
+        relevance: f32,
     },
     /// Nothing in the knowledge answers the question.
     NotFound,
@@ -48,15 +50,15 @@ pub enum Answer {
 /// Answers questions from a tenant's knowledge.
 pub struct ExtractiveResponder {
     knowledge: Arc<KnowledgeService>,
-    min_coverage: f32,
+    min_relevance: f32,
 }
 
 impl ExtractiveResponder {
-    /// Builds a responder that quotes passages covering at least `min_coverage` of a question.
-    pub fn new(knowledge: Arc<KnowledgeService>, min_coverage: f32) -> Self {
+    /// Builds a responder that quotes passages with at least `min_relevance`.
+    pub fn new(knowledge: Arc<KnowledgeService>, min_relevance: f32) -> Self {
         Self {
             knowledge,
-            min_coverage,
+            min_relevance,
         }
     }
 
@@ -69,32 +71,37 @@ impl ExtractiveResponder {
     ) -> Result<Answer, AppError> {
         let hits = self.knowledge.search(&tenant.id, question, 8).await?;
         let prefer_products = intent::asks_price_or_stock(question);
-        Ok(compose(&hits, self.min_coverage, prefer_products, locale))
+        Ok(compose(&hits, self.min_relevance, prefer_products, locale))
     }
 }
 
-/// Builds the reply from search hits (pure, so it is tested without an index). With
-/// `prefer_products`, a catalog row covering the question about as well as the best hit wins:
-/// "¿cuánto cuesta el cemento?" wants the price, not the prose that mentions cement.
+/// Builds the reply from search results, best first (pure, so it is tested without an index).
+/// With `prefer_products`, a catalog row about as relevant as the best result wins: "¿cuánto
+/// cuesta el cemento?" wants the price, not the prose that mentions cement.
 pub fn compose(
-    hits: &[KeywordHit],
-    min_coverage: f32,
+    hits: &[Retrieved],
+    min_relevance: f32,
     prefer_products: bool,
     locale: Locale,
 ) -> Answer {
-    let relevant: Vec<&KeywordHit> = hits.iter().filter(|h| h.coverage >= min_coverage).collect();
+    let relevant: Vec<&Retrieved> = hits
+        .iter()
+        .filter(|h| h.relevance >= min_relevance)
+        .collect();
     let Some(first) = relevant.first() else {
         return Answer::NotFound;
     };
     let best = if prefer_products {
         relevant
             .iter()
-            .find(|h| h.passage.kind == PassageKind::Product && h.coverage >= first.coverage - 0.15)
+            .find(|h| {
+                h.passage.kind == PassageKind::Product && h.relevance >= first.relevance - 0.15
+            })
             .unwrap_or(first)
     } else {
         first
     };
-    let close = |h: &&&KeywordHit| h.coverage >= best.coverage - 0.15;
+    let close = |h: &&&Retrieved| h.relevance >= best.relevance - 0.15;
     let (body, used): (String, Vec<String>) = match best.passage.kind {
         PassageKind::Product => {
             let products: Vec<(&Product, &str)> = relevant
@@ -149,7 +156,7 @@ pub fn compose(
     Answer::Found {
         text,
         passages: used,
-        coverage: best.coverage,
+        relevance: best.relevance,
     }
 }
 
@@ -158,11 +165,16 @@ mod tests {
     use super::*;
     use atiende_domain::knowledge::{Passage, product_passages, split_text_document};
 
-    fn hit(passage: Passage, coverage: f32) -> KeywordHit {
-        KeywordHit {
+    fn hit(passage: Passage, coverage: f32) -> Retrieved {
+        Retrieved {
             passage,
-            score: coverage * 10.0,
+            keyword_rank: Some(1),
+            bm25: Some(coverage * 10.0),
             coverage,
+            dense_rank: None,
+            similarity: None,
+            fused: 0.0,
+            relevance: coverage,
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Every binary — the four services and the all-in-one `atiende` — builds its dependencies here,
 //! so they are wired the same way everywhere. Today it builds the embedded adapters (SQLite store
-//! and bus, tantivy index); the GCP adapters plug in here behind cargo features without the
+//! and bus, tantivy keyword index, the exact vector index and multilingual-e5-small when fetched); the GCP adapters plug in here behind cargo features without the
 //! services noticing.
 
 use std::sync::Arc;
@@ -11,28 +11,36 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use atiende_adapter_chatwoot::ChatwootDesk;
+use atiende_adapter_e5::E5Embedder;
 use atiende_adapter_meta::MetaSender;
 use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
 use atiende_adapter_twilio::TwilioSender;
+use atiende_adapter_vectors::ExactVectorIndex;
 use atiende_adapter_webhooks::{SignedWebhookCrm, SlackAlerter};
 use atiende_app::{
     conversations::ConversationAdmin,
     desk::{AgentConsole, WaitWatch},
     dispatcher::{DispatchPolicy, OutboundDispatcher},
     ingest::InboundGateway,
-    knowledge::KnowledgeService,
+    knowledge::{DenseRetrieval, KnowledgeService},
     processor::InboundProcessor,
     responder::ExtractiveResponder,
     tenants::{CachedTenantStore, TenantAdmin},
     webchat::WebChatSender,
 };
-use atiende_platform::{Settings, push::push_path};
+use atiende_domain::retrieval::DenseCalibration;
+use atiende_platform::{
+    Settings,
+    config::{EmbedderChoice, KnowledgeSettings},
+    push::push_path,
+};
 use atiende_ports::{
     ChannelSender, Clock, ConversationStore, DeadLetterStore, Delivery, DeliveryLog, DeskLinkStore,
-    EventPublisher, HandleOutcome, HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler,
-    Outbox, SystemClock, TenantStore, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
+    Embedder, EmbeddingCache, EventPublisher, HandleOutcome, HealthCheck, KeywordIndex,
+    KnowledgeStore, MessageHandler, Outbox, SystemClock, TenantStore, WebChatStore,
+    bus::PushEnvelope, channel::parse_retry_after,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
@@ -102,11 +110,23 @@ impl Embedded {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenants: Arc<dyn TenantStore> =
             Arc::new(CachedTenantStore::new(stores.clone(), TENANT_CACHE_TTL));
-        let knowledge = Arc::new(KnowledgeService::new(
+        let mut knowledge = KnowledgeService::new(
             stores.clone() as Arc<dyn KnowledgeStore>,
             index.clone() as Arc<dyn KeywordIndex>,
             clock.clone(),
-        ));
+        );
+        if let Some(embedder) = embedder(&settings.knowledge)? {
+            knowledge = knowledge.with_dense(DenseRetrieval {
+                embedder,
+                index: Arc::new(ExactVectorIndex::new()),
+                cache: stores.clone() as Arc<dyn EmbeddingCache>,
+                calibration: DenseCalibration {
+                    baseline: settings.knowledge.dense_baseline,
+                    gain: settings.knowledge.dense_gain,
+                },
+            });
+        }
+        let knowledge = Arc::new(knowledge);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_millis(
@@ -169,7 +189,7 @@ impl Embedded {
             self.publisher(),
             Arc::new(ExtractiveResponder::new(
                 self.knowledge.clone(),
-                self.settings.processor.min_coverage,
+                self.settings.processor.min_relevance,
             )),
             self.clock.clone(),
         ))
@@ -368,6 +388,9 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         shutdown_grace_secs: 2,
         ..Settings::default()
     };
+    // Keyword-only unless a test opts in: embedding the demo tenant costs each test a second of
+    // CPU, and the tests that are about embeddings set `knowledge.embedder` themselves.
+    s.knowledge.embedder = EmbedderChoice::None;
     s.bus.min_backoff_ms = 50;
     s.bus.max_backoff_ms = 500;
     s.dispatcher.first_retry_ms = 10;
@@ -476,6 +499,43 @@ where
         Err(error) => {
             eprintln!("error: {name}: {error:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The embedding model the settings ask for: `None` means keyword-only search.
+pub fn embedder(settings: &KnowledgeSettings) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    if settings.embedder == EmbedderChoice::None {
+        info!("Knowledge search is keyword-only (knowledge.embedder = none).");
+        return Ok(None);
+    }
+    let dir = settings
+        .e5_dir
+        .clone()
+        .or_else(atiende_adapter_e5::default_model_dir);
+    let loaded = match &dir {
+        Some(dir) => E5Embedder::load(
+            &atiende_adapter_e5::weights_in(dir),
+            settings.embedding_threads,
+        )
+        .map_err(|e| e.to_string()),
+        None => Err("no model directory (set knowledge.e5_dir)".to_owned()),
+    };
+    match (loaded, settings.embedder) {
+        (Ok(e5), _) => {
+            info!(
+                model = atiende_adapter_e5::MODEL_NAME,
+                threads = settings.embedding_threads,
+                "Knowledge search is hybrid (keywords + embeddings)."
+            );
+            Ok(Some(Arc::new(e5)))
+        }
+        (Err(reason), EmbedderChoice::E5) => {
+            anyhow::bail!("knowledge.embedder = e5, but the model cannot be loaded: {reason}")
+        }
+        (Err(reason), _) => {
+            warn!(%reason, "Knowledge search is keyword-only: no embedding model. Run infra/models.sh for hybrid search.");
+            Ok(None)
         }
     }
 }

@@ -19,6 +19,7 @@
 //! * [`events`]: the versioned, tagged events that travel on the bus.
 //! * [`status`]: delivery receipts, merged monotonically.
 //! * [`knowledge`]: passages of a tenant's knowledge and how documents are cut into them.
+//! * [`retrieval`]: Reciprocal Rank Fusion and the relevance scale hybrid search reports.
 //! * [`intent`], [`language`], [`i18n`], [`text`]: the small amount of language handling the bot
 //!   needs without a language model.
 //! * [`mask`]: how personal data appears in logs.
@@ -39,6 +40,7 @@ pub mod locale;
 pub mod mask;
 pub mod message;
 pub mod outbound;
+pub mod retrieval;
 pub mod status;
 pub mod tenant;
 pub mod text;

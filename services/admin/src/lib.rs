@@ -9,7 +9,8 @@
 //! * `POST /admin/tenants`, `GET /admin/tenants`, `GET|PATCH|DELETE /admin/tenants/{id}`
 //! * `POST /admin/tenants/{id}/knowledge` (`{"documents": ["text", …]}` or objects with `id`,
 //!   `title`, `kind` = `text`|`catalog`, `content`), `GET …/knowledge`,
-//!   `DELETE …/knowledge/{doc}`, `POST …/knowledge/search` (`{"query", "limit"}`)
+//!   `DELETE …/knowledge/{doc}`, `POST …/knowledge/search` (`{"query", "limit", "mode"}`:
+//!   the debug view, with each retriever's rank and score and the fused order)
 //! * `GET /admin/tenants/{id}/conversations[?state=]`, `GET …/conversations/{cid}`,
 //!   `POST …/conversations/{cid}/resolve`
 //! * `POST /admin/tenants/{id}/agents` (`{"name"}`; the answer carries the agent's console key,
@@ -44,6 +45,7 @@ pub struct Admin {
     outbox: Arc<dyn Outbox>,
     dead_letters: Arc<dyn DeadLetterStore>,
     public_url: String,
+    min_relevance: f32,
 }
 
 impl Admin {
@@ -58,6 +60,7 @@ impl Admin {
             outbox: infra.outbox(),
             dead_letters: infra.dead_letters(),
             public_url: infra.public_url.clone(),
+            min_relevance: infra.settings.processor.min_relevance,
         }
     }
 

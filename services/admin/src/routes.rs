@@ -2,7 +2,7 @@
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use atiende_app::{
-    knowledge::DocumentInput,
+    knowledge::{DocumentInput, SearchMode},
     tenants::{NewTenant, TenantPatch},
 };
 use atiende_domain::{ConversationState, TenantId};
@@ -197,8 +197,12 @@ async fn delete_knowledge(
 struct SearchRequest {
     query: String,
     limit: Option<usize>,
+    /// `hybrid` (default), `keyword` or `dense`.
+    #[serde(default)]
+    mode: SearchMode,
 }
 
+/// The debug view of a search: every result with what each retriever said about it.
 async fn search_knowledge(
     _: Operator,
     admin: Data,
@@ -206,24 +210,27 @@ async fn search_knowledge(
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&admin, &id).await?;
-    let SearchRequest { query, limit } = body.into_inner();
+    let SearchRequest { query, limit, mode } = body.into_inner();
     let hits = admin
         .knowledge
-        .search(&tenant, &query, limit.unwrap_or(10).clamp(1, 50))
+        .search_with(&tenant, &query, limit.unwrap_or(10).clamp(1, 50), mode)
         .await?;
-    let results: Vec<_> = hits
+    let results: Vec<serde_json::Value> = hits
         .iter()
         .enumerate()
         .map(|(rank, h)| {
-            json!({
-                "rank": rank + 1,
-                "passage": h.passage,
-                "bm25": h.score,
-                "coverage": h.coverage,
-            })
+            let mut result = json!(h);
+            result["rank"] = json!(rank + 1);
+            result["relevant"] = json!(h.relevance >= admin.min_relevance);
+            result
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "query": query, "results": results })))
+    Ok(HttpResponse::Ok().json(json!({
+        "query": query,
+        "mode": mode,
+        "embedding_model": admin.knowledge.embedding_model(),
+        "results": results,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -299,6 +299,11 @@ async fn knowledge_is_ingested_idempotently_and_searchable_per_tenant() {
         found["results"][0]["coverage"].as_f64().unwrap() > 0.9,
         "{found}"
     );
+    // The debug view says what each retriever saw and whether the bot would quote it.
+    assert_eq!(found["results"][0]["rank"], 1, "{found}");
+    assert_eq!(found["results"][0]["keyword_rank"], 1, "{found}");
+    assert_eq!(found["results"][0]["relevant"], true, "{found}");
+    assert_eq!(found["mode"], "hybrid", "{found}");
 
     let doc = listed["documents"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = h

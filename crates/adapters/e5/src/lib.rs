@@ -123,21 +123,33 @@ impl Embedder for E5Embedder {
     }
 
     async fn embed(&self, role: EmbedRole, texts: Vec<String>) -> Result<Vec<Vec<f32>>, PortError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            let permit = Arc::clone(&self.permits)
-                .acquire_owned()
-                .await
-                .map_err(|_| PortError::transient("the embedding model is shutting down"))?;
-            let model = Arc::clone(&self.model);
-            let chunk = chunk.to_vec();
-            let vectors = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                model.embed(&chunk, role == EmbedRole::Query)
+        // Every batch is queued at once; the semaphore lets `threads` of them run, and the
+        // results are collected in order.
+        let tasks: Vec<_> = texts
+            .chunks(BATCH)
+            .map(|chunk| {
+                let permits = Arc::clone(&self.permits);
+                let model = Arc::clone(&self.model);
+                let chunk = chunk.to_vec();
+                tokio::spawn(async move {
+                    let permit = permits.acquire_owned().await.map_err(|_| {
+                        PortError::transient("the embedding model is shutting down")
+                    })?;
+                    tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        model.embed(&chunk, role == EmbedRole::Query)
+                    })
+                    .await
+                    .map_err(|e| PortError::transient(format!("embedding task failed: {e}")))?
+                    .map_err(PortError::permanent)
+                })
             })
-            .await
-            .map_err(|e| PortError::transient(format!("embedding task failed: {e}")))?
-            .map_err(PortError::permanent)?;
+            .collect();
+        let mut out = Vec::with_capacity(texts.len());
+        for task in tasks {
+            let vectors = task
+                .await
+                .map_err(|e| PortError::transient(format!("embedding task failed: {e}")))??;
             out.extend(vectors);
         }
         Ok(out)
