@@ -93,7 +93,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn sha(text: &str) -> String {
+fn cache_key(text: &str) -> String {
     use std::fmt::Write as _;
     // A cheap stable key for the query cache (FNV-1a 64 is enough for a benchmark's cache).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -147,7 +147,7 @@ impl Bench {
     async fn query_vectors(&self, questions: &[Question]) -> Vec<Vec<f32>> {
         let tenant = TenantId::parse("bench-queries").unwrap();
         let model = self.embedder.model().to_owned();
-        let keys: Vec<String> = questions.iter().map(|q| sha(&q.text)).collect();
+        let keys: Vec<String> = questions.iter().map(|q| cache_key(&q.text)).collect();
         let mut cached = self
             .infra
             .stores
