@@ -15,6 +15,7 @@
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
 //! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, and the
 //!   embedding model.
+//! * [`llm`]: one chat completion at an OpenAI-compatible provider.
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`clock`] and [`health`]: time and readiness.
@@ -26,6 +27,7 @@ pub mod desk;
 pub mod error;
 pub mod health;
 pub mod knowledge;
+pub mod llm;
 pub mod store;
 
 pub use bus::{
@@ -40,6 +42,10 @@ pub use health::HealthCheck;
 pub use knowledge::{
     DenseHit, EmbedRole, Embedder, EmbeddingCache, KeywordHit, KeywordIndex, KnowledgeDocument,
     KnowledgeStore, VectorIndex,
+};
+pub use llm::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, ToolCall,
+    ToolSpec, Usage,
 };
 pub use store::{
     Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,

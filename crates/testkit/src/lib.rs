@@ -1,7 +1,8 @@
 //! Test support shared by the services' black-box tests and the end-to-end suite.
 //!
 //! Twilio's and Meta's APIs cannot run here, so [`FakeTwilio`] and [`FakeMeta`] stand in for
-//! them (and Chatwoot's and Rocket.Chat's, [`FakeChatwoot`], [`FakeRocketChat`]) — strictly following protocols.md (authentication, field rules, response and error
+//! them (and Chatwoot's and Rocket.Chat's, [`FakeChatwoot`], [`FakeRocketChat`], and a hosted
+//! language model's, [`FakeLlm`]) — strictly following protocols.md (authentication, field rules, response and error
 //! bodies), because a lenient fake would let the senders drift from the real contract. Everything
 //! that *can* run here runs for real in the tests: SQLite, tantivy, the HTTP servers, and the
 //! official `twilio` Python SDK, which signs the webhooks the end-to-end tests send
@@ -12,6 +13,7 @@
 
 pub mod bus;
 pub mod fake_chatwoot;
+pub mod fake_llm;
 pub mod fake_meta;
 pub mod fake_rocketchat;
 pub mod fake_twilio;
@@ -20,6 +22,7 @@ pub mod python;
 pub mod receiver;
 
 pub use fake_chatwoot::FakeChatwoot;
+pub use fake_llm::FakeLlm;
 pub use fake_meta::FakeMeta;
 pub use fake_rocketchat::FakeRocketChat;
 pub use fake_twilio::FakeTwilio;

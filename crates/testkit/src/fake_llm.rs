@@ -1,0 +1,223 @@
+//! A fake OpenAI-compatible chat-completions server (protocols.md §6.1–§6.2), for the exact
+//! 429 / 500 / timeout sequences and tool-call transcripts a real proxy cannot be made to play.
+//!
+//! Answers are scripted: each request takes the next [`Scripted`] answer from the queue, and when
+//! the queue is empty the default answer (a function of the request, so a test can play a model
+//! that reads its prompt). Errors use OpenAI's body (`{"error": {"message", "type", "param",
+//! "code"}}`) and any headers the test gives (`Retry-After`, `retry-after-ms`). A request without
+//! a bearer token, or with another key than the one configured, gets 401 as from OpenAI. Every
+//! request is recorded with its key for assertions.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Scripted {
+    /// 200 with this completion body.
+    Completion(Value),
+    /// An error status with headers and OpenAI's error body carrying `message`.
+    Error {
+        /// The status.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The error message.
+        message: String,
+    },
+    /// Waits this long, then answers with the inner answer (a client timeout fires first).
+    Delay(Duration, Box<Scripted>),
+}
+
+impl Scripted {
+    /// A completion whose text is `content`.
+    pub fn text(content: &str) -> Self {
+        Self::Completion(completion(Some(content), &[]))
+    }
+
+    /// A completion calling tools: `(name, arguments)`.
+    pub fn tool_calls(calls: &[(&str, Value)]) -> Self {
+        Self::Completion(completion(None, calls))
+    }
+
+    /// An error with `status` and no extra headers.
+    pub fn status(status: u16) -> Self {
+        Self::Error {
+            status,
+            headers: Vec::new(),
+            message: format!("fake error {status}"),
+        }
+    }
+
+    /// 429 with `Retry-After: seconds`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::Error {
+            status: 429,
+            headers: vec![("retry-after".into(), retry_after_secs.to_string())],
+            message: "Rate limit reached".into(),
+        }
+    }
+}
+
+/// A completion body in OpenAI's shape.
+pub fn completion(content: Option<&str>, calls: &[(&str, Value)]) -> Value {
+    let tool_calls: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, args))| {
+            json!({"id": format!("call_{i}"), "type": "function",
+                "function": {"name": name, "arguments": args.to_string()}})
+        })
+        .collect();
+    let mut message = json!({"role": "assistant", "content": content, "refusal": null});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls);
+    }
+    json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_760_000_000,
+        "model": "fake-model",
+        "choices": [{"index": 0, "logprobs": null, "message": message,
+            "finish_reason": if calls.is_empty() { "stop" } else { "tool_calls" }}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    })
+}
+
+type Default = Box<dyn Fn(&Value) -> Scripted + Send + Sync>;
+
+struct State {
+    queue: VecDeque<Scripted>,
+    default: Default,
+    requests: Vec<(Option<String>, Value)>,
+    key: Option<String>,
+}
+
+/// The fake provider.
+pub struct FakeLlm {
+    base_url: String,
+    state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+type Data = web::Data<Mutex<State>>;
+
+impl FakeLlm {
+    /// Starts a provider that answers "ok" when nothing is scripted and accepts any key.
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State {
+            queue: VecDeque::new(),
+            default: Box::new(|_| Scripted::text("ok")),
+            requests: Vec::new(),
+            key: None,
+        }));
+        let shared = Arc::clone(&state);
+        let (base_url, handle) = crate::spawn_server(move |cfg| {
+            cfg.app_data(web::Data::from(Arc::clone(&shared)))
+                .app_data(web::JsonConfig::default().limit(4 * 1024 * 1024))
+                .route("/v1/chat/completions", web::post().to(complete));
+        });
+        Self {
+            base_url: format!("{base_url}/v1"),
+            state,
+            handle,
+        }
+    }
+
+    /// The base URL (ends in `/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Accepts only `key` from now on.
+    pub fn require_key(&self, key: &str) {
+        self.lock().key = Some(key.to_owned());
+    }
+
+    /// Queues answers, played in order.
+    pub fn push(&self, answers: impl IntoIterator<Item = Scripted>) {
+        self.lock().queue.extend(answers);
+    }
+
+    /// Sets the answer given when nothing is queued.
+    pub fn set_default(&self, answer: impl Fn(&Value) -> Scripted + Send + Sync + 'static) {
+        self.lock().default = Box::new(answer);
+    }
+
+    /// The requests received: the bearer key and the body.
+    pub fn requests(&self) -> Vec<(Option<String>, Value)> {
+        self.lock().requests.clone()
+    }
+
+    /// How many requests arrived.
+    pub fn calls(&self) -> usize {
+        self.lock().requests.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+fn error(status: u16, headers: &[(String, String)], message: &str) -> HttpResponse {
+    let code = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(code);
+    for (name, value) in headers {
+        response.insert_header((name.as_str(), value.as_str()));
+    }
+    let kind = match status {
+        429 => "rate_limit_exceeded",
+        401 => "invalid_api_key",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    };
+    response.json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}}))
+}
+
+async fn complete(state: Data, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    let key = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let answer = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests.push((key.clone(), body.0.clone()));
+        let refused = key.is_none() || state.key.as_ref().is_some_and(|k| Some(k) != key.as_ref());
+        if refused {
+            return error(401, &[], "Incorrect API key provided");
+        }
+        match state.queue.pop_front() {
+            Some(answer) => answer,
+            None => (state.default)(&body.0),
+        }
+    };
+    play(answer).await
+}
+
+async fn play(mut answer: Scripted) -> HttpResponse {
+    loop {
+        match answer {
+            Scripted::Completion(body) => return HttpResponse::Ok().json(body),
+            Scripted::Error {
+                status,
+                headers,
+                message,
+            } => return error(status, &headers, &message),
+            Scripted::Delay(wait, inner) => {
+                actix_web::rt::time::sleep(wait).await;
+                answer = *inner;
+            }
+        }
+    }
+}
