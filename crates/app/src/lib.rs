@@ -9,6 +9,7 @@
 //! * [`processor`]: turn an inbound message into outbound actions (the conversation brain).
 //! * [`responder`]: the extractive responder — answers quoted from the tenant's own knowledge.
 //! * [`knowledge`]: ingest documents and catalogs, search them.
+//! * [`llm`]: the model chain — providers in order, retries, breakers, key pools, prices.
 //! * [`dispatcher`]: deliver outbound actions through the right channel, once, inside WhatsApp's
 //!   rules (24-hour window, templates, pacing, retries).
 //! * [`conversations`]: listing, reading and resolving conversations.
@@ -24,6 +25,7 @@ pub mod error;
 mod handler;
 pub mod ingest;
 pub mod knowledge;
+pub mod llm;
 pub mod processor;
 pub mod responder;
 pub mod tenants;
