@@ -34,8 +34,17 @@ impl Urgency {
     /// bot failed several times, is waiting on someone now.
     pub fn of_handoff(reason: HandoffReason) -> Self {
         match reason {
-            HandoffReason::CustomerRequested | HandoffReason::RepeatedFallback => Self::High,
-            HandoffReason::AcceptedOffer | HandoffReason::NeedsHumanReview => Self::Medium,
+            HandoffReason::CustomerRequested
+            | HandoffReason::RepeatedFallback
+            | HandoffReason::RepeatedQuestion
+            | HandoffReason::NegativeSentiment
+            | HandoffReason::HighPriority
+            | HandoffReason::ModelUnavailable => Self::High,
+            HandoffReason::AcceptedOffer
+            | HandoffReason::NeedsHumanReview
+            | HandoffReason::LowConfidence
+            | HandoffReason::ModelRequested
+            | HandoffReason::BusinessRule => Self::Medium,
         }
     }
 }

@@ -22,6 +22,9 @@
 //! * [`retrieval`]: Reciprocal Rank Fusion and the relevance scale hybrid search reports.
 //! * [`intent`], [`language`], [`i18n`], [`text`]: the small amount of language handling the bot
 //!   needs without a language model.
+//! * [`turn`]: the structured answer a language model gives for a turn, and its checks.
+//! * [`handoff`]: the handoff triggers, as one pure function of a turn's signals.
+//! * [`sentiment`]: an offline sentiment score for Spanish and English.
 //! * [`mask`]: how personal data appears in logs.
 
 pub mod channel;
@@ -29,6 +32,7 @@ pub mod contact;
 pub mod conversation;
 pub mod desk;
 pub mod events;
+pub mod handoff;
 pub mod hours;
 pub mod i18n;
 pub mod ids;
@@ -41,9 +45,11 @@ pub mod mask;
 pub mod message;
 pub mod outbound;
 pub mod retrieval;
+pub mod sentiment;
 pub mod status;
 pub mod tenant;
 pub mod text;
+pub mod turn;
 pub mod window;
 
 pub use channel::Channel;

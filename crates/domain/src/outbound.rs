@@ -116,6 +116,20 @@ pub enum HandoffReason {
     RepeatedFallback,
     /// The customer sent something only a person can look at.
     NeedsHumanReview,
+    /// The customer is upset (sentiment below the threshold).
+    NegativeSentiment,
+    /// The model was not confident enough in its answer.
+    LowConfidence,
+    /// The customer asked the same thing again: the bot is going in circles.
+    RepeatedQuestion,
+    /// The model rated the matter urgent (priority at or above the threshold).
+    HighPriority,
+    /// The model asked for a person (its handoff flag or the `escalar_a_humano` tool).
+    ModelRequested,
+    /// A tenant's business rule (a quote above the amount a person must handle).
+    BusinessRule,
+    /// Every language model failed: a person answers rather than nobody.
+    ModelUnavailable,
 }
 
 impl HandoffReason {
@@ -126,6 +140,13 @@ impl HandoffReason {
             Self::AcceptedOffer => "accepted_offer",
             Self::RepeatedFallback => "repeated_fallback",
             Self::NeedsHumanReview => "needs_human_review",
+            Self::NegativeSentiment => "negative_sentiment",
+            Self::LowConfidence => "low_confidence",
+            Self::RepeatedQuestion => "repeated_question",
+            Self::HighPriority => "high_priority",
+            Self::ModelRequested => "model_requested",
+            Self::BusinessRule => "business_rule",
+            Self::ModelUnavailable => "model_unavailable",
         }
     }
 }

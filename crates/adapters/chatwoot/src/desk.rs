@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ChatwootSettings, ContactIdentity, DeskKind, HandoffPacket, HandoffReason, MediaRef,
-    OutboundAction, Tenant,
+    ChatwootSettings, ContactIdentity, DeskKind, HandoffPacket, MediaRef, OutboundAction, Tenant,
+    Urgency,
 };
 use atiende_ports::{DeskError, DeskLinkStore, HumanDesk, channel::parse_retry_after};
 use chrono::Utc;
@@ -241,9 +241,10 @@ impl HumanDesk for ChatwootDesk {
             Some(json!({ "labels": ["atiende", packet.reason.as_str()] })),
         )
         .await?;
-        let priority = match packet.reason {
-            HandoffReason::CustomerRequested | HandoffReason::RepeatedFallback => "high",
-            HandoffReason::AcceptedOffer | HandoffReason::NeedsHumanReview => "medium",
+        let priority = match Urgency::of_handoff(packet.reason) {
+            Urgency::High => "high",
+            Urgency::Medium => "medium",
+            Urgency::Low => "low",
         };
         self.call(
             cw,
