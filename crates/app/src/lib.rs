@@ -7,6 +7,8 @@
 //! # Layout
 //! * [`ingest`]: accept a verified, normalized inbound message onto the bus, exactly once.
 //! * [`processor`]: turn an inbound message into outbound actions (the conversation brain).
+//! * [`engine`]: the conversation engine — one grounded language-model turn, tools, handoff
+//!   triggers, decision trace.
 //! * [`responder`]: the extractive responder — answers quoted from the tenant's own knowledge.
 //! * [`knowledge`]: ingest documents and catalogs, search them.
 //! * [`llm`]: the model chain — providers in order, retries, breakers, key pools, prices.
@@ -21,6 +23,7 @@
 pub mod conversations;
 pub mod desk;
 pub mod dispatcher;
+pub mod engine;
 pub mod error;
 mod handler;
 pub mod ingest;

@@ -36,7 +36,9 @@ use atiende_ports::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    AppError, handler,
+    AppError,
+    engine::{ConversationEngine, EngineReply},
+    handler,
     responder::{Answer, ExtractiveResponder},
 };
 
@@ -65,6 +67,7 @@ pub struct InboundProcessor {
     conversations: Arc<dyn ConversationStore>,
     publisher: Arc<dyn EventPublisher>,
     responder: Arc<ExtractiveResponder>,
+    engine: Option<Arc<ConversationEngine>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -82,8 +85,17 @@ impl InboundProcessor {
             conversations,
             publisher,
             responder,
+            engine: None,
             clock,
         }
+    }
+
+    /// Answers with the language model (for tenants whose assistant allows it), keeping the
+    /// extractive responder as the fallback.
+    #[must_use]
+    pub fn with_engine(mut self, engine: Arc<ConversationEngine>) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     /// Processes one inbound message.
@@ -316,6 +328,72 @@ impl InboundProcessor {
             Some(SmallTalk::Thanks) => return reply(SystemText::YouAreWelcome.render(locale)),
             None => {}
         }
+        if let Some(engine) = self.engine.as_ref().filter(|_| tenant.assistant.llm) {
+            let turn = engine
+                .turn(tenant, conversation, body, locale, cause)
+                .await?;
+            let trace = turn.trace;
+            if let Some(lead) = &turn.lead {
+                conversation.lead.merge(lead);
+            }
+            let mut extra = Vec::new();
+            if let Some(fields) = &turn.effects.lead {
+                conversation.lead.merge(fields);
+                if tenant.crm.is_some() {
+                    let ticket = turn
+                        .effects
+                        .quote_ticket
+                        .clone()
+                        .unwrap_or_else(|| TicketNumber::for_handoff(&conversation.id, &format!("lead:{cause}")));
+                    let urgency = if trace.sentiment.is_some_and(|s| s < -0.3) {
+                        Urgency::High
+                    } else {
+                        Urgency::Medium
+                    };
+                    extra.push(ActionKind::PushLead {
+                        lead: Box::new(Lead::from_fields(
+                            &tenant.id,
+                            conversation,
+                            &conversation.lead,
+                            &ticket,
+                            urgency,
+                            self.clock.now(),
+                        )),
+                    });
+                }
+            }
+            let kinds = match turn.reply {
+                EngineReply::Answer(text) => {
+                    conversation.unanswered_in_a_row = 0;
+                    Some(
+                        std::iter::once(ActionKind::Reply { text })
+                            .chain(extra)
+                            .collect(),
+                    )
+                }
+                EngineReply::DontKnow => {
+                    conversation.unanswered_in_a_row += 1;
+                    conversation.handoff_offered = true;
+                    Some(vec![ActionKind::Reply {
+                        text: SystemText::DontKnow {
+                            company: &tenant.company_name,
+                        }
+                        .render(locale),
+                    }])
+                }
+                EngineReply::HandOff(reason) => {
+                    // The conversation leaves the bot: its pinned key goes back to the pool. A
+                    // handoff pushes its own lead (with the fields merged above).
+                    engine.chain().release(&conversation.id.to_string());
+                    Some(self.hand_off(tenant, conversation, reason, cause, locale)?)
+                }
+                EngineReply::Extractive => None,
+            };
+            conversation.record_trace(trace);
+            if let Some(kinds) = kinds {
+                return Ok(kinds);
+            }
+        }
         match self.responder.answer(tenant, body, locale).await? {
             Answer::Found {
                 text,
@@ -380,6 +458,11 @@ impl InboundProcessor {
                 }
                 .render(locale)
             }
+            None if reason == HandoffReason::ModelUnavailable => SystemText::ModelUnavailable {
+                company: &tenant.company_name,
+                ticket: packet.ticket.as_str(),
+            }
+            .render(locale),
             None => SystemText::HandoffNotice {
                 company: &tenant.company_name,
                 ticket: packet.ticket.as_str(),
@@ -405,7 +488,11 @@ impl InboundProcessor {
         }
         if tenant.crm.is_some() {
             kinds.push(ActionKind::PushLead {
-                lead: Box::new(Lead::from_handoff(&tenant.id, &conversation.id, &packet)),
+                lead: Box::new({
+                    let mut lead = Lead::from_handoff(&tenant.id, &conversation.id, &packet);
+                    lead.enrich(&conversation.lead);
+                    lead
+                }),
             });
         }
         Ok(kinds)

@@ -1,5 +1,6 @@
 //! Tenant onboarding (the admin service's use cases) and the tenant cache used on the hot path.
 
+use atiende_domain::assistant::AssistantSettings;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -219,6 +220,9 @@ pub struct NewTenant {
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the web chat may reach this tenant (default true).
     pub webchat_enabled: Option<bool>,
+    /// The assistant's persona, tools, models and limits.
+    #[serde(default)]
+    pub assistant: AssistantSettings,
 }
 
 /// Changes to a tenant, as `PATCH /admin/tenants/{id}` receives them. Absent fields are kept;
@@ -250,6 +254,8 @@ pub struct TenantPatch {
     /// Business hours; `null` means always open.
     #[serde(default, deserialize_with = "double_option")]
     pub business_hours: Option<Option<BusinessHours>>,
+    /// The assistant settings: replaces them all when present.
+    pub assistant: Option<AssistantSettings>,
     /// Wait before the "nobody is free" notice; `null` returns to the deployment default.
     #[serde(default, deserialize_with = "double_option")]
     pub desk_wait_minutes: Option<Option<u32>>,
@@ -481,6 +487,7 @@ impl TenantAdmin {
             crm: input.crm.map(|c| merge_crm(None, c)).transpose()?,
             templates: input.templates,
             webchat_enabled: input.webchat_enabled.unwrap_or(true),
+            assistant: input.assistant,
             created_at: now,
             updated_at: now,
         };
@@ -561,6 +568,9 @@ impl TenantAdmin {
         }
         if let Some(hours) = patch.business_hours {
             tenant.business_hours = hours;
+        }
+        if let Some(assistant) = patch.assistant {
+            tenant.assistant = assistant;
         }
         if let Some(wait) = patch.desk_wait_minutes {
             tenant.desk_wait_minutes = wait;

@@ -32,6 +32,8 @@ pub const MAX_TURNS: usize = 50;
 pub const MAX_RECENT_INBOUND_IDS: usize = 64;
 /// How many recent desk event ids are remembered to recognize redeliveries.
 pub const MAX_RECENT_DESK_EVENT_IDS: usize = 64;
+/// How many decision traces a conversation keeps.
+pub const MAX_TRACES: usize = 20;
 
 /// Who owns the conversation right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -194,6 +196,13 @@ pub struct Conversation {
     /// Recently applied desk events, to recognize redeliveries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_desk_event_ids: Vec<String>,
+    /// Lead fields the customer gave so far (the seeds' payload).
+    #[serde(default, skip_serializing_if = "crate::turn::LeadFields::is_empty")]
+    pub lead: crate::turn::LeadFields,
+    /// Why the engine did what it did on the latest turns, oldest first, at most
+    /// [`MAX_TRACES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<crate::assistant::TurnTrace>,
 }
 
 impl Conversation {
@@ -225,6 +234,8 @@ impl Conversation {
             wait_notice_sent: false,
             agent: None,
             recent_desk_event_ids: Vec::new(),
+            lead: crate::turn::LeadFields::default(),
+            traces: Vec::new(),
         }
     }
 
@@ -295,6 +306,23 @@ impl Conversation {
             media: Vec::new(),
             provider_message_id: None,
         });
+    }
+
+    /// Keeps the decision trace of a turn (the oldest go past [`MAX_TRACES`]).
+    pub fn record_trace(&mut self, trace: crate::assistant::TurnTrace) {
+        self.traces.push(trace);
+        let overflow = self.traces.len().saturating_sub(MAX_TRACES);
+        self.traces.drain(..overflow);
+    }
+
+    /// The customer's earlier messages, newest first, without the latest one.
+    pub fn earlier_customer_texts(&self) -> impl Iterator<Item = &str> {
+        self.turns
+            .iter()
+            .rev()
+            .filter(|t| t.author == Author::Customer)
+            .skip(1)
+            .map(|t| t.text.as_str())
     }
 
     /// Hands the conversation to a person, under `ticket`.

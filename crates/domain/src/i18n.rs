@@ -29,6 +29,13 @@ pub enum SystemText<'a> {
         /// The ticket the customer can quote.
         ticket: &'a str,
     },
+    /// No language model could answer: the conversation goes to a person, with an apology.
+    ModelUnavailable {
+        /// The business's name.
+        company: &'a str,
+        /// The ticket the customer can quote.
+        ticket: &'a str,
+    },
     /// Nobody took a handed-off conversation in time.
     NobodyAvailable {
         /// The ticket the customer was given.
@@ -113,6 +120,12 @@ impl SystemText<'_> {
             ),
             (Self::HandoffNotice { company, ticket }, Locale::En) => format!(
                 "I'm passing you to a person from the {company} team. They will answer in this same chat as soon as they are available. Your case number is *{ticket}*."
+            ),
+            (Self::ModelUnavailable { company, ticket }, Locale::Es) => format!(
+                "Disculpa, tengo un problema técnico para responderte en este momento. Te comunico con una persona del equipo de {company}, que te responderá por este mismo chat. Tu número de caso es *{ticket}*."
+            ),
+            (Self::ModelUnavailable { company, ticket }, Locale::En) => format!(
+                "Sorry, I'm having a technical problem answering you right now. I'm passing you to a person from the {company} team, who will answer in this same chat. Your case number is *{ticket}*."
             ),
             (Self::NobodyAvailable { ticket }, Locale::Es) => format!(
                 "Nuestro equipo está ocupado en este momento. Tu caso *{ticket}* queda registrado y una persona te escribirá por este chat en cuanto pueda. Si prefieres que te llamemos o te escribamos a un correo, déjanos aquí tu número o tu email."

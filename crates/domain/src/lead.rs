@@ -93,6 +93,70 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// Fills the lead with what the customer told the assistant (their name, e-mail, company,
+    /// interest and need win over what the channel and the transcript suggested).
+    pub fn enrich(&mut self, fields: &crate::turn::LeadFields) {
+        if let Some(name) = &fields.name {
+            self.contact_info.name.clone_from(name);
+        }
+        if fields.email.is_some() {
+            self.contact_info.email.clone_from(&fields.email);
+        }
+        if fields.company.is_some() {
+            self.business_context.company_name.clone_from(&fields.company);
+        }
+        if let Some(area) = &fields.interest_area {
+            self.business_context.interest_area.clone_from(area);
+        }
+        if let Some(need) = &fields.problem_statement {
+            self.problem_statement.clone_from(need);
+        }
+    }
+
+    /// The lead the assistant captured with `registrar_lead`: the customer's own fields, their
+    /// contact as the channel knows it, and the turn's ticket.
+    pub fn from_fields(
+        tenant: &TenantId,
+        conversation: &crate::Conversation,
+        fields: &crate::turn::LeadFields,
+        ticket: &crate::TicketNumber,
+        urgency: Urgency,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let contact = &conversation.contact;
+        let phone_or_username = match &contact.identity {
+            ContactIdentity::Phone(phone) => phone.as_str().to_owned(),
+            ContactIdentity::User(user) => user.as_str().to_owned(),
+        };
+        let name = fields
+            .name
+            .clone()
+            .or_else(|| contact.profile_name.clone())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| phone_or_username.clone());
+        Self {
+            lead_id: format!("lead-{}", ticket.as_str().trim_start_matches("T-")),
+            contact_info: ContactInfo {
+                name,
+                phone_or_username,
+                email: fields.email.clone(),
+            },
+            business_context: BusinessContext {
+                company_name: fields.company.clone(),
+                interest_area: fields
+                    .interest_area
+                    .clone()
+                    .unwrap_or_else(|| "Otro".to_owned()),
+            },
+            problem_statement: fields.problem_statement.clone().unwrap_or_default(),
+            urgency_level: urgency,
+            tenant: tenant.clone(),
+            conversation_id: conversation.id.clone(),
+            ticket: ticket.as_str().to_owned(),
+            captured_at: now,
+        }
+    }
+
     /// The lead a handoff of `conversation` amounts to.
     pub fn from_handoff(
         tenant: &TenantId,

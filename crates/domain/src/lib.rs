@@ -22,16 +22,20 @@
 //! * [`retrieval`]: Reciprocal Rank Fusion and the relevance scale hybrid search reports.
 //! * [`intent`], [`language`], [`i18n`], [`text`]: the small amount of language handling the bot
 //!   needs without a language model.
+//! * [`assistant`]: a tenant's assistant settings, its tools, credit accounts, decision traces.
 //! * [`turn`]: the structured answer a language model gives for a turn, and its checks.
+//! * [`guard`]: prompt-injection detection by rules.
 //! * [`handoff`]: the handoff triggers, as one pure function of a turn's signals.
 //! * [`sentiment`]: an offline sentiment score for Spanish and English.
 //! * [`mask`]: how personal data appears in logs.
 
+pub mod assistant;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
 pub mod desk;
 pub mod events;
+pub mod guard;
 pub mod handoff;
 pub mod hours;
 pub mod i18n;

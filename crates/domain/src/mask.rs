@@ -35,11 +35,37 @@ impl fmt::Display for Masked {
 /// Masks every run of 7 or more digits in free text (a provider's error message may echo the
 /// recipient's number), keeping the first 3 and last 2 digits.
 pub fn scrub_digits(text: &str) -> String {
+    scrub_digit_runs(text, 7, 3, 2)
+}
+
+/// Masks what identifies a person in text a model or a customer wrote (tool arguments kept in
+/// decision traces): e-mail addresses keep their first letter and domain, and runs of 4 or more
+/// digits (account, phone, id numbers) keep only their ends.
+pub fn free_text(text: &str) -> String {
+    let emails_masked: Vec<String> = text
+        .split(' ')
+        .map(|word| match word.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && domain.contains('.') => {
+                // Quotes or brackets before the address stay; of the address, its first letter.
+                let first: String = local
+                    .chars()
+                    .take_while(|c| !c.is_alphanumeric())
+                    .chain(local.chars().find(|c| c.is_alphanumeric()))
+                    .collect();
+                format!("{first}***@{domain}")
+            }
+            _ => word.to_owned(),
+        })
+        .collect();
+    scrub_digit_runs(&emails_masked.join(" "), 4, 1, 1)
+}
+
+fn scrub_digit_runs(text: &str, min_digits: usize, head: usize, tail: usize) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.chars().filter(char::is_ascii_digit).count() >= 7 {
-            out.push_str(&Masked::new(run, 3, 2).to_string());
+        if run.chars().filter(char::is_ascii_digit).count() >= min_digits {
+            out.push_str(&Masked::new(run, head, tail).to_string());
         } else {
             out.push_str(run);
         }
@@ -66,6 +92,14 @@ mod tests {
         assert_eq!(
             scrub_digits("The 'To' number whatsapp:+18095551010 is invalid (21211)"),
             "The 'To' number whatsapp:+18*******10 is invalid (21211)"
+        );
+    }
+
+    #[test]
+    fn tool_arguments_lose_emails_and_numbers() {
+        assert_eq!(
+            free_text(r#"{"cuenta":"104233","email": "ana.perez@x.com.do"}"#),
+            r#"{"cuenta":"1****3","email": "a***@x.com.do"}"#
         );
     }
 

@@ -50,6 +50,8 @@ pub struct Tenant {
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the built-in web chat may be used to talk to this tenant.
     pub webchat_enabled: bool,
+    /// How the assistant answers when a language model is configured.
+    pub assistant: crate::assistant::AssistantSettings,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
     /// When the tenant was last changed.
@@ -115,6 +117,7 @@ impl Tenant {
         if let Some(hours) = &self.business_hours {
             hours.validate()?;
         }
+        self.assistant.validate()?;
         if self
             .desk_wait_minutes
             .is_some_and(|m| m == 0 || m > 7 * 24 * 60)

@@ -15,11 +15,13 @@
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
 //! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, and the
 //!   embedding model.
+//! * [`assistant`]: credit accounts the tools read, model spending per tenant.
 //! * [`llm`]: one chat completion at an OpenAI-compatible provider.
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`clock`] and [`health`]: time and readiness.
 
+pub mod assistant;
 pub mod bus;
 pub mod channel;
 pub mod clock;
@@ -30,6 +32,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod store;
 
+pub use assistant::{AccountStore, UsageLedger};
 pub use bus::{
     DeadLetter, DeadLetterStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
     OutgoingMessage, PublishOutcome,

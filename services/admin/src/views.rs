@@ -1,5 +1,6 @@
 //! What the admin API shows: tenants without their secrets.
 
+use atiende_domain::assistant::AssistantSettings;
 use std::collections::BTreeMap;
 
 use atiende_domain::{BusinessHours, Locale, TemplateRef, Tenant};
@@ -25,6 +26,7 @@ pub(crate) struct TenantView {
     crm: Option<CrmView>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
+    assistant: AssistantSettings,
     webhooks: WebhookUrls,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -131,6 +133,7 @@ impl TenantView {
             }),
             templates: tenant.templates.clone(),
             webchat_enabled: tenant.webchat_enabled,
+            assistant: tenant.assistant.clone(),
             webhooks: WebhookUrls {
                 twilio: format!("{public_url}/webhooks/twilio/{}", tenant.id),
                 twilio_status: format!("{public_url}/webhooks/twilio/{}/status", tenant.id),

@@ -449,6 +449,23 @@ CREATE TABLE embeddings (
     PRIMARY KEY (tenant, model, key)
 ) WITHOUT ROWID;
 "#,
+    // 5: the assistant's private data: credit accounts, and model spending per month.
+    r#"
+CREATE TABLE accounts (
+    tenant TEXT NOT NULL,
+    number TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tenant, number)
+) WITHOUT ROWID;
+CREATE TABLE llm_usage (
+    tenant TEXT NOT NULL,
+    month TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    PRIMARY KEY (tenant, month)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

@@ -3,6 +3,7 @@
 //! Secrets are written to the document (they must be: the webhooks need them), which is why the
 //! database file is created readable by its owner only.
 
+use atiende_domain::assistant::AssistantSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ struct StoredTenant {
     crm: Option<StoredCrm>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
+    #[serde(default)]
+    assistant: AssistantSettings,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -129,6 +132,7 @@ impl From<&Tenant> for StoredTenant {
                     .map(|s| s.expose_secret().to_owned()),
             }),
             business_hours: t.business_hours.clone(),
+            assistant: t.assistant.clone(),
             desk_wait_minutes: t.desk_wait_minutes,
             alerts: t.alerts.as_ref().map(|a| StoredAlerts {
                 webhook_url: a.webhook_url.expose_secret().to_owned(),
@@ -188,6 +192,7 @@ impl TryFrom<StoredTenant> for Tenant {
                 livechat_secret: r.livechat_secret.map(SecretString::from),
             }),
             business_hours: s.business_hours,
+            assistant: s.assistant,
             desk_wait_minutes: s.desk_wait_minutes,
             alerts: s.alerts.map(|a| AlertSettings {
                 webhook_url: SecretString::from(a.webhook_url),
@@ -294,6 +299,8 @@ impl TenantStore for SqliteStores {
                     "knowledge_passages",
                     "knowledge_revisions",
                     "embeddings",
+                    "accounts",
+                    "llm_usage",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
