@@ -10,6 +10,7 @@ mod browser;
 mod chatwoot;
 mod conversation;
 mod desk;
+mod engine;
 mod gold;
 mod handoff_webhooks;
 mod layering;

@@ -284,7 +284,9 @@ impl ConversationEngine {
             for call in &calls {
                 let (result, traced) = runner.run(call, &mut effects).await;
                 trace.tools.push(traced);
-                request.messages.push(ChatMessage::tool_result(call, result));
+                request
+                    .messages
+                    .push(ChatMessage::tool_result(call, result));
             }
             if rounds >= self.settings.max_tool_rounds {
                 // Enough tools: the next answer must be the reply.
@@ -300,7 +302,9 @@ impl ConversationEngine {
             Err(invalid) => {
                 trace.repaired = true;
                 trace.notes.push(format!("invalid output: {invalid}"));
-                request.messages.push(ChatMessage::text(ChatRole::Assistant, text));
+                request
+                    .messages
+                    .push(ChatMessage::text(ChatRole::Assistant, text));
                 request.messages.push(ChatMessage::text(
                     ChatRole::User,
                     format!("Tu respuesta anterior no es válida: {invalid}. Responde de nuevo solo con el objeto JSON pedido."),

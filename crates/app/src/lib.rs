@@ -14,12 +14,14 @@
 //! * [`llm`]: the model chain — providers in order, retries, breakers, key pools, prices.
 //! * [`dispatcher`]: deliver outbound actions through the right channel, once, inside WhatsApp's
 //!   rules (24-hour window, templates, pacing, retries).
+//! * [`accounts`]: tenants' credit accounts, imported from CSV for the account-status tool.
 //! * [`conversations`]: listing, reading and resolving conversations.
 //! * [`desk`]: the built-in agent console — agents, their queue, take, reply, resolve.
 //! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
 //! * [`webchat`]: the built-in web chat as a channel.
 //! * [`error`]: the use cases' error type.
 
+pub mod accounts;
 pub mod conversations;
 pub mod desk;
 pub mod dispatcher;

@@ -340,11 +340,9 @@ impl InboundProcessor {
             if let Some(fields) = &turn.effects.lead {
                 conversation.lead.merge(fields);
                 if tenant.crm.is_some() {
-                    let ticket = turn
-                        .effects
-                        .quote_ticket
-                        .clone()
-                        .unwrap_or_else(|| TicketNumber::for_handoff(&conversation.id, &format!("lead:{cause}")));
+                    let ticket = turn.effects.quote_ticket.clone().unwrap_or_else(|| {
+                        TicketNumber::for_handoff(&conversation.id, &format!("lead:{cause}"))
+                    });
                     let urgency = if trace.sentiment.is_some_and(|s| s < -0.3) {
                         Urgency::High
                     } else {

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use atiende_adapter_chatwoot::ChatwootDesk;
 use atiende_adapter_e5::E5Embedder;
 use atiende_adapter_meta::MetaSender;
+use atiende_adapter_openai::{OpenAiChat, ProviderEndpoint};
 use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
@@ -20,11 +21,14 @@ use atiende_adapter_twilio::TwilioSender;
 use atiende_adapter_vectors::ExactVectorIndex;
 use atiende_adapter_webhooks::{SignedWebhookCrm, SlackAlerter};
 use atiende_app::{
+    accounts::AccountsAdmin,
     conversations::ConversationAdmin,
     desk::{AgentConsole, WaitWatch},
     dispatcher::{DispatchPolicy, OutboundDispatcher},
+    engine::{ConversationEngine, EngineSettings},
     ingest::InboundGateway,
     knowledge::{DenseRetrieval, KnowledgeService},
+    llm::{BreakerPolicy, KeyPool, ModelChain, PooledKey, Price, Provider, RetryPolicy},
     processor::InboundProcessor,
     responder::ExtractiveResponder,
     tenants::{CachedTenantStore, TenantAdmin},
@@ -33,14 +37,14 @@ use atiende_app::{
 use atiende_domain::retrieval::DenseCalibration;
 use atiende_platform::{
     Settings,
-    config::{EmbedderChoice, KnowledgeSettings},
+    config::{EmbedderChoice, KnowledgeSettings, LlmSettings},
     push::push_path,
 };
 use atiende_ports::{
-    ChannelSender, Clock, ConversationStore, DeadLetterStore, Delivery, DeliveryLog, DeskLinkStore,
-    Embedder, EmbeddingCache, EventPublisher, HandleOutcome, HealthCheck, KeywordIndex,
-    KnowledgeStore, MessageHandler, Outbox, SystemClock, TenantStore, WebChatStore,
-    bus::PushEnvelope, channel::parse_retry_after,
+    AccountStore, ChannelSender, ChatModel, Clock, ConversationStore, DeadLetterStore, Delivery,
+    DeliveryLog, DeskLinkStore, Embedder, EmbeddingCache, EventPublisher, HandleOutcome,
+    HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler, Outbox, SystemClock, TenantStore,
+    UsageLedger, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
@@ -78,6 +82,8 @@ pub struct Embedded {
     pub knowledge: Arc<KnowledgeService>,
     /// The HTTP client for providers and push deliveries.
     pub http: reqwest::Client,
+    /// The conversation engine, when language models are configured.
+    pub engine: Option<Arc<ConversationEngine>>,
 }
 
 impl Embedded {
@@ -135,7 +141,27 @@ impl Embedded {
             .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
-        info!(data_dir = %settings.data_dir.display(), "Embedded store opened.");
+        let engine = model_chain(&settings.llm, &http).map(|chain| {
+            let l = &settings.llm;
+            Arc::new(ConversationEngine::new(
+                knowledge.clone(),
+                chain,
+                stores.clone() as Arc<dyn AccountStore>,
+                stores.clone() as Arc<dyn UsageLedger>,
+                clock.clone(),
+                EngineSettings {
+                    deadline: Duration::from_secs(l.deadline_secs),
+                    max_tool_rounds: l.max_tool_rounds,
+                    history_turns: l.history_turns,
+                    passages: l.passages,
+                    max_prompt_tokens: l.max_prompt_tokens,
+                    max_reply_tokens: l.max_reply_tokens,
+                    temperature: l.temperature,
+                    min_relevance: settings.processor.min_relevance,
+                },
+            ))
+        });
+        info!(data_dir = %settings.data_dir.display(), models = ?settings.llm.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), "Embedded store opened.");
         Ok(Self {
             public_url: settings.public_url(bound_port),
             settings: Arc::new(settings.clone()),
@@ -147,6 +173,7 @@ impl Embedded {
             clock,
             knowledge,
             http,
+            engine,
         })
     }
 
@@ -159,8 +186,16 @@ impl Embedded {
             atiende_demo::load_agent(&self.console())
                 .await
                 .context("cannot add the demo tenant's agent")?;
+            atiende_demo::load_accounts(&self.accounts_admin())
+                .await
+                .context("cannot load the demo tenant's accounts")?;
         }
         Ok(())
+    }
+
+    /// Credit-account imports.
+    pub fn accounts_admin(&self) -> AccountsAdmin {
+        AccountsAdmin::new(self.stores.clone() as Arc<dyn AccountStore>)
     }
 
     /// The publisher.
@@ -183,7 +218,7 @@ impl Embedded {
 
     /// The processor's use case.
     pub fn processor(&self) -> Arc<InboundProcessor> {
-        Arc::new(InboundProcessor::new(
+        let processor = InboundProcessor::new(
             self.tenants.clone(),
             self.stores.clone() as Arc<dyn ConversationStore>,
             self.publisher(),
@@ -192,7 +227,11 @@ impl Embedded {
                 self.settings.processor.min_relevance,
             )),
             self.clock.clone(),
-        ))
+        );
+        Arc::new(match &self.engine {
+            Some(engine) => processor.with_engine(engine.clone()),
+            None => processor,
+        })
     }
 
     /// The dispatcher's use case, with a sender for every channel.
@@ -538,4 +577,78 @@ pub fn embedder(settings: &KnowledgeSettings) -> anyhow::Result<Option<Arc<dyn E
             Ok(None)
         }
     }
+}
+
+/// The model chain `settings` describe: each provider's keys as a pool, behind a breaker; `None`
+/// when no provider is configured (the bot then answers extractively).
+pub fn model_chain(settings: &LlmSettings, http: &reqwest::Client) -> Option<Arc<ModelChain>> {
+    if settings.providers.is_empty() {
+        return None;
+    }
+    let providers = settings
+        .providers
+        .iter()
+        .map(|p| {
+            // Ollama ignores the key but clients must send one; a provider without keys gets one
+            // keyless slot.
+            let keys: Vec<Option<SecretString>> = if p.api_keys.is_empty() {
+                vec![None]
+            } else {
+                p.api_keys.iter().cloned().map(Some).collect()
+            };
+            let pooled = keys
+                .into_iter()
+                .enumerate()
+                .map(|(i, key)| PooledKey {
+                    id: format!("{}_key_{}", p.name, i + 1),
+                    model: Arc::new(OpenAiChat::new(
+                        http.clone(),
+                        ProviderEndpoint {
+                            provider: p.name.clone(),
+                            base_url: p.base_url.clone(),
+                            model: p.model.clone(),
+                            api_key: key,
+                            timeout: Duration::from_secs(p.timeout_secs),
+                            max_completion_tokens: p.max_completion_tokens,
+                        },
+                    )) as Arc<dyn ChatModel>,
+                })
+                .collect();
+            Provider::new(
+                p.name.clone(),
+                KeyPool::new(
+                    p.name.clone(),
+                    pooled,
+                    p.conversations_per_key,
+                    Duration::from_secs(settings.key_idle_release_secs),
+                ),
+                BreakerPolicy {
+                    failures_to_open: settings.breaker_failures.max(1),
+                    cooldown: Duration::from_secs(settings.breaker_cooldown_secs),
+                },
+            )
+        })
+        .collect();
+    let prices = settings
+        .prices
+        .iter()
+        .map(|(model, p)| {
+            (
+                model.clone(),
+                Price {
+                    input_per_mtok: p.input_per_mtok,
+                    output_per_mtok: p.output_per_mtok,
+                },
+            )
+        })
+        .collect();
+    Some(Arc::new(ModelChain::new(
+        providers,
+        RetryPolicy {
+            max_retries: settings.max_retries,
+            max_retry_after: Duration::from_secs(settings.max_retry_after_secs),
+            ..RetryPolicy::default()
+        },
+        prices,
+    )))
 }

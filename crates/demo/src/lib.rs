@@ -19,6 +19,8 @@ pub const TENANT_JSON: &str = include_str!("../data/tenant.json");
 pub const INFORMATION_MD: &str = include_str!("../data/informacion.md");
 /// The product catalog.
 pub const PRODUCTS_CSV: &str = include_str!("../data/productos.csv");
+/// The credit accounts the account-status tool reads (fictional people and numbers).
+pub const ACCOUNTS_CSV: &str = include_str!("../data/cuentas.csv");
 
 /// The demo tenant's id.
 pub const TENANT_ID: &str = "demo";
@@ -67,6 +69,16 @@ pub async fn load(tenants: &TenantAdmin, knowledge: &KnowledgeService) -> Result
         "Demo tenant loaded with public test credentials; set ATIENDE_DEMO=false anywhere reachable from the internet."
     );
     Ok(())
+}
+
+/// Loads the demo tenant's credit accounts (replacing any); idempotent.
+pub async fn load_accounts(
+    accounts: &atiende_app::accounts::AccountsAdmin,
+) -> Result<(), AppError> {
+    accounts
+        .import_csv(&atiende_domain::TenantId::parse(TENANT_ID)?, ACCOUNTS_CSV)
+        .await
+        .map(|_| ())
 }
 
 /// Adds the demo tenant's console agent ("Agente demo", key [`AGENT_KEY`]); idempotent.

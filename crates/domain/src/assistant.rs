@@ -102,13 +102,19 @@ impl AssistantSettings {
                 "must be at most 4000 characters",
             ));
         }
-        if self.monthly_budget_usd.is_some_and(|b| !(b >= 0.0)) {
+        if self
+            .monthly_budget_usd
+            .is_some_and(|b| b.is_nan() || b < 0.0)
+        {
             return Err(ValidationError::new(
                 "assistant.monthly_budget_usd",
                 "must be zero or more",
             ));
         }
-        if self.quote_handoff_above.is_some_and(|q| !(q >= 0.0)) {
+        if self
+            .quote_handoff_above
+            .is_some_and(|q| q.is_nan() || q < 0.0)
+        {
             return Err(ValidationError::new(
                 "assistant.quote_handoff_above",
                 "must be zero or more",
@@ -269,9 +275,10 @@ mod tests {
 
     #[test]
     fn settings_are_validated() {
-        let ok: AssistantSettings =
-            serde_json::from_str(r#"{"persona":"Tutea","tools":["buscar_producto"],"monthly_budget_usd":5}"#)
-                .unwrap();
+        let ok: AssistantSettings = serde_json::from_str(
+            r#"{"persona":"Tutea","tools":["buscar_producto"],"monthly_budget_usd":5}"#,
+        )
+        .unwrap();
         assert!(ok.validate().is_ok());
         assert!(ok.llm);
         for bad in [

@@ -103,7 +103,9 @@ impl Lead {
             self.contact_info.email.clone_from(&fields.email);
         }
         if fields.company.is_some() {
-            self.business_context.company_name.clone_from(&fields.company);
+            self.business_context
+                .company_name
+                .clone_from(&fields.company);
         }
         if let Some(area) = &fields.interest_area {
             self.business_context.interest_area.clone_from(area);

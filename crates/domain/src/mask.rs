@@ -72,7 +72,9 @@ fn scrub_digit_runs(text: &str, min_digits: usize, head: usize, tail: usize) -> 
         run.clear();
     };
     for c in text.chars() {
-        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+        // A hyphen between digits ("104-233", "809-555-1010") keeps the number in one run.
+        let joins = c == '-' && run.ends_with(|d: char| d.is_ascii_digit());
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) || joins {
             run.push(c);
         } else {
             flush(&mut run, &mut out);
@@ -98,8 +100,8 @@ mod tests {
     #[test]
     fn tool_arguments_lose_emails_and_numbers() {
         assert_eq!(
-            free_text(r#"{"cuenta":"104233","email": "ana.perez@x.com.do"}"#),
-            r#"{"cuenta":"1****3","email": "a***@x.com.do"}"#
+            free_text(r#"{"cuenta":"104233","email": "ana.perez@x.com.do","tel":"809-555-1010"}"#),
+            r#"{"cuenta":"1****3","email": "a***@x.com.do","tel":"8**********0"}"#
         );
     }
 

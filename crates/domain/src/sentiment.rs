@@ -244,11 +244,7 @@ pub fn score(text: &str) -> f32 {
         let mut value = if boosted { weight * 1.3 } else { weight };
         if negated {
             // "no es bueno" is bad; "no es malo" is only mildly good (about neutral).
-            value = if value > 0.0 {
-                -value
-            } else {
-                -value * 0.4
-            };
+            value = if value > 0.0 { -value } else { -value * 0.4 };
         }
         total += value;
     }

@@ -83,6 +83,8 @@ pub struct Settings {
     pub processor: ProcessorSettings,
     /// The dispatcher.
     pub dispatcher: DispatcherSettings,
+    /// The language models (none by default: the bot answers extractively).
+    pub llm: LlmSettings,
 }
 
 impl Default for Settings {
@@ -105,6 +107,119 @@ impl Default for Settings {
             knowledge: KnowledgeSettings::default(),
             processor: ProcessorSettings::default(),
             dispatcher: DispatcherSettings::default(),
+            llm: LlmSettings::default(),
+        }
+    }
+}
+
+/// One OpenAI-compatible provider (OpenAI, a LiteLLM proxy, Gemini's or Ollama's endpoint).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmProvider {
+    /// Its name in traces, metrics and tenants' `assistant.models` (`gemini`, `openai`).
+    pub name: String,
+    /// The base URL up to `/chat/completions` (`https://api.openai.com/v1`,
+    /// `http://localhost:4000`, `https://generativelanguage.googleapis.com/v1beta/openai`).
+    pub base_url: String,
+    /// The model to ask for (`gpt-4o-mini`, `gemini-2.5-flash`, a LiteLLM model group).
+    pub model: String,
+    /// API keys: several form a pool (conversations are spread over them, least loaded first).
+    #[serde(default, skip_serializing)]
+    pub api_keys: Vec<SecretString>,
+    /// Seconds one call may take.
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_secs: u64,
+    /// Conversations one key is sized for (the pool alerts at 80 %).
+    #[serde(default = "default_conversations_per_key")]
+    pub conversations_per_key: u32,
+    /// Send `max_completion_tokens` instead of `max_tokens` (OpenAI's newer models).
+    #[serde(default)]
+    pub max_completion_tokens: bool,
+}
+
+fn default_llm_timeout() -> u64 {
+    8
+}
+
+fn default_conversations_per_key() -> u32 {
+    20
+}
+
+/// What a model costs, in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmPrice {
+    /// Per million prompt tokens.
+    pub input_per_mtok: f64,
+    /// Per million completion tokens.
+    pub output_per_mtok: f64,
+}
+
+/// The language models and how turns use them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// Providers in fallback order; empty turns the model off.
+    pub providers: Vec<LlmProvider>,
+    /// Seconds a whole turn may take before the customer is handed to a person with an
+    /// apology.
+    pub deadline_secs: u64,
+    /// Tool rounds per turn.
+    pub max_tool_rounds: u32,
+    /// Earlier messages in the prompt.
+    pub history_turns: usize,
+    /// Passages in the prompt.
+    pub passages: usize,
+    /// The prompt's token budget.
+    pub max_prompt_tokens: u32,
+    /// The answer's token limit.
+    pub max_reply_tokens: u32,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Retries of one provider before the next.
+    pub max_retries: usize,
+    /// The longest `Retry-After` waited for, in seconds (longer: next provider).
+    pub max_retry_after_secs: u64,
+    /// Failures in a row that open a provider's circuit breaker.
+    pub breaker_failures: u32,
+    /// Seconds an open breaker rests its provider.
+    pub breaker_cooldown_secs: u64,
+    /// Seconds of silence after which a conversation's pinned key is released.
+    pub key_idle_release_secs: u64,
+    /// Prices by model name, for cost accounting and budgets.
+    pub prices: std::collections::BTreeMap<String, LlmPrice>,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        let price = |input_per_mtok, output_per_mtok| LlmPrice {
+            input_per_mtok,
+            output_per_mtok,
+        };
+        Self {
+            providers: Vec::new(),
+            deadline_secs: 10,
+            max_tool_rounds: 3,
+            history_turns: 10,
+            passages: 6,
+            max_prompt_tokens: 6000,
+            max_reply_tokens: 600,
+            temperature: 0.2,
+            max_retries: 2,
+            max_retry_after_secs: 5,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+            key_idle_release_secs: 1800,
+            // The seeds' table (architecture-gcp-mvp), per million tokens.
+            prices: [
+                ("gemini-1.5-flash", price(0.075, 0.3)),
+                ("gemini-2.5-flash", price(0.3, 2.5)),
+                ("gpt-4o-mini", price(0.15, 0.6)),
+                ("claude-3-haiku", price(0.25, 1.25)),
+            ]
+            .into_iter()
+            .map(|(name, p)| (name.to_owned(), p))
+            .collect(),
         }
     }
 }
@@ -406,6 +521,21 @@ impl Settings {
         }
         check_base_url("twilio.api_base", &self.twilio.api_base)?;
         check_base_url("meta.graph_base", &self.meta.graph_base)?;
+        for provider in &self.llm.providers {
+            check_base_url("llm.providers.base_url", &provider.base_url)?;
+            if provider.name.trim().is_empty() || provider.model.trim().is_empty() {
+                return Err(invalid(
+                    "llm.providers",
+                    "every provider needs a name and a model",
+                ));
+            }
+            if provider.timeout_secs == 0 {
+                return Err(invalid("llm.providers.timeout_secs", "must be at least 1"));
+            }
+        }
+        if !self.llm.providers.is_empty() && self.llm.deadline_secs == 0 {
+            return Err(invalid("llm.deadline_secs", "must be at least 1"));
+        }
         if let Some(p) = &self.bus.push.processor {
             check_base_url("bus.push.processor", p)?;
         }

@@ -11,8 +11,11 @@ use crate::PortError;
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Replaces the tenant's accounts with `accounts`, atomically.
-    async fn replace_accounts(&self, tenant: &TenantId, accounts: &[Account])
-    -> Result<(), PortError>;
+    async fn replace_accounts(
+        &self,
+        tenant: &TenantId,
+        accounts: &[Account],
+    ) -> Result<(), PortError>;
     /// The account numbered `number` (digits only).
     async fn account(&self, tenant: &TenantId, number: &str) -> Result<Option<Account>, PortError>;
     /// How many accounts the tenant has.

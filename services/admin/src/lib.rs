@@ -28,11 +28,11 @@ use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::{
-    conversations::ConversationAdmin, desk::AgentConsole, knowledge::KnowledgeService,
-    tenants::TenantAdmin,
+    accounts::AccountsAdmin, conversations::ConversationAdmin, desk::AgentConsole,
+    knowledge::KnowledgeService, llm::ModelChain, tenants::TenantAdmin,
 };
 use atiende_bootstrap::Embedded;
-use atiende_ports::{DeadLetterStore, Outbox};
+use atiende_ports::{Clock, DeadLetterStore, Outbox, UsageLedger};
 use secrecy::SecretString;
 
 /// The admin service's state.
@@ -46,6 +46,10 @@ pub struct Admin {
     dead_letters: Arc<dyn DeadLetterStore>,
     public_url: String,
     min_relevance: f32,
+    accounts: AccountsAdmin,
+    usage: Arc<dyn UsageLedger>,
+    chain: Option<Arc<ModelChain>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Admin {
@@ -61,6 +65,10 @@ impl Admin {
             dead_letters: infra.dead_letters(),
             public_url: infra.public_url.clone(),
             min_relevance: infra.settings.processor.min_relevance,
+            accounts: infra.accounts_admin(),
+            usage: infra.stores.clone() as Arc<dyn UsageLedger>,
+            chain: infra.engine.as_ref().map(|e| e.chain().clone()),
+            clock: infra.clock.clone(),
         }
     }
 

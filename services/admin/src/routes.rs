@@ -55,6 +55,9 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 web::delete().to(remove_agent),
             )
             .route("/tenants/{id}/outbox", web::get().to(list_outbox))
+            .route("/tenants/{id}/accounts", web::put().to(import_accounts))
+            .route("/tenants/{id}/usage", web::get().to(get_usage))
+            .route("/metrics", web::get().to(metrics))
             .route("/dead-letters", web::get().to(list_dead_letters)),
     );
 }
@@ -200,6 +203,63 @@ struct SearchRequest {
     /// `hybrid` (default), `keyword` or `dense`.
     #[serde(default)]
     mode: SearchMode,
+}
+
+/// Replaces the tenant's credit accounts with a CSV (the demo's `cuentas.csv` layout).
+async fn import_accounts(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+    body: String,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let imported = admin.accounts.import_csv(&tenant, &body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "imported": imported })))
+}
+
+#[derive(Deserialize)]
+struct MonthQuery {
+    month: Option<String>,
+}
+
+/// Model tokens and spending of a month (`?month=2026-11`; default: this month, UTC), against
+/// the tenant's budget.
+async fn get_usage(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+    query: web::Query<MonthQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let month = match query.into_inner().month {
+        Some(m) if chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").is_ok() => m,
+        Some(m) => {
+            return Err(ApiError::BadRequest {
+                code: "validation",
+                message: format!("month {m:?} is not YYYY-MM"),
+            });
+        }
+        None => admin.clock.now().format("%Y-%m").to_string(),
+    };
+    let (prompt_tokens, completion_tokens, cost_usd) = admin.usage.usage(&tenant, &month).await?;
+    let budget = admin
+        .tenants
+        .get(tenant.as_str())
+        .await?
+        .assistant
+        .monthly_budget_usd;
+    Ok(HttpResponse::Ok().json(json!({
+        "month": month, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        "cost_usd": cost_usd, "monthly_budget_usd": budget,
+        "over_budget": budget.is_some_and(|b| cost_usd >= b),
+    })))
+}
+
+/// The model providers' breakers and key pools (the seeds' `/metrics`, with its 80 % alert).
+async fn metrics(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
+    let providers = admin.chain.as_ref().map(|c| c.status()).unwrap_or_default();
+    let alert = providers.iter().any(|p| p.keys.alert);
+    Ok(HttpResponse::Ok().json(json!({ "llm": { "providers": providers, "alert": alert } })))
 }
 
 /// The debug view of a search: every result with what each retriever said about it.

@@ -95,8 +95,22 @@ Devuelve SOLO un objeto JSON con esta forma:
 
 fn passage_line(hit: &Retrieved) -> String {
     let body = match (&hit.passage.kind, &hit.passage.product) {
-        (PassageKind::Product, Some(Product { sku, name, price, currency, unit, stock, branch, .. })) => {
-            format!("Producto {name} (SKU {sku}): {currency} {price} por {unit}; existencia {stock} en sucursal {branch}.")
+        (
+            PassageKind::Product,
+            Some(Product {
+                sku,
+                name,
+                price,
+                currency,
+                unit,
+                stock,
+                branch,
+                ..
+            }),
+        ) => {
+            format!(
+                "Producto {name} (SKU {sku}): {currency} {price} por {unit}; existencia {stock} en sucursal {branch}."
+            )
         }
         _ => hit.passage.text.clone(),
     };
@@ -107,7 +121,8 @@ fn passage_line(hit: &Retrieved) -> String {
 }
 
 fn evidence(input: &PromptInput<'_>, passages: &[&Retrieved]) -> String {
-    let mut text = String::from("PASAJES de la base de conocimiento del negocio (cita sus ids en sources):\n");
+    let mut text =
+        String::from("PASAJES de la base de conocimiento del negocio (cita sus ids en sources):\n");
     if passages.is_empty() {
         text.push_str("(ninguno relevante)\n");
     }
@@ -117,7 +132,12 @@ fn evidence(input: &PromptInput<'_>, passages: &[&Retrieved]) -> String {
     }
     let conversation = input.conversation;
     let mut known = Vec::new();
-    if let Some(name) = conversation.contact.profile_name.as_deref().filter(|n| !n.trim().is_empty()) {
+    if let Some(name) = conversation
+        .contact
+        .profile_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
         known.push(format!("nombre de perfil: {name}"));
     }
     let lead = &conversation.lead;
@@ -164,7 +184,10 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         let tokens = estimate_tokens(&system)
             + estimate_tokens(&evidence)
             + estimate_tokens(input.message)
-            + history.iter().map(|t| estimate_tokens(&t.text) + 4).sum::<u32>()
+            + history
+                .iter()
+                .map(|t| estimate_tokens(&t.text) + 4)
+                .sum::<u32>()
             + 16;
         let over = tokens > input.max_tokens;
         if over && !history.is_empty() {

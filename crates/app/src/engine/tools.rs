@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use atiende_domain::{
-    Channel, Conversation, ContactIdentity, Tenant, TicketNumber,
+    Channel, ContactIdentity, Conversation, Tenant, TicketNumber,
     assistant::{AssistantSettings, ToolName, TracedTool, account_digits},
     knowledge::PassageKind,
     mask,
@@ -193,10 +193,10 @@ impl ToolRunner<'_> {
             }
             ToolName::EstadoDeCuenta => {
                 let args: AccountArgs = parse(call)?;
-                let raw = match &args.cuenta {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
+                let raw = args
+                    .cuenta
+                    .as_str()
+                    .map_or_else(|| args.cuenta.to_string(), str::to_owned);
                 self.account_status(&account_digits(&raw), effects).await
             }
             ToolName::SolicitarCotizacion => {
@@ -227,7 +227,10 @@ impl ToolRunner<'_> {
             ToolName::EscalarAHumano => {
                 let args: EscalateArgs = parse(call)?;
                 effects.handoff = Some(args.motivo);
-                Ok((json!({"ok": true, "nota": "una persona tomará la conversación"}), "ok"))
+                Ok((
+                    json!({"ok": true, "nota": "una persona tomará la conversación"}),
+                    "ok",
+                ))
             }
         }
     }
@@ -339,7 +342,8 @@ impl ToolRunner<'_> {
             lines.push(json!({"producto": best["nombre"], "sku": best["sku"],
                 "cantidad": line.cantidad, "precio": price, "subtotal": price * line.cantidad}));
         }
-        let ticket = TicketNumber::for_handoff(&self.conversation.id, &format!("quote:{}", self.cause));
+        let ticket =
+            TicketNumber::for_handoff(&self.conversation.id, &format!("quote:{}", self.cause));
         let needs_person = self
             .tenant
             .assistant

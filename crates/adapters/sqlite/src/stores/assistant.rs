@@ -42,9 +42,11 @@ impl AccountStore for SqliteStores {
         let record: Option<String> = self
             .db
             .read(move |c| {
-                Ok(c.prepare_cached("SELECT record FROM accounts WHERE tenant = ?1 AND number = ?2")?
-                    .query_row(params![tenant, number], |r| r.get(0))
-                    .optional()?)
+                Ok(c.prepare_cached(
+                    "SELECT record FROM accounts WHERE tenant = ?1 AND number = ?2",
+                )?
+                .query_row(params![tenant, number], |r| r.get(0))
+                .optional()?)
             })
             .await?;
         record
@@ -57,9 +59,11 @@ impl AccountStore for SqliteStores {
         let count: i64 = self
             .db
             .read(move |c| {
-                Ok(c.row("SELECT COUNT(*) FROM accounts WHERE tenant = ?1", [&tenant], |r| {
-                    r.get(0)
-                })?)
+                Ok(c.row(
+                    "SELECT COUNT(*) FROM accounts WHERE tenant = ?1",
+                    [&tenant],
+                    |r| r.get(0),
+                )?)
             })
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -111,7 +115,11 @@ impl UsageLedger for SqliteStores {
             })
             .await?;
         Ok(row.map_or((0, 0, 0.0), |(p, c, cost)| {
-            (u64::try_from(p).unwrap_or(0), u64::try_from(c).unwrap_or(0), cost)
+            (
+                u64::try_from(p).unwrap_or(0),
+                u64::try_from(c).unwrap_or(0),
+                cost,
+            )
         }))
     }
 }
