@@ -104,3 +104,32 @@ async fn asking_for_a_person_hands_off_at_once() {
         "customer_requested"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_messages_gets_one_answer() {
+    let stack = Stack::start_with(|s| s.processor.burst_window_ms = 600).await;
+    let visitor = Visitor::open(&stack).await;
+    // Three fragments, as people write on WhatsApp: one answer, to all of them, after the pause.
+    visitor.say("Hola").await;
+    visitor.say("una pregunta").await;
+    visitor.say("¿cuánto cuesta el cemento gris?").await;
+    let answer = atiende_testkit::eventually(std::time::Duration::from_secs(10), || async {
+        visitor.bot_lines().await.first().cloned()
+    })
+    .await
+    .expect("an answer");
+    assert!(answer.contains("RD$495"), "{answer}");
+    stack.settle().await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    stack.settle().await;
+    assert_eq!(
+        visitor.bot_lines().await.len(),
+        1,
+        "one answer for the burst"
+    );
+
+    // After the pause, a new message is a new turn.
+    let second = visitor.ask("¿y el cemento blanco?").await;
+    assert!(second.contains("890"), "{second}");
+    assert_eq!(visitor.bot_lines().await.len(), 2);
+}

@@ -18,13 +18,14 @@
 //!   fresh read instead of answering from a stale one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionId, ActionKind, BusEvent, Conversation, DeskEvent, DeskKind, DeskOutcome, HandoffPacket,
-    HandoffReason, InboundMessage, Lead, Locale, MessageContent, OutboundAction, ProviderMessageId,
-    Tenant, TicketNumber, Topic, Urgency,
-    conversation::Recorded,
+    ActionId, ActionKind, BusEvent, Conversation, ConversationId, DeskEvent, DeskKind, DeskOutcome,
+    HandoffPacket, HandoffReason, InboundMessage, Lead, Locale, MessageContent, OutboundAction,
+    ProviderMessageId, Tenant, TenantId, TicketNumber, Topic, Urgency,
+    conversation::{PendingTurn, Recorded},
     i18n::SystemText,
     intent::{self, SmallTalk},
     language,
@@ -68,8 +69,13 @@ pub struct InboundProcessor {
     publisher: Arc<dyn EventPublisher>,
     responder: Arc<ExtractiveResponder>,
     engine: Option<Arc<ConversationEngine>>,
+    burst_window: Duration,
     clock: Arc<dyn Clock>,
 }
+
+/// How long a burst's early answer event holds its conversation's stream before going back in
+/// line (so the customer's next message can overtake it).
+const DUE_SLICE: Duration = Duration::from_millis(200);
 
 impl InboundProcessor {
     /// Builds the processor.
@@ -86,8 +92,17 @@ impl InboundProcessor {
             publisher,
             responder,
             engine: None,
+            burst_window: Duration::ZERO,
             clock,
         }
+    }
+
+    /// Answers several messages a customer sends within `window` of each other as one turn
+    /// (zero answers each message at once).
+    #[must_use]
+    pub fn with_burst_window(mut self, window: Duration) -> Self {
+        self.burst_window = window;
+        self
     }
 
     /// Answers with the language model (for tenants whose assistant allows it), keeping the
@@ -130,9 +145,33 @@ impl InboundProcessor {
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
 
-        let kinds = if conversation.state.bot_may_reply() {
-            self.decide(&tenant, &mut conversation, message, locale)
-                .await?
+        let burst =
+            !self.burst_window.is_zero() && matches!(message.content, MessageContent::Text { .. });
+        let kinds = if conversation.state.bot_may_reply() && burst {
+            // Wait for the rest of the burst: the answer is scheduled on this conversation's own
+            // ordered stream, behind any message the customer sends meanwhile.
+            let due_at = now + chrono::Duration::from_std(self.burst_window).unwrap_or_default();
+            conversation.pending_turn = Some(PendingTurn {
+                after: message.provider_message_id.clone(),
+                due_at,
+            });
+            let due = BusEvent::TurnDueV1 {
+                tenant: tenant.id.clone(),
+                conversation: conversation.id.clone(),
+                after: message.provider_message_id.clone(),
+                due_at,
+            };
+            self.schedule(&due, 0, traceparent).await?;
+            Vec::new()
+        } else if conversation.state.bot_may_reply() {
+            self.decide(
+                &tenant,
+                &mut conversation,
+                &message.content,
+                &message.provider_message_id,
+                locale,
+            )
+            .await?
         } else {
             // A person owns the conversation: the bot stays silent, the desk hears the customer.
             relay_to_desk(&tenant, message)
@@ -145,6 +184,88 @@ impl InboundProcessor {
             locale,
         );
         self.publish_and_save(&conversation, version, &actions, traceparent)
+            .await?;
+        Ok(Processed::Handled { actions })
+    }
+
+    /// Publishes `due` (a burst's answer time) on the inbound stream; `round` tells republished
+    /// copies apart for the bus's dedupe.
+    async fn schedule(
+        &self,
+        due: &BusEvent,
+        round: i64,
+        traceparent: Option<&str>,
+    ) -> Result<(), AppError> {
+        let BusEvent::TurnDueV1 {
+            conversation,
+            after,
+            ..
+        } = due
+        else {
+            return Ok(());
+        };
+        let outgoing = OutgoingMessage::from_event(due, traceparent)?
+            .with_dedupe_key(format!("due/{conversation}/{after}/{round}"));
+        self.publisher.publish(Topic::Inbound, outgoing).await?;
+        Ok(())
+    }
+
+    /// Answers a burst whose window ended: every customer message since the bot last wrote, as
+    /// one turn. A later message of the same burst supersedes the event (its own event answers);
+    /// an event early for its time goes back behind whatever the customer sent meanwhile.
+    pub async fn process_due(
+        &self,
+        tenant: &TenantId,
+        conversation_id: &ConversationId,
+        after: &ProviderMessageId,
+        due_at: chrono::DateTime<chrono::Utc>,
+        traceparent: Option<&str>,
+    ) -> Result<Processed, AppError> {
+        let Some(tenant) = self.tenants.get(tenant).await? else {
+            return Ok(Processed::UnknownTenant);
+        };
+        let Some(stored) = self.conversations.load(conversation_id).await? else {
+            return Ok(Processed::UnknownConversation);
+        };
+        let (mut conversation, version) = (stored.value, stored.version);
+        if conversation
+            .pending_turn
+            .as_ref()
+            .is_none_or(|p| &p.after != after)
+        {
+            return Ok(Processed::AlreadyProcessed);
+        }
+        let remaining = (due_at - self.clock.now()).to_std().unwrap_or_default();
+        if !remaining.is_zero() {
+            // Hold the stream only briefly, then requeue behind the customer's next message.
+            tokio::time::sleep(remaining.min(DUE_SLICE)).await;
+            if remaining > DUE_SLICE {
+                let due = BusEvent::TurnDueV1 {
+                    tenant: tenant.id.clone(),
+                    conversation: conversation.id.clone(),
+                    after: after.clone(),
+                    due_at,
+                };
+                let round = self.clock.now().timestamp_millis();
+                self.schedule(&due, round, traceparent).await?;
+                return Ok(Processed::Handled {
+                    actions: Vec::new(),
+                });
+            }
+        }
+        conversation.pending_turn = None;
+        let locale = conversation.locale.unwrap_or(tenant.language);
+        let kinds = if conversation.state.bot_may_reply() {
+            let content = MessageContent::Text {
+                body: conversation.unanswered_customer_text(),
+            };
+            self.decide(&tenant, &mut conversation, &content, after, locale)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let actions = self.actions(&mut conversation, kinds, after, Some(after), locale);
+        self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
         Ok(Processed::Handled { actions })
     }
@@ -264,11 +385,12 @@ impl InboundProcessor {
         &self,
         tenant: &Tenant,
         conversation: &mut Conversation,
-        message: &InboundMessage,
+        content: &MessageContent,
+        cause: &ProviderMessageId,
         locale: Locale,
     ) -> Result<Vec<ActionKind>, AppError> {
         let reply = |text: String| Ok(vec![ActionKind::Reply { text }]);
-        let body = match &message.content {
+        let body = match content {
             MessageContent::Text { body } => body.as_str(),
             MessageContent::Media { items, .. } => {
                 let kind = items
@@ -285,7 +407,7 @@ impl InboundProcessor {
             }
         };
 
-        let cause = message.provider_message_id.as_str();
+        let cause = cause.as_str();
         if intent::wants_human(body) {
             return self.hand_off(
                 tenant,
@@ -520,6 +642,15 @@ impl MessageHandler for InboundProcessor {
             }
             BusEvent::DeskEventReceivedV1 { event } => {
                 self.process_desk(event, delivery.traceparent()).await
+            }
+            BusEvent::TurnDueV1 {
+                tenant,
+                conversation,
+                after,
+                due_at,
+            } => {
+                self.process_due(tenant, conversation, after, *due_at, delivery.traceparent())
+                    .await
             }
             BusEvent::OutboundActionRequestedV1 { .. } => {
                 return handler::unexpected(&event, delivery);

@@ -228,6 +228,9 @@ impl Embedded {
             )),
             self.clock.clone(),
         );
+        let processor = processor.with_burst_window(Duration::from_millis(
+            self.settings.processor.burst_window_ms,
+        ));
         Arc::new(match &self.engine {
             Some(engine) => processor.with_engine(engine.clone()),
             None => processor,
@@ -430,6 +433,8 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     // Keyword-only unless a test opts in: embedding the demo tenant costs each test a second of
     // CPU, and the tests that are about embeddings set `knowledge.embedder` themselves.
     s.knowledge.embedder = EmbedderChoice::None;
+    // Each message answered at once: the burst test sets its own window.
+    s.processor.burst_window_ms = 0;
     s.bus.min_backoff_ms = 50;
     s.bus.max_backoff_ms = 500;
     s.dispatcher.first_retry_ms = 10;

@@ -134,6 +134,15 @@ pub struct Turn {
     pub provider_message_id: Option<ProviderMessageId>,
 }
 
+/// A burst of customer messages that will be answered as one turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTurn {
+    /// The latest message of the burst.
+    pub after: ProviderMessageId,
+    /// When the burst window ends.
+    pub due_at: DateTime<Utc>,
+}
+
 /// Whether an inbound message was new to the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -199,6 +208,9 @@ pub struct Conversation {
     /// Lead fields the customer gave so far (the seeds' payload).
     #[serde(default, skip_serializing_if = "crate::turn::LeadFields::is_empty")]
     pub lead: crate::turn::LeadFields,
+    /// The burst of customer messages waiting for one answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_turn: Option<PendingTurn>,
     /// Why the engine did what it did on the latest turns, oldest first, at most
     /// [`MAX_TRACES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -235,6 +247,7 @@ impl Conversation {
             agent: None,
             recent_desk_event_ids: Vec::new(),
             lead: crate::turn::LeadFields::default(),
+            pending_turn: None,
             traces: Vec::new(),
         }
     }
@@ -306,6 +319,22 @@ impl Conversation {
             media: Vec::new(),
             provider_message_id: None,
         });
+    }
+
+    /// The customer's texts since the bot, an agent or atiende last wrote, oldest first, one per
+    /// line: a burst answered as one turn.
+    pub fn unanswered_customer_text(&self) -> String {
+        let start = self
+            .turns
+            .iter()
+            .rposition(|t| t.author != Author::Customer)
+            .map_or(0, |i| i + 1);
+        self.turns[start..]
+            .iter()
+            .map(|t| t.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Keeps the decision trace of a turn (the oldest go past [`MAX_TRACES`]).

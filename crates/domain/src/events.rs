@@ -55,6 +55,19 @@ pub enum BusEvent {
         /// The action.
         action: OutboundAction,
     },
+    /// A customer's burst of messages is due for one answer (the processor schedules it for
+    /// itself on the same ordered stream; see `processor.burst_window_ms`).
+    #[serde(rename = "turn.due.v1")]
+    TurnDueV1 {
+        /// The tenant.
+        tenant: TenantId,
+        /// The conversation.
+        conversation: crate::ConversationId,
+        /// The customer message that closes the burst; a later one supersedes this event.
+        after: crate::ProviderMessageId,
+        /// When the burst window ends.
+        due_at: chrono::DateTime<chrono::Utc>,
+    },
     /// An agent did something at the desk.
     #[serde(rename = "desk_event.received.v1")]
     DeskEventReceivedV1 {
@@ -70,6 +83,7 @@ impl BusEvent {
             Self::InboundMessageReceivedV1 { .. } => "inbound_message.received",
             Self::OutboundActionRequestedV1 { .. } => "outbound_action.requested",
             Self::DeskEventReceivedV1 { .. } => "desk_event.received",
+            Self::TurnDueV1 { .. } => "turn.due",
         }
     }
 
@@ -78,16 +92,17 @@ impl BusEvent {
         match self {
             Self::InboundMessageReceivedV1 { .. }
             | Self::OutboundActionRequestedV1 { .. }
-            | Self::DeskEventReceivedV1 { .. } => 1,
+            | Self::DeskEventReceivedV1 { .. }
+            | Self::TurnDueV1 { .. } => 1,
         }
     }
 
     /// The topic the event is published on.
     pub fn topic(&self) -> Topic {
         match self {
-            Self::InboundMessageReceivedV1 { .. } | Self::DeskEventReceivedV1 { .. } => {
-                Topic::Inbound
-            }
+            Self::InboundMessageReceivedV1 { .. }
+            | Self::DeskEventReceivedV1 { .. }
+            | Self::TurnDueV1 { .. } => Topic::Inbound,
             Self::OutboundActionRequestedV1 { .. } => Topic::Outbound,
         }
     }
@@ -98,6 +113,7 @@ impl BusEvent {
             Self::InboundMessageReceivedV1 { message } => &message.tenant,
             Self::OutboundActionRequestedV1 { action } => &action.tenant,
             Self::DeskEventReceivedV1 { event } => &event.tenant,
+            Self::TurnDueV1 { tenant, .. } => tenant,
         }
     }
 
@@ -107,6 +123,7 @@ impl BusEvent {
             Self::InboundMessageReceivedV1 { message } => message.conversation.as_str(),
             Self::OutboundActionRequestedV1 { action } => action.conversation.as_str(),
             Self::DeskEventReceivedV1 { event } => event.conversation.as_str(),
+            Self::TurnDueV1 { conversation, .. } => conversation.as_str(),
         }
     }
 }

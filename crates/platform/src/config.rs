@@ -430,6 +430,9 @@ pub struct ProcessorSettings {
     pub desk_wait_secs: u64,
     /// How often waiting conversations are checked.
     pub desk_wait_check_secs: u64,
+    /// Customer messages this close together (milliseconds) are answered as one turn; 0 answers
+    /// each at once.
+    pub burst_window_ms: u64,
 }
 
 impl Default for ProcessorSettings {
@@ -438,6 +441,7 @@ impl Default for ProcessorSettings {
             min_relevance: 0.5,
             desk_wait_secs: 600,
             desk_wait_check_secs: 30,
+            burst_window_ms: 2000,
         }
     }
 }

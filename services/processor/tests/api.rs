@@ -95,7 +95,8 @@ impl Harness {
             .map(|e| match e {
                 BusEvent::OutboundActionRequestedV1 { action } => action.kind,
                 other @ (BusEvent::InboundMessageReceivedV1 { .. }
-                | BusEvent::DeskEventReceivedV1 { .. }) => panic!("unexpected {other:?}"),
+                | BusEvent::DeskEventReceivedV1 { .. }
+                | BusEvent::TurnDueV1 { .. }) => panic!("unexpected {other:?}"),
             })
             .collect()
     }

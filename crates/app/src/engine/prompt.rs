@@ -164,13 +164,14 @@ fn evidence(input: &PromptInput<'_>, passages: &[&Retrieved]) -> String {
 pub fn build(input: &PromptInput<'_>) -> Prompt {
     let canary = canary(&input.tenant.id);
     let system = instructions(input.tenant, input.locale, &canary);
-    // The latest turn is the message being answered; the history is what came before it.
+    // The customer's latest messages (one, or a burst) are the message being answered; the
+    // history is what came before them.
     let earlier: Vec<&atiende_domain::Turn> = {
         let turns = &input.conversation.turns;
         let end = turns
             .iter()
-            .rposition(|t| t.author == Author::Customer)
-            .unwrap_or(turns.len());
+            .rposition(|t| t.author != Author::Customer)
+            .map_or(0, |i| i + 1);
         let start = end.saturating_sub(input.history_turns);
         turns[start..end]
             .iter()
