@@ -133,3 +133,38 @@ async fn a_burst_of_messages_gets_one_answer() {
     assert!(second.contains("890"), "{second}");
     assert_eq!(visitor.bot_lines().await.len(), 2);
 }
+
+/// The suite is written for the product's default, hybrid search (paraphrases, English
+/// questions over Spanish text), so it needs the embedding model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the embedding model (infra/models.sh)"]
+async fn the_demo_tenant_passes_its_eval_suite() {
+    let stack = Stack::start_with(|s| {
+        s.knowledge.embedder = atiende_platform::config::EmbedderChoice::E5;
+    })
+    .await;
+    let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/data/eval-demo.jsonl");
+    let url = format!("http://127.0.0.1:{}", stack.running.port());
+    let args: Vec<String> = ["--url", url.as_str(), suite]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let (passed, failed) = atiende::eval::run(&args, atiende_e2e::ADMIN_TOKEN)
+        .await
+        .unwrap();
+    assert_eq!((passed, failed), (12, 0));
+
+    // A wrong expectation fails, and says why.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.jsonl");
+    std::fs::write(
+        &wrong,
+        r#"{"id": "x", "tenant": "demo", "turns": ["¿Cuánto cuesta el cemento gris?"], "expect": {"contains_any": ["RD$1"]}}"#,
+    )
+    .unwrap();
+    let args = vec!["--url".to_owned(), url, wrong.display().to_string()];
+    assert_eq!(
+        atiende::eval::run(&args, atiende_e2e::ADMIN_TOKEN).await,
+        Some((0, 1))
+    );
+}

@@ -31,6 +31,7 @@ use atiende_app::{
     llm::{BreakerPolicy, KeyPool, ModelChain, PooledKey, Price, Provider, RetryPolicy},
     processor::InboundProcessor,
     responder::ExtractiveResponder,
+    simulate::Simulator,
     tenants::{CachedTenantStore, TenantAdmin},
     webchat::WebChatSender,
 };
@@ -191,6 +192,20 @@ impl Embedded {
                 .context("cannot load the demo tenant's accounts")?;
         }
         Ok(())
+    }
+
+    /// Dry runs of tenants' assistants (the processor without publishing).
+    pub fn simulator(&self) -> Simulator {
+        Simulator::new(
+            self.tenants.clone(),
+            self.stores.clone() as Arc<dyn ConversationStore>,
+            Arc::new(ExtractiveResponder::new(
+                self.knowledge.clone(),
+                self.settings.processor.min_relevance,
+            )),
+            self.engine.clone(),
+            self.clock.clone(),
+        )
     }
 
     /// Credit-account imports.

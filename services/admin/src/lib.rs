@@ -29,7 +29,7 @@ use std::sync::Arc;
 use actix_web::web;
 use atiende_app::{
     accounts::AccountsAdmin, conversations::ConversationAdmin, desk::AgentConsole,
-    knowledge::KnowledgeService, llm::ModelChain, tenants::TenantAdmin,
+    knowledge::KnowledgeService, llm::ModelChain, simulate::Simulator, tenants::TenantAdmin,
 };
 use atiende_bootstrap::Embedded;
 use atiende_ports::{Clock, DeadLetterStore, Outbox, UsageLedger};
@@ -50,6 +50,7 @@ pub struct Admin {
     usage: Arc<dyn UsageLedger>,
     chain: Option<Arc<ModelChain>>,
     clock: Arc<dyn Clock>,
+    simulator: Simulator,
 }
 
 impl Admin {
@@ -69,6 +70,7 @@ impl Admin {
             usage: infra.stores.clone() as Arc<dyn UsageLedger>,
             chain: infra.engine.as_ref().map(|e| e.chain().clone()),
             clock: infra.clock.clone(),
+            simulator: infra.simulator(),
         }
     }
 

@@ -57,6 +57,7 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/outbox", web::get().to(list_outbox))
             .route("/tenants/{id}/accounts", web::put().to(import_accounts))
             .route("/tenants/{id}/usage", web::get().to(get_usage))
+            .route("/tenants/{id}/simulate", web::post().to(simulate))
             .route("/metrics", web::get().to(metrics))
             .route("/dead-letters", web::get().to(list_dead_letters)),
     );
@@ -253,6 +254,38 @@ async fn get_usage(
         "cost_usd": cost_usd, "monthly_budget_usd": budget,
         "over_budget": budget.is_some_and(|b| cost_usd >= b),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulateRequest {
+    from: String,
+    text: String,
+    #[serde(default)]
+    reset: bool,
+}
+
+/// A dry run: the message goes through the real processor, the actions come back here instead
+/// of going out (nothing reaches WhatsApp, a desk or a CRM).
+async fn simulate(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+    body: web::Json<SimulateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let request = body.into_inner();
+    if request.text.trim().is_empty() || request.text.chars().count() > 4096 {
+        return Err(ApiError::BadRequest {
+            code: "validation",
+            message: "text must be 1-4096 characters".to_owned(),
+        });
+    }
+    let turn = admin
+        .simulator
+        .turn(&tenant, &request.from, &request.text, request.reset)
+        .await?;
+    Ok(HttpResponse::Ok().json(turn))
 }
 
 /// The model providers' breakers and key pools (the seeds' `/metrics`, with its 80 % alert).

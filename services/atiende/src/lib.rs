@@ -5,6 +5,8 @@
 //! in-process. State lives in `$ATIENDE_DATA_DIR`; the demo tenant is loaded at start. This is
 //! what `cargo run` starts, and what the end-to-end tests drive.
 
+pub mod eval;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,9 +4,23 @@
 //! cargo run                      # the demo tenant on http://localhost:8080
 //! cargo run -- --config my.toml  # with a configuration file
 //! cargo run -- --print-config    # show the effective settings (no secrets)
+//! cargo run -- eval --tenant demo tests/data/eval-demo.jsonl   # the tenant test suite
 //! ```
 
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("eval") {
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(atiende::eval::main(&args[1..])),
+            Err(e) => {
+                eprintln!("atiende eval: {e}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     atiende_bootstrap::service_main("atiende", |settings| async move {
         atiende::start(settings).await?.run_until_stopped().await
     })
