@@ -452,3 +452,60 @@ async fn a_lead_is_captured_with_a_validated_email() {
     );
     assert_eq!(conversation.lead.interest_area.as_deref(), Some("Ventas"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
+    let api = FakeLlm::start();
+    api.require_key("sk-embed");
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.demo = true;
+    settings.knowledge.embedder = atiende_platform::config::EmbedderChoice::OpenAi;
+    settings.knowledge.openai.base_url = api.base_url().into();
+    settings.knowledge.openai.api_key = Some(SecretString::from("sk-embed"));
+    settings.knowledge.openai.dimensions = 32;
+    let infra = Embedded::open(&settings, 0).await.unwrap();
+    infra.load_demo_if_enabled().await.unwrap();
+    let tenant = TenantId::parse("demo").unwrap();
+    let hits = infra
+        .knowledge
+        .search_with(
+            &tenant,
+            "cemento gris",
+            5,
+            atiende_app::knowledge::SearchMode::Hybrid,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.iter().any(|h| h.similarity.is_some()),
+        "the dense side ran"
+    );
+    // The fake's vectors are arbitrary, so only the keyword side's best match is certain to be in.
+    assert!(
+        hits.iter().any(|h| h
+            .passage
+            .product
+            .as_ref()
+            .is_some_and(|p| p.sku == "CEM-001")),
+        "{hits:?}"
+    );
+    let calls = api.calls();
+    assert!(
+        calls >= 2,
+        "passages in batches, then the question: {calls}"
+    );
+    // Passage vectors are cached: the same question again embeds only the question.
+    infra
+        .knowledge
+        .search_with(
+            &tenant,
+            "cemento blanco",
+            5,
+            atiende_app::knowledge::SearchMode::Hybrid,
+        )
+        .await
+        .unwrap();
+    assert_eq!(api.calls(), calls + 1);
+}

@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use atiende_adapter_chatwoot::ChatwootDesk;
 use atiende_adapter_e5::E5Embedder;
 use atiende_adapter_meta::MetaSender;
-use atiende_adapter_openai::{OpenAiChat, ProviderEndpoint};
+use atiende_adapter_openai::{
+    OpenAiChat, ProviderEndpoint,
+    embeddings::{EmbeddingsEndpoint, OpenAiEmbedder},
+};
 use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_sqlite::{BusConfig, Db, Durability, SqliteBus, SqliteStores};
 use atiende_adapter_tantivy::TantivyIndex;
@@ -567,6 +570,29 @@ pub fn embedder(settings: &KnowledgeSettings) -> anyhow::Result<Option<Arc<dyn E
     if settings.embedder == EmbedderChoice::None {
         info!("Knowledge search is keyword-only (knowledge.embedder = none).");
         return Ok(None);
+    }
+    if settings.embedder == EmbedderChoice::OpenAi {
+        let api = &settings.openai;
+        anyhow::ensure!(
+            api.dimensions > 0 && api.batch > 0,
+            "knowledge.openai: dimensions and batch must be at least 1"
+        );
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("cannot build the HTTP client")?;
+        info!(model = %api.model, dimensions = api.dimensions, "Knowledge search is hybrid, with an OpenAI-compatible embeddings API.");
+        return Ok(Some(Arc::new(OpenAiEmbedder::new(
+            client,
+            EmbeddingsEndpoint {
+                base_url: api.base_url.clone(),
+                model: api.model.clone(),
+                api_key: api.api_key.clone(),
+                dimensions: api.dimensions,
+                batch: api.batch,
+                timeout: Duration::from_secs(api.timeout_secs.max(1)),
+            },
+        ))));
     }
     let dir = settings
         .e5_dir

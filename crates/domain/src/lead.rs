@@ -49,6 +49,14 @@ impl Urgency {
     }
 }
 
+/// The seeds' `phone_or_username`: the number, or the username on channels without one.
+fn phone_or_username(identity: &ContactIdentity) -> String {
+    match identity {
+        ContactIdentity::Phone(phone) => phone.as_str().to_owned(),
+        ContactIdentity::User(user) => user.as_str().to_owned(),
+    }
+}
+
 /// `contact_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactInfo {
@@ -126,10 +134,7 @@ impl Lead {
         now: DateTime<Utc>,
     ) -> Self {
         let contact = &conversation.contact;
-        let phone_or_username = match &contact.identity {
-            ContactIdentity::Phone(phone) => phone.as_str().to_owned(),
-            ContactIdentity::User(user) => user.as_str().to_owned(),
-        };
+        let phone_or_username = phone_or_username(&contact.identity);
         let name = fields
             .name
             .clone()
@@ -171,10 +176,7 @@ impl Lead {
             .rev()
             .filter(|t| t.author == Author::Customer)
             .find_map(|t| find_email(&t.text));
-        let phone_or_username = match &packet.contact.identity {
-            ContactIdentity::Phone(phone) => phone.as_str().to_owned(),
-            ContactIdentity::User(user) => user.as_str().to_owned(),
-        };
+        let phone_or_username = phone_or_username(&packet.contact.identity);
         // WhatsApp profile names can be blank; the CRM still needs something to show.
         let name = packet
             .contact

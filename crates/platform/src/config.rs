@@ -385,6 +385,40 @@ pub enum EmbedderChoice {
     E5,
     /// Keyword-only search.
     None,
+    /// An OpenAI-compatible embeddings endpoint (`knowledge.openai`).
+    OpenAi,
+}
+
+/// An OpenAI-compatible embeddings endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingsApi {
+    /// The base URL, up to `/embeddings`.
+    pub base_url: String,
+    /// The model.
+    pub model: String,
+    /// The API key.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// The vectors' length.
+    pub dimensions: usize,
+    /// Texts per request.
+    pub batch: usize,
+    /// Seconds one request may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for EmbeddingsApi {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".to_owned(),
+            model: "text-embedding-3-small".to_owned(),
+            api_key: None,
+            dimensions: 1536,
+            batch: 64,
+            timeout_secs: 30,
+        }
+    }
 }
 
 /// Knowledge search.
@@ -403,6 +437,8 @@ pub struct KnowledgeSettings {
     /// Relevance added per unit of similarity above the baseline (a passage sharing no word with
     /// the question answers at `baseline + 0.5 / gain`).
     pub dense_gain: f32,
+    /// The embeddings endpoint, for `embedder = "openai"`.
+    pub openai: EmbeddingsApi,
 }
 
 impl Default for KnowledgeSettings {
@@ -413,6 +449,7 @@ impl Default for KnowledgeSettings {
             embedding_threads: 1,
             dense_baseline: 0.835,
             dense_gain: 10.0,
+            openai: EmbeddingsApi::default(),
         }
     }
 }

@@ -117,7 +117,8 @@ impl FakeLlm {
         let (base_url, handle) = crate::spawn_server(move |cfg| {
             cfg.app_data(web::Data::from(Arc::clone(&shared)))
                 .app_data(web::JsonConfig::default().limit(4 * 1024 * 1024))
-                .route("/v1/chat/completions", web::post().to(complete));
+                .route("/v1/chat/completions", web::post().to(complete))
+                .route("/v1/embeddings", web::post().to(embeddings));
         });
         Self {
             base_url: format!("{base_url}/v1"),
@@ -203,6 +204,59 @@ async fn complete(state: Data, request: HttpRequest, body: web::Json<Value>) -> 
         }
     };
     play(answer).await
+}
+
+/// `POST /v1/embeddings`: a deterministic vector per text (of `dimensions`, default 8), so equal
+/// texts embed equally; scripted errors apply here too (a scripted completion is ignored).
+async fn embeddings(state: Data, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    let key = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let scripted = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests.push((key.clone(), body.0.clone()));
+        if key.is_none() || state.key.as_ref().is_some_and(|k| Some(k) != key.as_ref()) {
+            return error(401, &[], "Incorrect API key provided");
+        }
+        state.queue.pop_front()
+    };
+    if let Some(answer @ (Scripted::Error { .. } | Scripted::Delay(..))) = scripted {
+        return play(answer).await;
+    }
+    let dims = body.0["dimensions"].as_u64().unwrap_or(8) as usize;
+    let inputs: Vec<String> = match &body.0["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().unwrap_or("").to_owned())
+            .collect(),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Object(_) => {
+            return error(400, &[], "input must be a string or an array of strings");
+        }
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut seed = text.bytes().fold(1_469_598_103_934_665_603u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+            });
+            let vector: Vec<f64> = (0..dims)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((seed >> 33) as f64 / f64::from(u32::MAX)) - 0.25
+                })
+                .collect();
+            json!({"object": "embedding", "index": index, "embedding": vector})
+        })
+        .collect();
+    HttpResponse::Ok().json(
+        json!({"object": "list", "data": data, "model": body.0["model"],
+        "usage": {"prompt_tokens": inputs.len() * 5, "total_tokens": inputs.len() * 5}}),
+    )
 }
 
 async fn play(mut answer: Scripted) -> HttpResponse {

@@ -1,5 +1,6 @@
 //! OpenAI-compatible chat completions: the [`ChatModel`] adapter for OpenAI, a LiteLLM proxy,
-//! Gemini's and Ollama's OpenAI endpoints (protocols.md §6).
+//! Gemini's and Ollama's OpenAI endpoints (protocols.md §6), and the embeddings endpoint of the
+//! same providers ([`embeddings`]).
 //!
 //! One [`OpenAiChat`] is one model at one base URL with one key. It makes exactly one attempt
 //! per call and classifies the outcome ([`LlmError`]) the way the OpenAI SDK does (§6.2): 408,
@@ -8,6 +9,8 @@
 //! the "try again in N seconds" of the message, in that order; `x-should-retry` overrides the
 //! status. Retries, fallbacks and breakers belong to the caller, so they work the same across
 //! providers.
+
+pub mod embeddings;
 
 use std::time::Duration;
 
