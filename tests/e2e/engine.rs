@@ -509,3 +509,45 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
         .unwrap();
     assert_eq!(api.calls(), calls + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_summary_is_kept_off_the_reply_path_and_fed_to_later_prompts() {
+    let bot = Bot::start().await;
+    bot.llm.set_default(|body| {
+        if body["response_format"].is_null() {
+            Scripted::text("Cliente de Constructora Caribe; cotiza cemento y block para una obra.")
+        } else {
+            // Acknowledgements need no passage (intent smalltalk), so the bot keeps the floor.
+            Scripted::text(
+                &json!({"reply": "Anotado. ¿Algo más?", "intent": "smalltalk", "sentiment": 0.1,
+                    "confidence": 0.9, "priority": 3, "handoff": false, "sources": []})
+                .to_string(),
+            )
+        }
+    });
+    for i in 0..16 {
+        bot.say(&format!("Dato número {i} de la obra en Guaymate"))
+            .await;
+    }
+    let summarized = atiende_testkit::eventually(Duration::from_secs(5), || async {
+        let c = bot.conversation("+18095551010").await;
+        c.summary.clone().map(|s| (s, c.since_summary))
+    })
+    .await
+    .expect("the summary was refreshed");
+    assert!(summarized.0.starts_with("Cliente de Constructora Caribe"));
+    assert_eq!(summarized.1, 0);
+    bot.say("¿Y el block de 8?").await;
+    let last = bot
+        .llm
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|(_, b)| !b["response_format"].is_null())
+        .unwrap()
+        .1;
+    let evidence = last["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        evidence.contains("Resumen de la conversación hasta ahora: Cliente de Constructora Caribe")
+    );
+}

@@ -47,6 +47,8 @@ pub struct EngineSettings {
     pub max_tool_rounds: u32,
     /// Earlier messages in the prompt.
     pub history_turns: usize,
+    /// Earlier messages older than this are left out of the prompt.
+    pub history_ttl: Duration,
     /// Passages in the prompt.
     pub passages: usize,
     /// The prompt's token budget.
@@ -65,6 +67,7 @@ impl Default for EngineSettings {
             deadline: Duration::from_secs(10),
             max_tool_rounds: 3,
             history_turns: 10,
+            history_ttl: Duration::from_secs(24 * 3600),
             passages: 6,
             max_prompt_tokens: 6000,
             max_reply_tokens: 600,
@@ -222,6 +225,8 @@ impl ConversationEngine {
             locale,
             passages: &hits,
             history_turns: self.settings.history_turns,
+            history_since: self.clock.now()
+                - chrono::Duration::from_std(self.settings.history_ttl).unwrap_or_default(),
             max_tokens: self.settings.max_prompt_tokens,
         });
         trace.prompt_tokens_estimate = prompt.tokens;
@@ -383,6 +388,61 @@ impl ConversationEngine {
             lead: output.lead.filter(|l| !l.is_empty()),
             trace,
         })
+    }
+
+    /// Refreshes `conversation`'s rolling summary from its previous summary and its recent turns
+    /// (one model call, no tools). The caller saves it; it runs off the reply's path.
+    pub async fn summarize(
+        &self,
+        tenant: &Tenant,
+        conversation: &Conversation,
+    ) -> Result<String, AppError> {
+        let mut transcript = String::new();
+        if let Some(previous) = &conversation.summary {
+            transcript.push_str("Resumen anterior: ");
+            transcript.push_str(previous);
+            transcript.push_str("\n\n");
+        }
+        for turn in conversation.turns.iter().rev().take(40).rev() {
+            let who = match turn.author {
+                atiende_domain::Author::Customer => "Cliente",
+                atiende_domain::Author::Bot => "Asistente",
+                atiende_domain::Author::Agent => "Agente",
+                atiende_domain::Author::System => continue,
+            };
+            transcript.push_str(&format!("{who}: {}\n", turn.text));
+        }
+        let request = ChatRequest {
+            messages: vec![
+                ChatMessage::text(
+                    ChatRole::System,
+                    "Resume esta conversación de atención al cliente en 3 a 5 líneas: qué necesita el cliente, qué se le respondió, datos que dio (nombre, productos, cantidades, pedidos) y qué queda pendiente. Solo el resumen, sin saludos.",
+                ),
+                ChatMessage::text(ChatRole::User, transcript),
+            ],
+            tools: Vec::new(),
+            json_output: false,
+            max_tokens: 300,
+            temperature: 0.0,
+        };
+        let deadline = Instant::now() + self.settings.deadline * 3;
+        let answer = self
+            .chain
+            .complete(
+                &tenant.assistant.models,
+                &conversation.id.to_string(),
+                &request,
+                deadline,
+            )
+            .await
+            .map_err(|e| {
+                AppError::Unavailable(atiende_ports::PortError::transient(e.to_string()))
+            })?;
+        let mut trace = TurnTrace::default();
+        self.account(&mut trace, &answer);
+        self.record_usage(tenant, &trace).await;
+        let summary = answer.response.content.unwrap_or_default();
+        Ok(atiende_domain::text::truncate_chars(summary.trim(), 1200))
     }
 
     /// Adds a completion's calls, tokens and cost to the trace.

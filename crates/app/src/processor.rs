@@ -25,7 +25,7 @@ use atiende_domain::{
     ActionId, ActionKind, BusEvent, Conversation, ConversationId, DeskEvent, DeskKind, DeskOutcome,
     HandoffPacket, HandoffReason, InboundMessage, Lead, Locale, MessageContent, OutboundAction,
     ProviderMessageId, Tenant, TenantId, TicketNumber, Topic, Urgency,
-    conversation::{PendingTurn, Recorded},
+    conversation::{PendingTurn, Recorded, SUMMARY_EVERY},
     i18n::SystemText,
     intent::{self, SmallTalk},
     language,
@@ -185,6 +185,7 @@ impl InboundProcessor {
         );
         self.publish_and_save(&conversation, version, &actions, traceparent)
             .await?;
+        self.refresh_summary_later(&tenant, &conversation);
         Ok(Processed::Handled { actions })
     }
 
@@ -267,7 +268,29 @@ impl InboundProcessor {
         let actions = self.actions(&mut conversation, kinds, after, Some(after), locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
+        self.refresh_summary_later(&tenant, &conversation);
         Ok(Processed::Handled { actions })
+    }
+
+    /// Starts refreshing the conversation's rolling summary in the background when it is due:
+    /// the reply has already gone out, and a failure only means the next turn tries again.
+    fn refresh_summary_later(&self, tenant: &Arc<Tenant>, conversation: &Conversation) {
+        let Some(engine) = self.engine.clone() else {
+            return;
+        };
+        if !tenant.assistant.llm || conversation.since_summary < SUMMARY_EVERY {
+            return;
+        }
+        let (tenant, store, id) = (
+            Arc::clone(tenant),
+            Arc::clone(&self.conversations),
+            conversation.id.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = refresh_summary(&engine, &tenant, store.as_ref(), &id).await {
+                debug!(conversation = %id.masked(), error = %error, "Summary not refreshed; the next turn retries.");
+            }
+        });
     }
 
     /// Applies an agent's action at the desk.
@@ -617,6 +640,32 @@ impl InboundProcessor {
         }
         Ok(kinds)
     }
+}
+
+/// Summarizes the conversation and saves the summary, retrying once if a turn saved meanwhile.
+async fn refresh_summary(
+    engine: &ConversationEngine,
+    tenant: &Tenant,
+    store: &dyn ConversationStore,
+    id: &ConversationId,
+) -> Result<(), AppError> {
+    let Some(stored) = store.load(id).await? else {
+        return Ok(());
+    };
+    let summary = engine.summarize(tenant, &stored.value).await?;
+    for _ in 0..2 {
+        let Some(mut current) = store.load(id).await? else {
+            return Ok(());
+        };
+        current.value.summary = Some(summary.clone());
+        current.value.since_summary = 0;
+        match store.save(&current.value, Some(current.version)).await {
+            Ok(_) => return Ok(()),
+            Err(atiende_ports::PortError::Conflict(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The desk relay for a customer message written while a person owns the conversation. The

@@ -157,6 +157,7 @@ impl Embedded {
                     deadline: Duration::from_secs(l.deadline_secs),
                     max_tool_rounds: l.max_tool_rounds,
                     history_turns: l.history_turns,
+                    history_ttl: Duration::from_secs(l.history_ttl_secs),
                     passages: l.passages,
                     max_prompt_tokens: l.max_prompt_tokens,
                     max_reply_tokens: l.max_reply_tokens,

@@ -32,6 +32,8 @@ pub const MAX_TURNS: usize = 50;
 pub const MAX_RECENT_INBOUND_IDS: usize = 64;
 /// How many recent desk event ids are remembered to recognize redeliveries.
 pub const MAX_RECENT_DESK_EVENT_IDS: usize = 64;
+/// Customer messages between refreshes of the rolling summary.
+pub const SUMMARY_EVERY: u32 = 16;
 /// How many decision traces a conversation keeps.
 pub const MAX_TRACES: usize = 20;
 
@@ -208,6 +210,13 @@ pub struct Conversation {
     /// Lead fields the customer gave so far (the seeds' payload).
     #[serde(default, skip_serializing_if = "crate::turn::LeadFields::is_empty")]
     pub lead: crate::turn::LeadFields,
+    /// A rolling summary of the conversation, refreshed by the language model every
+    /// [`SUMMARY_EVERY`] customer messages, off the reply's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Customer messages since the summary was last refreshed.
+    #[serde(default)]
+    pub since_summary: u32,
     /// The burst of customer messages waiting for one answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_turn: Option<PendingTurn>,
@@ -247,6 +256,8 @@ impl Conversation {
             agent: None,
             recent_desk_event_ids: Vec::new(),
             lead: crate::turn::LeadFields::default(),
+            summary: None,
+            since_summary: 0,
             pending_turn: None,
             traces: Vec::new(),
         }
@@ -280,6 +291,7 @@ impl Conversation {
         if self.last_customer_message_at.is_none_or(|last| at > last) {
             self.last_customer_message_at = Some(at);
         }
+        self.since_summary = self.since_summary.saturating_add(1);
         if message.contact.profile_name.is_some() {
             self.contact.profile_name = message.contact.profile_name.clone();
         }

@@ -168,6 +168,8 @@ pub struct LlmSettings {
     pub max_tool_rounds: u32,
     /// Earlier messages in the prompt.
     pub history_turns: usize,
+    /// Seconds after which earlier messages leave the prompt (the rolling summary keeps them).
+    pub history_ttl_secs: u64,
     /// Passages in the prompt.
     pub passages: usize,
     /// The prompt's token budget.
@@ -201,6 +203,7 @@ impl Default for LlmSettings {
             deadline_secs: 10,
             max_tool_rounds: 3,
             history_turns: 10,
+            history_ttl_secs: 24 * 3600,
             passages: 6,
             max_prompt_tokens: 6000,
             max_reply_tokens: 600,

@@ -47,6 +47,9 @@ pub struct PromptInput<'a> {
     pub passages: &'a [Retrieved],
     /// How many earlier turns to include at most.
     pub history_turns: usize,
+    /// Earlier turns older than this are left out (short-term memory's time to live); the
+    /// rolling summary carries what matters of them.
+    pub history_since: chrono::DateTime<chrono::Utc>,
     /// The token budget of the whole prompt.
     pub max_tokens: u32,
 }
@@ -152,6 +155,11 @@ fn evidence(input: &PromptInput<'_>, passages: &[&Retrieved]) -> String {
             known.push(format!("{label}: {value}"));
         }
     }
+    if let Some(summary) = conversation.summary.as_deref() {
+        text.push_str("\nResumen de la conversación hasta ahora: ");
+        text.push_str(summary);
+        text.push('\n');
+    }
     if !known.is_empty() {
         text.push_str("\nLo que sabemos del cliente: ");
         text.push_str(&known.join("; "));
@@ -175,7 +183,11 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         let start = end.saturating_sub(input.history_turns);
         turns[start..end]
             .iter()
-            .filter(|t| t.author != Author::System && !t.text.trim().is_empty())
+            .filter(|t| {
+                t.author != Author::System
+                    && !t.text.trim().is_empty()
+                    && t.at >= input.history_since
+            })
             .collect()
     };
     let mut passages: Vec<&Retrieved> = input.passages.iter().collect();
