@@ -1,7 +1,8 @@
 //! atiende end to end: one test binary, a module per flow.
 //!
-//! Tests marked `#[ignore]` need tools outside Rust (the `twilio` Python SDK, Chromium and
-//! chromedriver); `infra/test.sh` installs them and runs every test, ignored ones included.
+//! Tests marked `#[ignore]` need tools outside Rust (the `twilio` Python SDK, the LiteLLM proxy,
+//! the embedding model, Chromium and chromedriver); `infra/test.sh` installs them and runs every
+//! test, ignored ones included.
 
 // A failing test should panic with the value it choked on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
