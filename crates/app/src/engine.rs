@@ -26,7 +26,9 @@ use atiende_domain::{
     intent, mask, sentiment,
     turn::{LeadFields, TurnOutput, same_question},
 };
-use atiende_ports::{AccountStore, ChatMessage, ChatRequest, ChatRole, Clock, UsageLedger};
+use atiende_ports::{
+    AccountStore, AuditEntry, ChatMessage, ChatRequest, ChatRole, Clock, SecurityAudit, UsageLedger,
+};
 use tracing::{info, warn};
 
 use crate::{
@@ -112,6 +114,7 @@ pub struct ConversationEngine {
     usage: Arc<dyn UsageLedger>,
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
+    audit: Option<Arc<dyn SecurityAudit>>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -144,6 +147,32 @@ impl ConversationEngine {
             usage,
             clock,
             settings,
+            audit: None,
+        }
+    }
+
+    /// Appends injection attempts and prompt echoes to `audit` (besides the log).
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn SecurityAudit>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Records a security event: the `security_audit` log target, and the audit store.
+    async fn audit(&self, tenant: &Tenant, conversation: &Conversation, kind: &str, message: &str) {
+        warn!(target: "security_audit", tenant = %tenant.id, conversation = %conversation.id.masked(), kind, "Prompt-injection attempt.");
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            tenant: tenant.id.clone(),
+            conversation: conversation.id.to_string(),
+            kind: kind.to_owned(),
+            excerpt: atiende_domain::text::truncate_chars(message, 200),
+        };
+        if let Err(error) = audit.append(&entry).await {
+            warn!(tenant = %tenant.id, error = %error, "Could not append to the security audit log.");
         }
     }
 
@@ -213,8 +242,7 @@ impl ConversationEngine {
 
         let injection = guard::detect(message);
         if let Some(kind) = injection {
-            // The security audit log: its own target, append-only where logs are shipped.
-            warn!(target: "security_audit", tenant = %tenant.id, conversation = %conversation.id.masked(), kind, "Prompt-injection attempt.");
+            self.audit(tenant, conversation, kind, message).await;
             trace.injection = Some(kind.to_owned());
         }
 
@@ -302,6 +330,10 @@ impl ConversationEngine {
         let known: Vec<&str> = prompt.passage_ids.iter().map(String::as_str).collect();
         let forbidden = [prompt.canary.as_str()];
         let text = answer.response.content.clone().unwrap_or_default();
+        if text.contains(&prompt.canary) {
+            self.audit(tenant, conversation, "prompt_echo", message)
+                .await;
+        }
         let output = match TurnOutput::parse(&text, &known, &forbidden) {
             Ok(output) => output,
             Err(invalid) => {
@@ -347,6 +379,11 @@ impl ConversationEngine {
             }
         };
 
+        if output.injection && trace.injection.is_none() {
+            self.audit(tenant, conversation, "model_flag", message)
+                .await;
+            trace.injection = Some("model_flag".to_owned());
+        }
         trace.intent = Some(output.intent.clone()).filter(|i| !i.is_empty());
         trace.confidence = Some(output.confidence);
         let repeated = conversation

@@ -47,8 +47,8 @@ use atiende_platform::{
 use atiende_ports::{
     AccountStore, ChannelSender, ChatModel, Clock, ConversationStore, DeadLetterStore, Delivery,
     DeliveryLog, DeskLinkStore, Embedder, EmbeddingCache, EventPublisher, HandleOutcome,
-    HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler, Outbox, SystemClock, TenantStore,
-    UsageLedger, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
+    HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler, Outbox, SecurityAudit, SystemClock,
+    TenantStore, UsageLedger, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
@@ -147,24 +147,27 @@ impl Embedded {
             .context("cannot build the HTTP client")?;
         let engine = model_chain(&settings.llm, &http).map(|chain| {
             let l = &settings.llm;
-            Arc::new(ConversationEngine::new(
-                knowledge.clone(),
-                chain,
-                stores.clone() as Arc<dyn AccountStore>,
-                stores.clone() as Arc<dyn UsageLedger>,
-                clock.clone(),
-                EngineSettings {
-                    deadline: Duration::from_secs(l.deadline_secs),
-                    max_tool_rounds: l.max_tool_rounds,
-                    history_turns: l.history_turns,
-                    history_ttl: Duration::from_secs(l.history_ttl_secs),
-                    passages: l.passages,
-                    max_prompt_tokens: l.max_prompt_tokens,
-                    max_reply_tokens: l.max_reply_tokens,
-                    temperature: l.temperature,
-                    min_relevance: settings.processor.min_relevance,
-                },
-            ))
+            Arc::new(
+                ConversationEngine::new(
+                    knowledge.clone(),
+                    chain,
+                    stores.clone() as Arc<dyn AccountStore>,
+                    stores.clone() as Arc<dyn UsageLedger>,
+                    clock.clone(),
+                    EngineSettings {
+                        deadline: Duration::from_secs(l.deadline_secs),
+                        max_tool_rounds: l.max_tool_rounds,
+                        history_turns: l.history_turns,
+                        history_ttl: Duration::from_secs(l.history_ttl_secs),
+                        passages: l.passages,
+                        max_prompt_tokens: l.max_prompt_tokens,
+                        max_reply_tokens: l.max_reply_tokens,
+                        temperature: l.temperature,
+                        min_relevance: settings.processor.min_relevance,
+                    },
+                )
+                .with_audit(stores.clone() as Arc<dyn SecurityAudit>),
+            )
         });
         info!(data_dir = %settings.data_dir.display(), models = ?settings.llm.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), "Embedded store opened.");
         Ok(Self {

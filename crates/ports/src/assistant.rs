@@ -1,5 +1,5 @@
-//! What the assistant's tools and budget read and write: tenants' credit accounts and their
-//! monthly model spending.
+//! What the assistant's tools, budget and guard read and write: tenants' credit accounts, their
+//! monthly model spending, and the security audit log.
 
 use async_trait::async_trait;
 use atiende_domain::{TenantId, assistant::Account};
@@ -20,6 +20,33 @@ pub trait AccountStore: Send + Sync {
     async fn account(&self, tenant: &TenantId, number: &str) -> Result<Option<Account>, PortError>;
     /// How many accounts the tenant has.
     async fn count_accounts(&self, tenant: &TenantId) -> Result<u64, PortError>;
+}
+
+/// One entry of the security audit log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The conversation.
+    pub conversation: String,
+    /// What was seen: a rule's name (`ignore_instructions`, `reveal_prompt`…), `model_flag`
+    /// (the model reported a manipulation attempt) or `prompt_echo` (a reply quoted the
+    /// instructions and was not sent).
+    pub kind: String,
+    /// The start of the customer's message.
+    pub excerpt: String,
+}
+
+/// The security audit log: append-only (there is no way to change or remove an entry short of
+/// deleting the tenant).
+#[async_trait]
+pub trait SecurityAudit: Send + Sync {
+    /// Appends an entry.
+    async fn append(&self, entry: &AuditEntry) -> Result<(), PortError>;
+    /// The tenant's latest entries, newest first.
+    async fn entries(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, PortError>;
 }
 
 /// Model spending per tenant and calendar month (`2026-11`).

@@ -32,7 +32,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod store;
 
-pub use assistant::{AccountStore, UsageLedger};
+pub use assistant::{AccountStore, AuditEntry, SecurityAudit, UsageLedger};
 pub use bus::{
     DeadLetter, DeadLetterStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
     OutgoingMessage, PublishOutcome,

@@ -32,7 +32,7 @@ use atiende_app::{
     knowledge::KnowledgeService, llm::ModelChain, simulate::Simulator, tenants::TenantAdmin,
 };
 use atiende_bootstrap::Embedded;
-use atiende_ports::{Clock, DeadLetterStore, Outbox, UsageLedger};
+use atiende_ports::{Clock, DeadLetterStore, Outbox, SecurityAudit, UsageLedger};
 use secrecy::SecretString;
 
 /// The admin service's state.
@@ -51,6 +51,7 @@ pub struct Admin {
     chain: Option<Arc<ModelChain>>,
     clock: Arc<dyn Clock>,
     simulator: Simulator,
+    audit: Arc<dyn SecurityAudit>,
 }
 
 impl Admin {
@@ -71,6 +72,7 @@ impl Admin {
             chain: infra.engine.as_ref().map(|e| e.chain().clone()),
             clock: infra.clock.clone(),
             simulator: infra.simulator(),
+            audit: infra.stores.clone() as Arc<dyn SecurityAudit>,
         }
     }
 

@@ -58,6 +58,10 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/accounts", web::put().to(import_accounts))
             .route("/tenants/{id}/usage", web::get().to(get_usage))
             .route("/tenants/{id}/simulate", web::post().to(simulate))
+            .route(
+                "/tenants/{id}/security-audit",
+                web::get().to(security_audit),
+            )
             .route("/metrics", web::get().to(metrics))
             .route("/dead-letters", web::get().to(list_dead_letters)),
     );
@@ -286,6 +290,17 @@ async fn simulate(
         .turn(&tenant, &request.from, &request.text, request.reset)
         .await?;
     Ok(HttpResponse::Ok().json(turn))
+}
+
+/// The tenant's security audit log, newest first (injection attempts, prompt echoes).
+async fn security_audit(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    let entries = admin.audit.entries(&tenant, 200).await?;
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
 
 /// The model providers' breakers and key pools (the seeds' `/metrics`, with its 80 % alert).

@@ -466,6 +466,15 @@ CREATE TABLE llm_usage (
     PRIMARY KEY (tenant, month)
 ) WITHOUT ROWID;
 "#,
+    // 6: the security audit log (append-only: the code has no update or delete but the tenant's).
+    r#"
+CREATE TABLE security_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    entry TEXT NOT NULL
+);
+CREATE INDEX security_audit_by_tenant ON security_audit (tenant, seq);
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

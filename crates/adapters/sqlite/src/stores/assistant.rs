@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use atiende_domain::{TenantId, assistant::Account};
-use atiende_ports::{AccountStore, PortError, UsageLedger};
+use atiende_ports::{AccountStore, AuditEntry, PortError, SecurityAudit, UsageLedger};
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStores;
@@ -121,5 +121,42 @@ impl UsageLedger for SqliteStores {
                 cost,
             )
         }))
+    }
+}
+
+#[async_trait]
+impl SecurityAudit for SqliteStores {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        let tenant = entry.tenant.to_string();
+        let encoded = serde_json::to_string(entry).map_err(DbError::from)?;
+        self.db
+            .write(move |c| {
+                c.exec(
+                    "INSERT INTO security_audit (tenant, entry) VALUES (?1, ?2)",
+                    params![tenant, encoded],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn entries(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, PortError> {
+        let (tenant, limit) = (tenant.to_string(), i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows: Vec<String> = self
+            .db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT entry FROM security_audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(params![tenant, limit], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| PortError::from(DbError::from(e))))
+            .collect()
     }
 }

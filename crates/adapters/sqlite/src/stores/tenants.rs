@@ -301,6 +301,7 @@ impl TenantStore for SqliteStores {
                     "embeddings",
                     "accounts",
                     "llm_usage",
+                    "security_audit",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
