@@ -276,6 +276,7 @@ impl ConversationEngine {
             knowledge: &self.knowledge,
             accounts: &self.accounts,
             cause,
+            offered: &settings,
         };
         let mut effects = Effects::default();
         let order = &tenant.assistant.models;
@@ -293,7 +294,9 @@ impl ConversationEngine {
                     trace.calls.extend(traced_calls(&exhausted.attempts));
                     trace.trigger = Some(HandoffReason::ModelUnavailable);
                     trace.latency_ms = millis(started.elapsed());
-                    warn!(tenant = %tenant.id, conversation = %conversation.id.masked(), error = %exhausted, "No model answered; handing off.");
+                    // Tool rounds before the failure were paid for.
+                    self.record_usage(tenant, &trace).await;
+                    warn!(tenant = %tenant.id, conversation = %conversation.id.masked(), error = %mask::scrub_digits(&exhausted.to_string()), "No model answered; handing off.");
                     return Ok(EngineTurn {
                         reply: EngineReply::HandOff(HandoffReason::ModelUnavailable),
                         effects,
@@ -434,6 +437,12 @@ impl ConversationEngine {
         tenant: &Tenant,
         conversation: &Conversation,
     ) -> Result<String, AppError> {
+        if self.over_budget(tenant).await? {
+            // Over budget means no model calls at all, summaries included.
+            return Err(AppError::Conflict(
+                "over the monthly model budget".to_owned(),
+            ));
+        }
         let mut transcript = String::new();
         if let Some(previous) = &conversation.summary {
             transcript.push_str("Resumen anterior: ");

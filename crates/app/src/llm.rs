@@ -314,7 +314,7 @@ impl ModelChain {
                     });
                 }
                 Err(error) => {
-                    warn!(provider = %provider.name, error = %error, "Model failed; trying the next one.");
+                    warn!(provider = %provider.name, error = %atiende_domain::mask::scrub_digits(&error.to_string()), "Model failed; trying the next one.");
                     last = Some(error);
                 }
             }

@@ -109,6 +109,9 @@ pub struct ToolRunner<'a> {
     pub accounts: &'a Arc<dyn AccountStore>,
     /// What caused the turn (for stable ticket numbers).
     pub cause: &'a str,
+    /// The tools offered on this turn (fewer than the tenant's on a suspicious turn); a call
+    /// of any other is refused, whatever the model wrote.
+    pub offered: &'a AssistantSettings,
 }
 
 #[derive(Deserialize)]
@@ -157,7 +160,7 @@ fn parse<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
 impl ToolRunner<'_> {
     /// Runs `call`, returning its result for the model and its trace entry.
     pub async fn run(&self, call: &ToolCall, effects: &mut Effects) -> (String, TracedTool) {
-        let tool = ToolName::parse(&call.name).filter(|t| self.tenant.assistant.offers(*t));
+        let tool = ToolName::parse(&call.name).filter(|t| self.offered.offers(*t));
         let (result, outcome) = match tool {
             None => (
                 json!({"error": format!("la herramienta {:?} no existe", call.name)}),
