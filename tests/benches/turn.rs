@@ -27,10 +27,7 @@ use atiende_app::{
     responder::ExtractiveResponder,
 };
 use atiende_bootstrap::{Embedded, test_settings};
-use atiende_domain::{
-    Channel, Contact, ConversationId, InboundMessage, MessageContent, PhoneNumber,
-    ProviderMessageId, TenantId,
-};
+use atiende_domain::TenantId;
 use atiende_platform::config::EmbedderChoice;
 use atiende_ports::{
     AccountStore, ChatModel, ChatRequest, ChatResponse, ConversationStore, FinishReason, LlmError,
@@ -249,23 +246,14 @@ async fn main() {
     let mut calls_per_turn = [0usize; 4];
     for i in 0..n {
         // 25 conversations of n/25 turns each, so histories grow as in real chats.
-        let phone = PhoneNumber::parse(&format!("+1809555{:04}", i % 25)).unwrap();
-        let message = InboundMessage {
-            conversation: ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str()),
-            tenant: tenant.clone(),
-            channel: Channel::TwilioWhatsApp,
-            provider_message_id: ProviderMessageId::parse(format!("SMbench{i}")).unwrap(),
-            contact: Contact::from_phone(phone.clone()),
-            business_address: None,
-            // Numbered, so the loop trigger (the same question again) does not hand the
-            // conversation to a person and silence the bot.
-            content: MessageContent::Text {
-                body: format!("{} (consulta {i})", questions[i % questions.len()]),
-            },
-            sent_at: None,
-            received_at: chrono::Utc::now(),
-            in_reply_to: None,
-        };
+        // Numbered, so the loop trigger (the same question again) does not hand the
+        // conversation to a person and silence the bot.
+        let message = atiende_testkit::whatsapp_text(
+            "demo",
+            &format!("+1809555{:04}", i % 25),
+            &format!("SMbench{i}"),
+            &format!("{} (consulta {i})", questions[i % questions.len()]),
+        );
         let before = model.calls.load(Ordering::Relaxed);
         let started = Instant::now();
         processor.process(&message, None).await.unwrap();

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use atiende_app::processor::Processed;
 use atiende_bootstrap::{Embedded, test_settings};
 use atiende_domain::{
-    ActionKind, Channel, Contact, ConversationId, HandoffReason, InboundMessage, MessageContent,
-    PhoneNumber, ProviderMessageId, TenantId, assistant::AssistantSettings,
+    ActionKind, Channel, ConversationId, HandoffReason, TenantId, assistant::AssistantSettings,
 };
 use atiende_platform::config::LlmProvider;
 use atiende_ports::{ConversationStore, SecurityAudit, UsageLedger};
@@ -76,23 +75,10 @@ impl Bot {
 
     /// Sends `text` from `phone` through the processor; returns the actions.
     async fn say_from(&self, phone: &str, text: &str) -> Vec<ActionKind> {
-        let tenant = TenantId::parse("demo").unwrap();
-        let phone = PhoneNumber::parse(phone).unwrap();
         let n = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let message = InboundMessage {
-            conversation: ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str()),
-            tenant,
-            channel: Channel::TwilioWhatsApp,
-            provider_message_id: ProviderMessageId::parse(format!("SM{n}")).unwrap(),
-            contact: Contact::from_phone(phone),
-            business_address: None,
-            content: MessageContent::Text { body: text.into() },
-            sent_at: None,
-            received_at: chrono::Utc::now(),
-            in_reply_to: None,
-        };
+        let message = atiende_testkit::whatsapp_text("demo", phone, &format!("SM{n}"), text);
         let processed = self
             .infra
             .processor()
@@ -143,6 +129,16 @@ impl Bot {
     }
 }
 
+/// The names of the tools a request offered.
+fn tool_names(request: &Value) -> Vec<&str> {
+    request["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect()
+}
+
 fn reply_text(actions: &[ActionKind]) -> String {
     match actions.first() {
         Some(ActionKind::Reply { text }) => text.clone(),
@@ -175,12 +171,7 @@ async fn one_call_answers_a_grounded_question_and_the_trace_says_why() {
     let evidence = request["messages"][1]["content"].as_str().unwrap();
     assert!(evidence.contains("Guaymate: RD$1,200"), "{evidence}");
     assert_eq!(request["response_format"]["type"], "json_object");
-    let tools: Vec<&str> = request["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let tools = tool_names(request);
     assert!(tools.contains(&"buscar_producto") && tools.contains(&"escalar_a_humano"));
 
     let conversation = bot.conversation("+18095551010").await;
@@ -354,12 +345,7 @@ async fn an_injection_attempt_is_audited_and_gets_no_data_tools() {
     );
     assert!(refused[0].get("balance").is_none());
     let request = &bot.llm.requests()[0].1;
-    let tools: Vec<&str> = request["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let tools = tool_names(request);
     assert_eq!(tools, ["escalar_a_humano"]);
     let trace = bot.last_trace("+18095551010").await;
     assert_eq!(trace.injection.as_deref(), Some("ignore_instructions"));

@@ -6,10 +6,7 @@
 //! and runs these ignored tests.
 
 use atiende_bootstrap::{Embedded, test_settings};
-use atiende_domain::{
-    ActionKind, Channel, Contact, ConversationId, HandoffReason, InboundMessage, MessageContent,
-    PhoneNumber, ProviderMessageId, TenantId,
-};
+use atiende_domain::{ActionKind, ConversationId, HandoffReason};
 use atiende_platform::config::LlmProvider;
 use atiende_ports::ConversationStore;
 use atiende_testkit::litellm::{LiteLlmProxy, MASTER_KEY};
@@ -45,21 +42,8 @@ fn provider(proxy: &LiteLlmProxy, name: &str, model: &str) -> LlmProvider {
 }
 
 async fn ask(infra: &Embedded, id: &str, text: &str) -> (Vec<ActionKind>, ConversationId) {
-    let tenant = TenantId::parse("demo").unwrap();
-    let phone = PhoneNumber::parse("+18095551010").unwrap();
-    let conversation = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str());
-    let message = InboundMessage {
-        conversation: conversation.clone(),
-        tenant,
-        channel: Channel::TwilioWhatsApp,
-        provider_message_id: ProviderMessageId::parse(id).unwrap(),
-        contact: Contact::from_phone(phone),
-        business_address: None,
-        content: MessageContent::Text { body: text.into() },
-        sent_at: None,
-        received_at: chrono::Utc::now(),
-        in_reply_to: None,
-    };
+    let message = atiende_testkit::whatsapp_text("demo", "+18095551010", id, text);
+    let conversation = message.conversation.clone();
     let processed = infra.processor().process(&message, None).await.unwrap();
     let atiende_app::processor::Processed::Handled { actions } = processed else {
         panic!("{processed:?}")

@@ -214,7 +214,8 @@ pub fn find_email(text: &str) -> Option<String> {
         .map(str::to_lowercase)
 }
 
-fn is_email(word: &str) -> bool {
+/// Whether `word` is an e-mail address (one `@`, a dotted domain of valid labels).
+pub fn is_email(word: &str) -> bool {
     let Some((local, domain)) = word.split_once('@') else {
         return false;
     };

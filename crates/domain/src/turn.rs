@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::words;
+use crate::{lead::is_email, text::words};
 
 /// The longest reply accepted, in characters (WhatsApp shows 4,096; two short paragraphs fit
 /// easily).
@@ -168,7 +168,7 @@ impl TurnOutput {
             problems.push("`reply` repeats your instructions; never quote them".to_owned());
         }
         if let Some(email) = output.lead.as_ref().and_then(|l| l.email.as_deref())
-            && !is_email(email)
+            && !is_email(email.trim())
         {
             problems.push(format!("`lead.email` {email:?} is not an e-mail address"));
         }
@@ -188,20 +188,6 @@ fn strip_fences(text: &str) -> &str {
     };
     let inner = inner.strip_prefix("json").unwrap_or(inner);
     inner.strip_suffix("```").unwrap_or(inner).trim()
-}
-
-/// A plausible e-mail address: one `@`, a dotted domain, no spaces.
-pub fn is_email(text: &str) -> bool {
-    let text = text.trim();
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && !text.chars().any(char::is_whitespace)
-        && domain.split('.').filter(|part| !part.is_empty()).count() >= 2
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
 }
 
 /// Whether two customer messages ask the same thing (same words, ignoring accents, case,

@@ -184,20 +184,34 @@ fn error(status: u16, headers: &[(String, String)], message: &str) -> HttpRespon
     response.json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}}))
 }
 
-async fn complete(state: Data, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+/// Records the request and checks its bearer key; returns the state for the endpoint to take
+/// its answer from, or `None` for a refused key (the caller answers OpenAI's 401).
+fn admit<'a>(
+    state: &'a Data,
+    request: &HttpRequest,
+    body: &Value,
+) -> Option<std::sync::MutexGuard<'a, State>> {
     let key = request
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    state.requests.push((key.clone(), body.clone()));
+    let refused = key.is_none() || state.key.as_ref().is_some_and(|k| Some(k) != key.as_ref());
+    (!refused).then_some(state)
+}
+
+fn unauthorized() -> HttpResponse {
+    error(401, &[], "Incorrect API key provided")
+}
+
+async fn complete(state: Data, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
     let answer = {
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.requests.push((key.clone(), body.0.clone()));
-        let refused = key.is_none() || state.key.as_ref().is_some_and(|k| Some(k) != key.as_ref());
-        if refused {
-            return error(401, &[], "Incorrect API key provided");
-        }
+        let Some(mut state) = admit(&state, &request, &body.0) else {
+            return unauthorized();
+        };
         match state.queue.pop_front() {
             Some(answer) => answer,
             None => (state.default)(&body.0),
@@ -209,19 +223,8 @@ async fn complete(state: Data, request: HttpRequest, body: web::Json<Value>) -> 
 /// `POST /v1/embeddings`: a deterministic vector per text (of `dimensions`, default 8), so equal
 /// texts embed equally; scripted errors apply here too (a scripted completion is ignored).
 async fn embeddings(state: Data, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
-    let key = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let scripted = {
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.requests.push((key.clone(), body.0.clone()));
-        if key.is_none() || state.key.as_ref().is_some_and(|k| Some(k) != key.as_ref()) {
-            return error(401, &[], "Incorrect API key provided");
-        }
-        state.queue.pop_front()
+    let Some(scripted) = admit(&state, &request, &body.0).map(|mut s| s.queue.pop_front()) else {
+        return unauthorized();
     };
     if let Some(answer @ (Scripted::Error { .. } | Scripted::Delay(..))) = scripted {
         return play(answer).await;

@@ -134,3 +134,32 @@ where
     let handle = rx.recv().expect("the fake server started");
     (format!("http://127.0.0.1:{port}"), handle)
 }
+
+/// A customer's WhatsApp text (via Twilio) to `tenant` from `phone`, as ingest would publish it.
+pub fn whatsapp_text(
+    tenant: &str,
+    phone: &str,
+    id: &str,
+    text: &str,
+) -> atiende_domain::InboundMessage {
+    use atiende_domain::{
+        Channel, Contact, ConversationId, InboundMessage, MessageContent, PhoneNumber,
+        ProviderMessageId, TenantId,
+    };
+    let tenant = TenantId::parse(tenant).expect("a tenant id");
+    let phone = PhoneNumber::parse(phone).expect("a phone number");
+    InboundMessage {
+        conversation: ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str()),
+        tenant,
+        channel: Channel::TwilioWhatsApp,
+        provider_message_id: ProviderMessageId::parse(id).expect("a message id"),
+        contact: Contact::from_phone(phone),
+        business_address: None,
+        content: MessageContent::Text {
+            body: text.to_owned(),
+        },
+        sent_at: None,
+        received_at: chrono::Utc::now(),
+        in_reply_to: None,
+    }
+}

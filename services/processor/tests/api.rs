@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use atiende_bootstrap::{Embedded, test_settings};
 use atiende_domain::{
-    ActionKind, BusEvent, Channel, Contact, ConversationId, ConversationState, HandoffReason,
-    InboundMessage, MessageContent, PhoneNumber, ProviderMessageId, TenantId, Topic,
+    ActionKind, BusEvent, ConversationId, ConversationState, HandoffReason, Topic,
 };
 use atiende_ports::{ConversationStore, DeadLetterStore};
 use atiende_testkit::{
@@ -54,21 +53,8 @@ async fn spawn_with(token: Option<&str>) -> Harness {
 }
 
 fn inbound(id: &str, text: &str) -> BusEvent {
-    let tenant = TenantId::parse("demo").unwrap();
-    let phone = PhoneNumber::parse("+18095551010").unwrap();
     BusEvent::InboundMessageReceivedV1 {
-        message: InboundMessage {
-            conversation: ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str()),
-            tenant,
-            channel: Channel::TwilioWhatsApp,
-            provider_message_id: ProviderMessageId::parse(id).unwrap(),
-            contact: Contact::from_phone(phone),
-            business_address: None,
-            content: MessageContent::Text { body: text.into() },
-            sent_at: None,
-            received_at: chrono::Utc::now(),
-            in_reply_to: None,
-        },
+        message: atiende_testkit::whatsapp_text("demo", "+18095551010", id, text),
     }
 }
 

@@ -13,8 +13,9 @@ use atiende_domain::{
     Channel, ContactIdentity, Conversation, Tenant, TicketNumber,
     assistant::{AssistantSettings, ToolName, TracedTool, account_digits},
     knowledge::PassageKind,
+    lead::is_email,
     mask,
-    turn::{LeadFields, is_email},
+    turn::LeadFields,
 };
 use atiende_ports::{AccountStore, ToolCall, ToolSpec};
 use serde::Deserialize;
@@ -208,7 +209,7 @@ impl ToolRunner<'_> {
             }
             ToolName::RegistrarLead => {
                 let args: LeadArgs = parse(call)?;
-                if !is_email(&args.email) {
+                if !is_email(args.email.trim()) {
                     return Err(format!(
                         "{:?} no es un correo válido: pídeselo de nuevo al cliente",
                         args.email
