@@ -15,6 +15,12 @@ pub enum AppError {
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller sent a kind of content atiende does not read.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The caller sent more than a limit allows.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use atiende_domain::{
     TenantId, ValidationError,
-    knowledge::{Passage, Product, product_passages, split_text_document},
+    knowledge::Passage,
     retrieval::{DenseCalibration, rrf},
 };
 use atiende_ports::{
@@ -29,10 +29,18 @@ use tracing::warn;
 
 use crate::AppError;
 
-/// The largest document accepted, in bytes.
+pub mod formats;
+pub mod jobs;
+
+pub use formats::{DocumentKind, parse_catalog};
+pub use jobs::{IngestProgress, IngestionJobs};
+
+/// The largest document text accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 2 * 1024 * 1024;
 /// The most passages one tenant may have.
 pub const MAX_PASSAGES_PER_TENANT: usize = 50_000;
+/// The most documents one tenant may have.
+pub const MAX_DOCUMENTS_PER_TENANT: usize = 2_000;
 
 /// A document to ingest.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +54,8 @@ pub enum DocumentInput {
         id: Option<String>,
         /// A title for listings.
         title: Option<String>,
-        /// `text` (default; Markdown welcome) or `catalog` (CSV of products).
+        /// `text` (default; Markdown welcome), `faq` (CSV or JSON of questions and answers) or
+        /// `catalog` (CSV of products).
         kind: Option<String>,
         /// The content.
         content: String,
@@ -160,84 +169,71 @@ impl KnowledgeService {
         tenant: &TenantId,
         documents: Vec<DocumentInput>,
     ) -> Result<Vec<IngestedDocument>, AppError> {
+        self.ingest_with_progress(tenant, documents, &IngestProgress::default())
+            .await
+    }
+
+    /// [`Self::ingest`], counting its work in `progress` as it goes (for ingestion jobs).
+    ///
+    /// Every document is validated and cut before anything is stored, so a bad file in a batch
+    /// changes nothing. New passages are embedded into the cache *before* their documents are
+    /// stored: when the store's revision changes, every process rebuilding its index finds the
+    /// vectors ready instead of embedding them again while a customer waits.
+    pub async fn ingest_with_progress(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<DocumentInput>,
+        progress: &IngestProgress,
+    ) -> Result<Vec<IngestedDocument>, AppError> {
         if documents.is_empty() {
             return Err(
                 ValidationError::new("documents", "at least one document is required").into(),
             );
         }
         let existing = self.store.list_documents(tenant).await?;
-        let mut total: usize = existing.iter().map(|d| d.passages).sum();
-        let mut results = Vec::with_capacity(documents.len());
+        let mut prepared = Vec::with_capacity(documents.len());
         for input in documents {
-            let (id, title, kind, content) = match input {
-                DocumentInput::Bare(content) => (None, None, None, content),
-                DocumentInput::Full {
-                    id,
-                    title,
-                    kind,
-                    content,
-                } => (id, title, kind, content),
-            };
-            if content.trim().is_empty() {
-                return Err(ValidationError::new("documents", "a document is empty").into());
+            prepared.push(prepare(input, &existing)?);
+        }
+        check_limits(&existing, &prepared)?;
+        progress.start(
+            prepared.len(),
+            prepared.iter().map(|p| p.passages.len()).sum(),
+        );
+        if let Some(dense) = &self.dense {
+            let passages: Vec<Passage> = prepared
+                .iter()
+                .flat_map(|p| p.passages.iter().cloned())
+                .collect();
+            // A model that fails now is not fatal: the documents are stored, searched by
+            // keywords, and embedded again on the next index build.
+            if let Err(e) = self
+                .passage_vectors(dense, tenant, &passages, Some(progress))
+                .await
+            {
+                warn!(error = %e, tenant = %tenant, "Could not embed the new passages; they are searchable by keywords.");
             }
-            if content.len() > MAX_DOCUMENT_BYTES {
-                return Err(ValidationError::new(
-                    "documents",
-                    format!("a document is larger than {MAX_DOCUMENT_BYTES} bytes"),
-                )
-                .into());
+        }
+        let mut results = Vec::with_capacity(prepared.len());
+        for document in prepared {
+            if !document.unchanged {
+                let stored = KnowledgeDocument {
+                    id: document.id.clone(),
+                    title: document.title,
+                    kind: document.kind.as_str().to_owned(),
+                    content_hash: document.hash,
+                    passages: document.passages.len(),
+                    created_at: self.clock.now(),
+                };
+                self.store
+                    .put_document(tenant, &stored, &document.passages)
+                    .await?;
             }
-            let hash = hex::encode(Sha256::digest(content.as_bytes()));
-            let id = match id {
-                Some(id) => validate_document_id(id)?,
-                None => format!("doc-{}", &hash[..12]),
-            };
-            let kind = kind.unwrap_or_else(|| "text".to_owned());
-            let passages = match kind.as_str() {
-                "text" => split_text_document(&id, &content),
-                "catalog" => product_passages(&id, parse_catalog(&content)?),
-                _ => {
-                    return Err(ValidationError::new("kind", "expected text or catalog").into());
-                }
-            };
-            if passages.is_empty() {
-                return Err(ValidationError::new("documents", "a document has no text").into());
-            }
-            if let Some(old) = existing.iter().find(|d| d.id == id) {
-                if old.content_hash == hash {
-                    results.push(IngestedDocument {
-                        id,
-                        passages: old.passages,
-                        unchanged: true,
-                    });
-                    continue;
-                }
-                total = total.saturating_sub(old.passages);
-            }
-            total += passages.len();
-            if total > MAX_PASSAGES_PER_TENANT {
-                return Err(ValidationError::new(
-                    "documents",
-                    format!("a tenant may have at most {MAX_PASSAGES_PER_TENANT} passages"),
-                )
-                .into());
-            }
-            let document = KnowledgeDocument {
-                title: title.unwrap_or_else(|| first_line_title(&content)),
-                id: id.clone(),
-                kind,
-                content_hash: hash,
-                passages: passages.len(),
-                created_at: self.clock.now(),
-            };
-            self.store
-                .put_document(tenant, &document, &passages)
-                .await?;
+            progress.document_done();
             results.push(IngestedDocument {
-                id,
-                passages: passages.len(),
-                unchanged: false,
+                id: document.id,
+                passages: document.count,
+                unchanged: document.unchanged,
             });
         }
         self.refresh_index(tenant).await?;
@@ -404,7 +400,7 @@ impl KnowledgeService {
         let revision = self.store.revision(tenant).await?;
         let passages: Vec<Passage> = self.store.passages(tenant).await?;
         if let Some(dense) = &self.dense {
-            match self.passage_vectors(dense, tenant, &passages).await {
+            match self.passage_vectors(dense, tenant, &passages, None).await {
                 Ok(entries) => {
                     dense
                         .index
@@ -429,6 +425,7 @@ impl KnowledgeService {
         dense: &DenseRetrieval,
         tenant: &TenantId,
         passages: &[Passage],
+        progress: Option<&IngestProgress>,
     ) -> Result<Vec<(Passage, Vec<f32>)>, AppError> {
         let model = dense.embedder.model();
         let texts: Vec<String> = passages.iter().map(Passage::searchable_text).collect();
@@ -440,6 +437,9 @@ impl KnowledgeService {
         let missing: Vec<usize> = (0..keys.len())
             .filter(|&i| !cached.contains_key(&keys[i]))
             .collect();
+        if let Some(progress) = progress {
+            progress.embedded(keys.len() - missing.len());
+        }
         // In slices, so a large ingestion is saved as it goes and a failure keeps what was done.
         for slice in missing.chunks(64) {
             let batch: Vec<String> = slice.iter().map(|&i| texts[i].clone()).collect();
@@ -451,6 +451,9 @@ impl KnowledgeService {
                 .collect();
             dense.cache.put_embeddings(tenant, model, &entries).await?;
             cached.extend(entries);
+            if let Some(progress) = progress {
+                progress.embedded(slice.len());
+            }
         }
         Ok(passages
             .iter()
@@ -458,6 +461,93 @@ impl KnowledgeService {
             .filter_map(|(p, k)| cached.get(k).map(|v| (p.clone(), v.clone())))
             .collect())
     }
+}
+
+/// A document validated and cut, ready to store.
+struct Prepared {
+    id: String,
+    title: String,
+    kind: DocumentKind,
+    hash: String,
+    /// Empty when unchanged (nothing to store or embed).
+    passages: Vec<Passage>,
+    /// Its passage count (the stored one when unchanged).
+    count: usize,
+    unchanged: bool,
+}
+
+fn prepare(input: DocumentInput, existing: &[KnowledgeDocument]) -> Result<Prepared, AppError> {
+    let (id, title, kind, content) = match input {
+        DocumentInput::Bare(content) => (None, None, None, content),
+        DocumentInput::Full {
+            id,
+            title,
+            kind,
+            content,
+        } => (id, title, kind, content),
+    };
+    if content.trim().is_empty() {
+        return Err(ValidationError::new("documents", "a document is empty").into());
+    }
+    if content.len() > MAX_DOCUMENT_BYTES {
+        return Err(AppError::TooLarge(format!(
+            "a document's text is larger than {MAX_DOCUMENT_BYTES} bytes"
+        )));
+    }
+    let hash = hex::encode(Sha256::digest(content.as_bytes()));
+    let id = match id {
+        Some(id) => validate_document_id(id)?,
+        None => format!("doc-{}", &hash[..12]),
+    };
+    let kind = DocumentKind::parse(kind.as_deref().unwrap_or("text"))?;
+    let title = title.unwrap_or_else(|| first_line_title(&content));
+    if let Some(old) = existing
+        .iter()
+        .find(|d| d.id == id && d.content_hash == hash && d.kind == kind.as_str())
+    {
+        return Ok(Prepared {
+            id,
+            title,
+            kind,
+            hash,
+            passages: Vec::new(),
+            count: old.passages,
+            unchanged: true,
+        });
+    }
+    let passages = kind.passages(&id, &content)?;
+    if passages.is_empty() {
+        return Err(ValidationError::new("documents", format!("{id} has no text")).into());
+    }
+    Ok(Prepared {
+        id,
+        title,
+        kind,
+        hash,
+        count: passages.len(),
+        passages,
+        unchanged: false,
+    })
+}
+
+/// The tenant's documents and passages after `prepared` is stored must stay within the limits.
+fn check_limits(existing: &[KnowledgeDocument], prepared: &[Prepared]) -> Result<(), AppError> {
+    let replaced = |d: &&KnowledgeDocument| prepared.iter().any(|p| p.id == d.id);
+    let kept = existing.iter().filter(|d| !replaced(d));
+    let documents = kept.clone().count() + prepared.len();
+    let passages: usize =
+        kept.map(|d| d.passages).sum::<usize>() + prepared.iter().map(|p| p.count).sum::<usize>();
+    if documents > MAX_DOCUMENTS_PER_TENANT {
+        return Err(AppError::TooLarge(format!(
+            "a tenant may have at most {MAX_DOCUMENTS_PER_TENANT} documents"
+        )));
+    }
+    if passages > MAX_PASSAGES_PER_TENANT {
+        return Err(AppError::TooLarge(format!(
+            "a tenant may have at most {MAX_PASSAGES_PER_TENANT} passages; this upload would make {passages}"
+        )));
+    }
+    Ok(())
 }
 
 fn validate_document_id(id: String) -> Result<String, ValidationError> {
@@ -485,98 +575,9 @@ fn first_line_title(content: &str) -> String {
     line.chars().take(80).collect()
 }
 
-/// Parses a product catalog in CSV. Headers may be Spanish or English:
-/// `sku, nombre|name, categoria|category, precio|precio_dop|price[_xxx], unidad|unit,
-/// existencia|stock, sucursal|branch`; a `moneda|currency` column or a `_xxx` suffix on the price
-/// header gives the currency (default `DOP`).
-pub fn parse_catalog(csv_text: &str) -> Result<Vec<Product>, ValidationError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(csv_text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ValidationError::new("catalog", format!("unreadable header: {e}")))?
-        .clone();
-    let find = |names: &[&str]| {
-        headers.iter().position(|h| {
-            let h = h.to_ascii_lowercase();
-            names
-                .iter()
-                .any(|n| h == *n || h.starts_with(&format!("{n}_")))
-        })
-    };
-    let col = |names: &[&str], what: &'static str| {
-        find(names).ok_or_else(|| ValidationError::new("catalog", format!("missing column {what}")))
-    };
-    let sku = col(&["sku", "codigo", "code"], "sku")?;
-    let name = col(&["nombre", "name", "producto", "product"], "nombre/name")?;
-    let price = col(&["precio", "price"], "precio/price")?;
-    let category = find(&["categoria", "category"]);
-    let unit = find(&["unidad", "unit"]);
-    let stock = find(&["existencia", "stock", "inventario"]);
-    let branch = find(&["sucursal", "branch", "almacen"]);
-    let currency_col = find(&["moneda", "currency"]);
-    let header_currency = headers
-        .get(price)
-        .and_then(|h| h.rsplit_once('_'))
-        .map(|(_, c)| c.to_ascii_uppercase())
-        .filter(|c| c.len() == 3);
-
-    let mut products = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let record = record
-            .map_err(|e| ValidationError::new("catalog", format!("row {}: {e}", line + 2)))?;
-        let get = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_owned();
-        let price_text = get(Some(price)).replace([',', '$'], "");
-        let product = Product {
-            sku: get(Some(sku)),
-            name: get(Some(name)),
-            category: get(category),
-            price: price_text.parse().map_err(|_| {
-                ValidationError::new(
-                    "catalog",
-                    format!("row {}: price is not a number", line + 2),
-                )
-            })?,
-            currency: currency_col
-                .map(|c| get(Some(c)).to_ascii_uppercase())
-                .filter(|c| !c.is_empty())
-                .or_else(|| header_currency.clone())
-                .unwrap_or_else(|| "DOP".to_owned()),
-            unit: get(unit),
-            stock: get(stock).parse().unwrap_or(0),
-            branch: get(branch),
-        };
-        product.validate()?;
-        products.push(product);
-    }
-    if products.is_empty() {
-        return Err(ValidationError::new("catalog", "no product rows"));
-    }
-    Ok(products)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spanish_catalogs_parse_with_currency_from_the_header() {
-        let csv = "sku,nombre,categoria,precio_dop,unidad,existencia,sucursal\n\
-                   CEM-001,\"Cemento gris, funda 42.5 kg\",Construcción,495,funda,25,Centro\n";
-        let products = parse_catalog(csv).unwrap();
-        assert_eq!(products.len(), 1);
-        assert_eq!(products[0].name, "Cemento gris, funda 42.5 kg");
-        assert_eq!(products[0].currency, "DOP");
-        assert_eq!(products[0].stock, 25);
-    }
-
-    #[test]
-    fn catalogs_without_required_columns_or_numbers_are_rejected() {
-        assert!(parse_catalog("name,price\nX,1\n").is_err());
-        assert!(parse_catalog("sku,name,price\nA,X,abc\n").is_err());
-        assert!(parse_catalog("sku,name,price\n").is_err());
-    }
 
     #[test]
     fn document_ids_are_restricted() {

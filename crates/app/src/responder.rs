@@ -130,14 +130,14 @@ pub fn compose(
                 products.iter().map(|(_, id)| (*id).to_owned()).collect(),
             )
         }
-        PassageKind::Text => {
+        PassageKind::Text | PassageKind::Faq => {
             let mut body = best.passage.text.clone();
             let mut used = vec![best.passage.id.clone()];
             // A neighbouring line of the same section that also answers (the Sunday hours of the
             // other branch) belongs in the same answer.
             if let Some(sibling) = relevant.iter().filter(close).find(|h| {
                 h.passage.id != best.passage.id
-                    && h.passage.kind == PassageKind::Text
+                    && h.passage.kind == best.passage.kind
                     && h.passage.heading == best.passage.heading
             }) && body.chars().count() + sibling.passage.text.chars().count() < MAX_ANSWER_CHARS
             {

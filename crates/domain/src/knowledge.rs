@@ -64,8 +64,10 @@ pub const SYNONYMS: &[&[&str]] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PassageKind {
-    /// A line or paragraph of prose or an FAQ entry.
+    /// A line or paragraph of prose.
     Text,
+    /// The answer to one question of an FAQ; the question is its heading.
+    Faq,
     /// One product of a catalog.
     Product,
 }
@@ -241,19 +243,32 @@ pub fn split_text_document(document_id: &str, text: &str) -> Vec<Passage> {
     passages
 }
 
-/// Splits text longer than `max` characters at sentence ends (falling back to spaces).
+/// The longest sentence carried from the end of one piece of a split paragraph to the start of
+/// the next (about 100 tokens), so a fact that spans the cut is found in either piece.
+pub const MAX_OVERLAP_CHARS: usize = 400;
+
+/// Splits text longer than `max` characters at sentence ends (falling back to spaces). Each piece
+/// after the first starts with the last sentence of the piece before it, when that sentence is at
+/// most [`MAX_OVERLAP_CHARS`] and the piece stays within `max`.
 fn split_long(text: &str, max: usize) -> Vec<String> {
     if text.chars().count() <= max {
         return vec![text.to_owned()];
     }
     let mut pieces = Vec::new();
     let mut current = String::new();
+    // The last whole sentence added to `current`, for the next piece's overlap.
+    let mut last_sentence = String::new();
     for sentence in text.split_inclusive(['.', '!', '?', '\n']) {
-        if !current.is_empty() && current.chars().count() + sentence.chars().count() > max {
+        let length = sentence.chars().count();
+        if !current.is_empty() && current.chars().count() + length > max {
             pieces.push(current.trim().to_owned());
             current.clear();
+            let overlap = last_sentence.chars().count();
+            if overlap <= MAX_OVERLAP_CHARS && overlap + length <= max {
+                current.push_str(last_sentence.trim_start());
+            }
         }
-        if sentence.chars().count() > max {
+        if length > max {
             for word in sentence.split_inclusive(' ') {
                 if current.chars().count() + word.chars().count() > max && !current.is_empty() {
                     pieces.push(current.trim().to_owned());
@@ -261,14 +276,50 @@ fn split_long(text: &str, max: usize) -> Vec<String> {
                 }
                 current.push_str(word);
             }
+            last_sentence.clear();
         } else {
             current.push_str(sentence);
+            last_sentence = sentence.to_owned();
         }
     }
     if !current.trim().is_empty() {
         pieces.push(current.trim().to_owned());
     }
     pieces
+}
+
+/// One question of a tenant's FAQ with its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaqEntry {
+    /// The question, as customers would ask it.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+}
+
+/// Turns FAQ entries into passages: one per question, the question as heading and the answer as
+/// text, so keyword and vector search see both while the bot quotes only the answer. An answer
+/// longer than [`MAX_PASSAGE_CHARS`] is split on sentences, every piece keeping its question.
+pub fn faq_passages(document_id: &str, entries: &[FaqEntry]) -> Vec<Passage> {
+    let mut passages = Vec::new();
+    for entry in entries {
+        let question = entry.question.trim();
+        let answer = entry.answer.trim();
+        if question.is_empty() || answer.is_empty() {
+            continue;
+        }
+        for piece in split_long(answer, MAX_PASSAGE_CHARS) {
+            passages.push(Passage {
+                id: format!("{document_id}#{}", passages.len()),
+                document_id: document_id.to_owned(),
+                kind: PassageKind::Faq,
+                heading: Some(question.to_owned()),
+                text: piece,
+                product: None,
+            });
+        }
+    }
+    passages
 }
 
 /// Turns catalog products into passages.
@@ -324,6 +375,75 @@ mod tests {
                 .all(|p| p.text.chars().count() <= MAX_PASSAGE_CHARS)
         );
         assert!(p.iter().all(|p| p.text.ends_with('.')));
+    }
+
+    #[test]
+    fn split_pieces_overlap_by_one_sentence() {
+        let sentences: Vec<String> = (0..30)
+            .map(|i| format!("La oración número {i} dice algo útil."))
+            .collect();
+        let p = split_text_document("d", &sentences.join(" "));
+        assert!(p.len() > 1);
+        for pair in p.windows(2) {
+            let last = sentences
+                .iter()
+                .find(|s| pair[0].text.ends_with(s.as_str()))
+                .expect("pieces end on a sentence");
+            assert!(
+                pair[1].text.starts_with(last.as_str()),
+                "{:?} does not start with {last:?}",
+                pair[1].text
+            );
+        }
+        // Every sentence is somewhere, in order.
+        let joined: String = p
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for s in &sentences {
+            assert!(joined.contains(s.as_str()), "{s} lost");
+        }
+    }
+
+    #[test]
+    fn faq_entries_keep_their_question_as_heading() {
+        let entries = vec![
+            FaqEntry {
+                question: "¿Hacen envíos?".into(),
+                answer: "Sí, a toda la ciudad.".into(),
+            },
+            FaqEntry {
+                question: "  ".into(),
+                answer: "Sin pregunta: se omite.".into(),
+            },
+            FaqEntry {
+                question: "¿Cuál es la garantía?".into(),
+                answer: "Un año en herramientas eléctricas. ".repeat(40),
+            },
+        ];
+        let p = faq_passages("faq", &entries);
+        assert_eq!(p[0].kind, PassageKind::Faq);
+        assert_eq!(p[0].heading.as_deref(), Some("¿Hacen envíos?"));
+        assert_eq!(p[0].text, "Sí, a toda la ciudad.");
+        assert_eq!(
+            p[0].searchable_text(),
+            "¿Hacen envíos?: Sí, a toda la ciudad."
+        );
+        assert!(p.len() > 2, "the long answer is split");
+        assert!(
+            p[1..]
+                .iter()
+                .all(|p| p.heading.as_deref() == Some("¿Cuál es la garantía?"))
+        );
+        assert!(
+            p.iter()
+                .all(|p| p.text.chars().count() <= MAX_PASSAGE_CHARS)
+        );
+        assert_eq!(
+            p.last().map(|p| p.id.clone()),
+            Some(format!("faq#{}", p.len() - 1))
+        );
     }
 
     #[test]

@@ -273,7 +273,8 @@ impl Default for Limits {
         Self {
             // A Twilio form is a few KiB; Meta batches can be larger.
             max_webhook_bytes: 256 * 1024,
-            max_admin_bytes: 8 * 1024 * 1024,
+            // A knowledge upload: a few files, each at most 10 MiB (a PDF).
+            max_admin_bytes: 16 * 1024 * 1024,
             max_webchat_chars: 2000,
         }
     }

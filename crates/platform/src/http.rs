@@ -51,6 +51,9 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// 413: a document, file or tenant would exceed a limit (the message says which).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// 415: the content type is not accepted.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -84,6 +87,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::LimitExceeded(_) => "limit_exceeded",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
@@ -99,7 +103,7 @@ impl ResponseError for ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,6 +141,8 @@ impl From<AppError> for ApiError {
                 message: format!("{what} not found"),
             },
             AppError::Conflict(what) => Self::Conflict(what),
+            AppError::Unsupported(what) => Self::UnsupportedMediaType(what),
+            AppError::TooLarge(what) => Self::LimitExceeded(what),
             AppError::Forbidden(message) => Self::Forbidden {
                 code: "forbidden",
                 message,

@@ -7,10 +7,13 @@
 //!
 //! # Routes
 //! * `POST /admin/tenants`, `GET /admin/tenants`, `GET|PATCH|DELETE /admin/tenants/{id}`
-//! * `POST /admin/tenants/{id}/knowledge` (`{"documents": ["text", …]}` or objects with `id`,
-//!   `title`, `kind` = `text`|`catalog`, `content`), `GET …/knowledge`,
-//!   `DELETE …/knowledge/{doc}`, `POST …/knowledge/search` (`{"query", "limit", "mode"}`:
-//!   the debug view, with each retriever's rank and score and the fused order)
+//! * `POST /admin/tenants/{id}/knowledge`: JSON (`{"documents": ["text", …]}` or objects with
+//!   `id`, `title`, `kind` = `text`|`faq`|`catalog`, `content`) or `multipart/form-data` files
+//!   (.txt, .md, .csv, .json, .pdf; see `uploads`). 201 with the outcome per document, or with
+//!   `Prefer: respond-async` 202 and a job: `GET …/knowledge/jobs[/{job}]` shows its state and
+//!   progress. `GET …/knowledge`, `DELETE …/knowledge/{doc}`, `POST …/knowledge/search`
+//!   (`{"query", "limit", "mode"}`: the debug view, with each retriever's rank and score and the
+//!   fused order)
 //! * `GET /admin/tenants/{id}/conversations[?state=]`, `GET …/conversations/{cid}`,
 //!   `POST …/conversations/{cid}/resolve`
 //! * `POST /admin/tenants/{id}/agents` (`{"name"}`; the answer carries the agent's console key,
@@ -22,14 +25,20 @@
 
 pub mod console;
 mod routes;
+mod uploads;
 mod views;
 
 use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::{
-    accounts::AccountsAdmin, conversations::ConversationAdmin, desk::AgentConsole,
-    knowledge::KnowledgeService, llm::ModelChain, simulate::Simulator, tenants::TenantAdmin,
+    accounts::AccountsAdmin,
+    conversations::ConversationAdmin,
+    desk::AgentConsole,
+    knowledge::{IngestionJobs, KnowledgeService},
+    llm::ModelChain,
+    simulate::Simulator,
+    tenants::TenantAdmin,
 };
 use atiende_bootstrap::Embedded;
 use atiende_ports::{Clock, DeadLetterStore, Outbox, SecurityAudit, UsageLedger};
@@ -40,6 +49,8 @@ pub struct Admin {
     token: Option<SecretString>,
     tenants: TenantAdmin,
     knowledge: Arc<KnowledgeService>,
+    jobs: Arc<IngestionJobs>,
+    max_upload_bytes: usize,
     conversations: ConversationAdmin,
     console: Arc<AgentConsole>,
     outbox: Arc<dyn Outbox>,
@@ -61,6 +72,11 @@ impl Admin {
             token: infra.settings.admin_token.clone(),
             tenants: infra.tenant_admin(),
             knowledge: infra.knowledge.clone(),
+            jobs: Arc::new(IngestionJobs::new(
+                infra.knowledge.clone(),
+                infra.clock.clone(),
+            )),
+            max_upload_bytes: infra.settings.limits.max_admin_bytes,
             conversations: infra.conversation_admin(),
             console: infra.console(),
             outbox: infra.outbox(),

@@ -1,8 +1,8 @@
 //! The admin routes.
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, http::header, web};
 use atiende_app::{
-    knowledge::{DocumentInput, SearchMode},
+    knowledge::SearchMode,
     tenants::{NewTenant, TenantPatch},
 };
 use atiende_domain::{ConversationState, TenantId};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::{Admin, views::TenantView};
+use crate::{Admin, uploads, views::TenantView};
 
 type Data = web::Data<Admin>;
 
@@ -28,6 +28,14 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}", web::delete().to(delete_tenant))
             .route("/tenants/{id}/knowledge", web::post().to(ingest_knowledge))
             .route("/tenants/{id}/knowledge", web::get().to(list_knowledge))
+            .route(
+                "/tenants/{id}/knowledge/jobs",
+                web::get().to(list_ingestion_jobs),
+            )
+            .route(
+                "/tenants/{id}/knowledge/jobs/{job}",
+                web::get().to(get_ingestion_job),
+            )
             .route(
                 "/tenants/{id}/knowledge/search",
                 web::post().to(search_knowledge),
@@ -159,24 +167,48 @@ async fn delete_tenant(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KnowledgeUpload {
-    documents: Vec<DocumentInput>,
-}
-
+/// Ingests JSON documents or uploaded files: 201 with the outcome per document, or 202 and a job
+/// to poll (`Location`) when the client sent `Prefer: respond-async`.
 async fn ingest_knowledge(
     _: Operator,
     admin: Data,
     id: web::Path<String>,
-    body: web::Json<KnowledgeUpload>,
+    request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&admin, &id).await?;
-    let documents = admin
-        .knowledge
-        .ingest(&tenant, body.into_inner().documents)
-        .await?;
+    let documents = uploads::read_documents(&request, payload, admin.max_upload_bytes).await?;
+    if uploads::prefers_async(&request) {
+        let job = admin.jobs.start(tenant.clone(), documents);
+        return Ok(HttpResponse::Accepted()
+            .insert_header((
+                header::LOCATION,
+                format!("/admin/tenants/{tenant}/knowledge/jobs/{}", job.id),
+            ))
+            .insert_header(("Preference-Applied", "respond-async"))
+            .json(job));
+    }
+    let documents = admin.knowledge.ingest(&tenant, documents).await?;
     Ok(HttpResponse::Created().json(json!({ "documents": documents })))
+}
+
+async fn list_ingestion_jobs(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&admin, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "jobs": admin.jobs.list(&tenant) })))
+}
+
+async fn get_ingestion_job(
+    _: Operator,
+    admin: Data,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, job) = path.into_inner();
+    let tenant = tenant_id(&admin, &id).await?;
+    Ok(HttpResponse::Ok().json(admin.jobs.get(&tenant, &job)?))
 }
 
 async fn list_knowledge(

@@ -108,6 +108,8 @@ async fn every_admin_route_refuses_a_wrong_or_missing_token() {
         (Method::DELETE, "/admin/tenants/acme"),
         (Method::POST, "/admin/tenants/acme/knowledge"),
         (Method::GET, "/admin/tenants/acme/knowledge"),
+        (Method::GET, "/admin/tenants/acme/knowledge/jobs"),
+        (Method::GET, "/admin/tenants/acme/knowledge/jobs/job-1"),
         (Method::POST, "/admin/tenants/acme/knowledge/search"),
         (Method::DELETE, "/admin/tenants/acme/knowledge/doc"),
         (Method::GET, "/admin/tenants/acme/conversations"),
@@ -330,6 +332,293 @@ async fn knowledge_is_ingested_idempotently_and_searchable_per_tenant() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The sample files of `tests/data/knowledge`, by name.
+fn sample(name: &str) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/knowledge");
+    std::fs::read(dir.join(name)).unwrap()
+}
+
+impl Harness {
+    /// Uploads `files` as multipart/form-data, optionally as a background job.
+    async fn upload(
+        &self,
+        tenant: &str,
+        files: &[(&str, Vec<u8>)],
+        job: bool,
+    ) -> (StatusCode, Option<String>, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name((*name).to_owned()),
+            );
+        }
+        let mut request = self
+            .http
+            .post(format!(
+                "{}/admin/tenants/{tenant}/knowledge",
+                self.server.url()
+            ))
+            .bearer_auth(TOKEN)
+            .multipart(form);
+        if job {
+            request = request.header("Prefer", "respond-async");
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, location, response.json().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_every_supported_kind_are_uploaded_and_chunked_by_kind() {
+    let h = spawn().await;
+    h.call(Method::POST, "/admin/tenants", Some(acme())).await;
+    let files: Vec<(&str, Vec<u8>)> = [
+        "preguntas.csv",
+        "preguntas-frecuentes.json",
+        "pinturas.csv",
+        "servicios.md",
+        "garantia.pdf",
+    ]
+    .into_iter()
+    .map(|name| (name, sample(name)))
+    .collect();
+    let (status, _, body) = h.upload("acme", &files, false).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let passages: Vec<(String, u64)> = body["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_owned(),
+                d["passages"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        passages,
+        vec![
+            ("preguntas.csv".to_owned(), 2),
+            ("preguntas-frecuentes.json".to_owned(), 2),
+            ("pinturas.csv".to_owned(), 2),
+            ("servicios.md".to_owned(), 2),
+            ("garantia.pdf".to_owned(), 1),
+        ]
+    );
+    let (_, listed) = h
+        .call(Method::GET, "/admin/tenants/acme/knowledge", None)
+        .await;
+    let kinds: Vec<&str> = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["faq", "catalog", "text"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {listed}");
+    }
+
+    // An FAQ answer is found by its question and quoted without it.
+    let (_, found) = h
+        .call(
+            Method::POST,
+            "/admin/tenants/acme/knowledge/search",
+            Some(json!({"query": "¿puedo pagar con transferencia?"})),
+        )
+        .await;
+    let top = &found["results"][0]["passage"];
+    assert_eq!(top["kind"], "faq", "{found}");
+    assert_eq!(top["heading"], "¿Aceptan transferencias?", "{found}");
+    assert!(
+        top["text"].as_str().unwrap().starts_with("Sí, aceptamos"),
+        "{found}"
+    );
+    // A catalog row is a product record; the PDF's text is searchable.
+    let (_, found) = h
+        .call(
+            Method::POST,
+            "/admin/tenants/acme/knowledge/search",
+            Some(json!({"query": "pintura acrílica blanca"})),
+        )
+        .await;
+    assert_eq!(
+        found["results"][0]["passage"]["product"]["sku"], "PIN-101",
+        "{found}"
+    );
+    let (_, found) = h
+        .call(
+            Method::POST,
+            "/admin/tenants/acme/knowledge/search",
+            Some(json!({"query": "garantía de las herramientas eléctricas"})),
+        )
+        .await;
+    assert_eq!(
+        found["results"][0]["passage"]["document_id"], "garantia.pdf",
+        "{found}"
+    );
+
+    // The same files again change nothing.
+    let (status, _, again) = h.upload("acme", &files, false).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(
+        again["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["unchanged"] == true),
+        "{again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_get_415_400_or_413_and_store_nothing() {
+    let h = spawn().await;
+    h.call(Method::POST, "/admin/tenants", Some(acme())).await;
+    let count = || async {
+        let (_, listed) = h
+            .call(Method::GET, "/admin/tenants/acme/knowledge", None)
+            .await;
+        listed["documents"].as_array().unwrap().len()
+    };
+    // One unsupported file spoils the batch: nothing of it is stored.
+    let (status, _, body) = h
+        .upload(
+            "acme",
+            &[
+                ("servicios.md", sample("servicios.md")),
+                ("notas.docx", sample("notas.docx")),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("notas.docx"),
+        "{body}"
+    );
+    assert_eq!(count().await, 0);
+
+    let (status, _, body) = h
+        .upload("acme", &[("vacio.txt", b" \n".to_vec())], false)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = h
+        .upload("acme", &[("latin1.txt", b"Espa\xf1a".to_vec())], false)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+        "{body}"
+    );
+    let (status, _, body) = h
+        .upload(
+            "acme",
+            &[("roto.pdf", sample("garantia.pdf")[..300].to_vec())],
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let big = vec![b'a'; 10 * 1024 * 1024 + 1];
+    let (status, _, body) = h.upload("acme", &[("grande.txt", big)], false).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(count().await, 0);
+
+    // Neither JSON nor multipart.
+    let response = h
+        .http
+        .post(format!("{}/admin/tenants/acme/knowledge", h.server.url()))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain")
+        .body("hola")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_run_as_jobs_with_progress_visible_to_their_tenant_only() {
+    let h = spawn().await;
+    h.call(Method::POST, "/admin/tenants", Some(acme())).await;
+    let mut other = acme();
+    other["id"] = json!("otro");
+    other["meta"]["phone_number_id"] = json!("999");
+    other["twilio"]["whatsapp_number"] = json!("whatsapp:+18095550001");
+    let (status, created) = h.call(Method::POST, "/admin/tenants", Some(other)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    let (status, location, job) = h
+        .upload("acme", &[("preguntas.csv", sample("preguntas.csv"))], true)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let location = location.unwrap();
+    assert_eq!(location, format!("/admin/tenants/acme/knowledge/jobs/{id}"));
+    let mut state = job;
+    for _ in 0..200 {
+        if state["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        state = h.call(Method::GET, &location, None).await.1;
+    }
+    assert_eq!(state["state"], "succeeded", "{state}");
+    assert_eq!(state["documents"][0]["passages"], 2, "{state}");
+    assert_eq!(state["progress"]["documents_done"], 1, "{state}");
+    assert_eq!(state["progress"]["documents_total"], 1, "{state}");
+    assert_eq!(state["progress"]["passages_total"], 2, "{state}");
+    assert!(state["finished_at"].is_string(), "{state}");
+    let (_, jobs) = h
+        .call(Method::GET, "/admin/tenants/acme/knowledge/jobs", None)
+        .await;
+    assert_eq!(jobs["jobs"][0]["id"], id.as_str(), "{jobs}");
+
+    // Another tenant cannot see it.
+    let (status, _) = h
+        .call(
+            Method::GET,
+            &format!("/admin/tenants/otro/knowledge/jobs/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, jobs) = h
+        .call(Method::GET, "/admin/tenants/otro/knowledge/jobs", None)
+        .await;
+    assert_eq!(jobs["jobs"], json!([]));
+
+    // A job that fails says why.
+    let (status, location, _) = h
+        .upload(
+            "acme",
+            &[("faq.csv", b"pregunta,respuesta\n\xc2\xbfAlgo?,\n".to_vec())],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let location = location.unwrap();
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = h.call(Method::GET, &location, None).await.1;
+        if state["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(state["state"], "failed", "{state}");
+    assert_eq!(state["code"], "validation", "{state}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
