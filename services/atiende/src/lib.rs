@@ -6,6 +6,7 @@
 //! what `cargo run` starts, and what the end-to-end tests drive.
 
 pub mod eval;
+pub mod kb;
 
 use std::net::TcpListener;
 use std::sync::Arc;

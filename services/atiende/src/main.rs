@@ -5,18 +5,21 @@
 //! cargo run -- --config my.toml  # with a configuration file
 //! cargo run -- --print-config    # show the effective settings (no secrets)
 //! cargo run -- eval --tenant demo tests/data/eval-demo.jsonl   # the tenant test suite
+//! cargo run -- kb ingest demo docs/                             # load a folder of documents
 //! ```
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("eval") {
+    let command = args.first().map(String::as_str);
+    if let Some(name @ ("eval" | "kb")) = command {
         return match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(runtime) => runtime.block_on(atiende::eval::main(&args[1..])),
+            Ok(runtime) if name == "eval" => runtime.block_on(atiende::eval::main(&args[1..])),
+            Ok(runtime) => runtime.block_on(atiende::kb::main(&args[1..])),
             Err(e) => {
-                eprintln!("atiende eval: {e}");
+                eprintln!("atiende {name}: {e}");
                 std::process::ExitCode::from(2)
             }
         };
