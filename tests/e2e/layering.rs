@@ -3,7 +3,8 @@
 //! * the domain does no IO: no async runtime, web framework, HTTP client, database or cloud SDK;
 //! * ports and use cases depend on no framework, HTTP client, database, index or cloud SDK, and
 //!   on no adapter, platform or service crate;
-//! * an adapter depends on no other adapter, and on no platform, bootstrap or service crate;
+//! * an adapter depends on no other adapter, and on no platform, bootstrap or service crate (the
+//!   shared keyword analyzer, which depends on the domain only, is allowed);
 //! * platform depends on no adapter and no service;
 //! * a service depends on no other service (services talk through the bus).
 
@@ -60,9 +61,13 @@ fn violations(metadata: &Value) -> Vec<String> {
                     HEAVY.contains(&dep)
                         || (internal && !matches!(dep, "atiende-domain" | "atiende-ports"))
                 }
+                // Adapters may share the keyword analyzer: both keyword indexes must analyze text
+                // the same way.
                 n if n.starts_with("atiende-adapter-") => {
-                    internal && !matches!(dep, "atiende-domain" | "atiende-ports")
+                    internal
+                        && !matches!(dep, "atiende-domain" | "atiende-ports" | "atiende-analysis")
                 }
+                "atiende-analysis" => internal && dep != "atiende-domain",
                 "atiende-platform" => {
                     is_adapter || SERVICES.contains(&dep) || dep == "atiende-bootstrap"
                 }

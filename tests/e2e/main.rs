@@ -14,6 +14,7 @@ mod desk;
 mod engine;
 mod gold;
 mod handoff_webhooks;
+mod index_contract;
 mod knowledge;
 mod layering;
 mod litellm;

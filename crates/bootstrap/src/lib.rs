@@ -41,14 +41,15 @@ use atiende_app::{
 use atiende_domain::retrieval::DenseCalibration;
 use atiende_platform::{
     Settings,
-    config::{EmbedderChoice, KnowledgeSettings, LlmSettings},
+    config::{EmbedderChoice, IndexChoice, KnowledgeSettings, LlmSettings},
     push::push_path,
 };
 use atiende_ports::{
     AccountStore, ChannelSender, ChatModel, Clock, ConversationStore, DeadLetterStore, Delivery,
     DeliveryLog, DeskLinkStore, Embedder, EmbeddingCache, EventPublisher, HandleOutcome,
     HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler, Outbox, SecurityAudit, SystemClock,
-    TenantStore, UsageLedger, WebChatStore, bus::PushEnvelope, channel::parse_retry_after,
+    TenantStore, UsageLedger, VectorIndex, WebChatStore, bus::PushEnvelope,
+    channel::parse_retry_after,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
@@ -77,7 +78,7 @@ pub struct Embedded {
     /// The bus.
     pub bus: SqliteBus,
     /// The keyword index.
-    pub index: Arc<TantivyIndex>,
+    pub index: Arc<dyn KeywordIndex>,
     /// Tenants, cached.
     pub tenants: Arc<dyn TenantStore>,
     /// The clock.
@@ -116,19 +117,19 @@ impl Embedded {
                 ..BusConfig::default()
             },
         );
-        let index = Arc::new(TantivyIndex::new());
+        let (index, vectors) = indexes(&settings.knowledge)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenants: Arc<dyn TenantStore> =
             Arc::new(CachedTenantStore::new(stores.clone(), TENANT_CACHE_TTL));
         let mut knowledge = KnowledgeService::new(
             stores.clone() as Arc<dyn KnowledgeStore>,
-            index.clone() as Arc<dyn KeywordIndex>,
+            index.clone(),
             clock.clone(),
         );
         if let Some(embedder) = embedder(&settings.knowledge)? {
             knowledge = knowledge.with_dense(DenseRetrieval {
                 embedder,
-                index: Arc::new(ExactVectorIndex::new()),
+                index: vectors,
                 cache: stores.clone() as Arc<dyn EmbeddingCache>,
                 calibration: DenseCalibration {
                     baseline: settings.knowledge.dense_baseline,
@@ -567,6 +568,84 @@ where
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The keyword and vector indexes `knowledge.index` names.
+fn indexes(
+    knowledge: &KnowledgeSettings,
+) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
+    match knowledge.index {
+        IndexChoice::Embedded => Ok((
+            Arc::new(TantivyIndex::new()),
+            Arc::new(ExactVectorIndex::new()),
+        )),
+        IndexChoice::Qdrant => qdrant_indexes(knowledge),
+    }
+}
+
+#[cfg(feature = "qdrant")]
+fn qdrant_knowledge(
+    knowledge: &KnowledgeSettings,
+) -> anyhow::Result<atiende_adapter_qdrant::QdrantKnowledge> {
+    let q = &knowledge.qdrant;
+    let client = atiende_adapter_qdrant::QdrantKnowledge::connect(
+        &atiende_adapter_qdrant::QdrantSettings {
+            url: q.url.clone(),
+            api_key: q.api_key.clone(),
+            collection: q.collection.clone(),
+            timeout: Duration::from_millis(q.timeout_ms),
+        },
+    )?;
+    info!(url = %q.url, collection = %q.collection, "Knowledge indexes on Qdrant.");
+    Ok(client)
+}
+
+#[cfg(feature = "qdrant")]
+fn qdrant_indexes(
+    knowledge: &KnowledgeSettings,
+) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
+    let client = Arc::new(qdrant_knowledge(knowledge)?);
+    Ok((client.clone(), client))
+}
+
+#[cfg(not(feature = "qdrant"))]
+fn qdrant_indexes(
+    _: &KnowledgeSettings,
+) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
+    anyhow::bail!("knowledge.index = \"qdrant\" needs a binary built with `--features qdrant`")
+}
+
+/// `atiende qdrant setup`: creates the knowledge collection for the configured embedding model's
+/// vector size (the seeds' `setup_qdrant.py`); `recreate` drops an existing one first. Returns
+/// what it did, for the operator.
+#[cfg(feature = "qdrant")]
+pub async fn qdrant_setup(settings: &Settings, recreate: bool) -> anyhow::Result<String> {
+    let dimensions = match embedder(&settings.knowledge)? {
+        Some(embedder) => embedder.dimensions(),
+        None => anyhow::bail!(
+            "no embedding model is configured (knowledge.embedder): the collection's vector size follows the model"
+        ),
+    };
+    let client = qdrant_knowledge(&settings.knowledge)?;
+    let collection = &settings.knowledge.qdrant.collection;
+    let created = client
+        .setup(u64::try_from(dimensions)?, recreate)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot set up {collection} on {}",
+                settings.knowledge.qdrant.url
+            )
+        })?;
+    Ok(if created {
+        format!(
+            "created {collection} ({dimensions}-dimension dense vectors, sparse vectors with IDF, tenant index)"
+        )
+    } else {
+        format!(
+            "{collection} already exists (use --recreate to drop and create it for another model)"
+        )
+    })
 }
 
 /// The embedding model the settings ask for: `None` means keyword-only search.

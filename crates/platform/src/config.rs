@@ -425,6 +425,42 @@ impl Default for EmbeddingsApi {
     }
 }
 
+/// Where the knowledge indexes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexChoice {
+    /// In the process: tantivy (BM25) and the exact vector index, rebuilt from the store.
+    Embedded,
+    /// A Qdrant server (`knowledge.qdrant`; the binary must be built with `--features qdrant`).
+    Qdrant,
+}
+
+/// A Qdrant server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QdrantServer {
+    /// Its gRPC URL.
+    pub url: String,
+    /// The API key, if it wants one.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// The collection holding every tenant's points.
+    pub collection: String,
+    /// Milliseconds one request may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for QdrantServer {
+    fn default() -> Self {
+        Self {
+            url: "http://localhost:6334".to_owned(),
+            api_key: None,
+            collection: "atiende_knowledge".to_owned(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
 /// Knowledge search.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -443,6 +479,10 @@ pub struct KnowledgeSettings {
     pub dense_gain: f32,
     /// The embeddings endpoint, for `embedder = "openai"`.
     pub openai: EmbeddingsApi,
+    /// Where the indexes live.
+    pub index: IndexChoice,
+    /// The Qdrant server, for `index = "qdrant"`.
+    pub qdrant: QdrantServer,
 }
 
 impl Default for KnowledgeSettings {
@@ -454,6 +494,8 @@ impl Default for KnowledgeSettings {
             dense_baseline: 0.835,
             dense_gain: 10.0,
             openai: EmbeddingsApi::default(),
+            index: IndexChoice::Embedded,
+            qdrant: QdrantServer::default(),
         }
     }
 }

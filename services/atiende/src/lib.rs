@@ -7,6 +7,7 @@
 
 pub mod eval;
 pub mod kb;
+pub mod qdrant;
 
 use std::net::TcpListener;
 use std::sync::Arc;

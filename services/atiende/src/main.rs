@@ -6,18 +6,24 @@
 //! cargo run -- --print-config    # show the effective settings (no secrets)
 //! cargo run -- eval --tenant demo tests/data/eval-demo.jsonl   # the tenant test suite
 //! cargo run -- kb ingest demo docs/                             # load a folder of documents
+//! cargo run --features qdrant -- qdrant setup                   # create the Qdrant collection
 //! ```
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str);
-    if let Some(name @ ("eval" | "kb")) = command {
+    if let Some(name @ ("eval" | "kb" | "qdrant")) = command {
         return match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(runtime) if name == "eval" => runtime.block_on(atiende::eval::main(&args[1..])),
-            Ok(runtime) => runtime.block_on(atiende::kb::main(&args[1..])),
+            Ok(runtime) => runtime.block_on(async {
+                match name {
+                    "eval" => atiende::eval::main(&args[1..]).await,
+                    "kb" => atiende::kb::main(&args[1..]).await,
+                    _ => atiende::qdrant::main(&args[1..]).await,
+                }
+            }),
             Err(e) => {
                 eprintln!("atiende {name}: {e}");
                 std::process::ExitCode::from(2)

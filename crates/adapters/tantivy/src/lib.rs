@@ -5,10 +5,9 @@
 //! another's ranking (a test proves it). Indexes are derived data, rebuilt from the knowledge
 //! store whenever its revision changes; a small business's knowledge indexes in milliseconds.
 //!
-//! The analyzer is tuned for customer messages in Spanish (and English): lower-case, Spanish and
-//! English stop words, accent folding ("devolución" = "devolucion"), the question scaffolding of
-//! [`atiende_domain::knowledge::QUESTION_SCAFFOLDING`] ("¿cuánto cuesta…?", "¿tienen…?"), then the
-//! Spanish Snowball stemmer ("entregas" = "entrega").
+//! The analyzer ([`atiende_analysis`], shared with the Qdrant adapter) is tuned for customer
+//! messages in Spanish (and English): stop words, accent folding, question scaffolding, the Spanish
+//! Snowball stemmer and synonym groups.
 //!
 //! Besides the BM25 score every hit carries its **coverage**: the IDF-weighted share of the
 //! question's terms the passage contains. BM25 scores are only comparable within one query;
@@ -18,23 +17,17 @@
 //! waterproofing paint on the strength of "rojo" alone.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use atiende_domain::{
-    TenantId,
-    knowledge::{Passage, QUESTION_SCAFFOLDING, SYNONYMS},
-    text::fold,
-};
+use atiende_analysis::indexed_text;
+pub use atiende_analysis::{analyzer, query_groups, terms};
+use atiende_domain::{TenantId, knowledge::Passage};
 use atiende_ports::{KeywordHit, KeywordIndex, PortError};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
-};
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer,
 };
 use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 
@@ -42,92 +35,6 @@ use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 const ANALYZER: &str = "atiende";
 /// Writer memory for one tenant's build (tantivy's minimum per thread is 15 MB).
 const WRITER_MEMORY: usize = 20_000_000;
-
-/// The analyzer shared by indexing and querying. Built once (its stop-word sets are hashed at
-/// construction) and cloned per use, which is cheap.
-pub fn analyzer() -> TextAnalyzer {
-    static ANALYZER: LazyLock<TextAnalyzer> = LazyLock::new(build_analyzer);
-    ANALYZER.clone()
-}
-
-fn build_analyzer() -> TextAnalyzer {
-    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .dynamic();
-    // Stop words are matched before folding (the lists are accented), scaffolding after.
-    for language in [Language::Spanish, Language::English] {
-        if let Some(filter) = StopWordFilter::new(language) {
-            builder = builder.filter_dynamic(filter);
-        }
-    }
-    builder
-        .filter_dynamic(AsciiFoldingFilter)
-        .filter_dynamic(StopWordFilter::remove(
-            QUESTION_SCAFFOLDING.iter().map(|w| (*w).to_owned()),
-        ))
-        .filter_dynamic(Stemmer::new(Language::Spanish))
-        .build()
-}
-
-/// What a question asks about: one group of interchangeable analyzed terms per question word
-/// (the word's own term plus those of its [`SYNONYMS`]), duplicates removed.
-pub fn query_groups(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>> {
-    let mut groups: Vec<Vec<String>> = Vec::new();
-    for word in fold(text).split_whitespace() {
-        for term in terms(analyzer, word) {
-            let mut group = vec![term];
-            if let Some(synonyms) = analyzed_synonyms().get(word) {
-                for t in synonyms {
-                    if !group.contains(t) {
-                        group.push(t.clone());
-                    }
-                }
-            }
-            let seen = groups.iter().any(|g| g.iter().any(|t| group.contains(t)));
-            if !seen {
-                groups.push(group);
-            }
-        }
-    }
-    groups
-}
-
-/// For every word of a synonym group, the analyzed terms of its whole group (computed once).
-fn analyzed_synonyms() -> &'static HashMap<&'static str, Vec<String>> {
-    static GROUPS: LazyLock<HashMap<&'static str, Vec<String>>> = LazyLock::new(|| {
-        let mut analyzer = analyzer();
-        let mut map = HashMap::new();
-        for group in SYNONYMS {
-            let mut terms_of_group: Vec<String> = Vec::new();
-            for word in *group {
-                for t in terms(&mut analyzer, word) {
-                    if !terms_of_group.contains(&t) {
-                        terms_of_group.push(t);
-                    }
-                }
-            }
-            for word in *group {
-                map.insert(*word, terms_of_group.clone());
-            }
-        }
-        map
-    });
-    &GROUPS
-}
-
-/// The distinct analyzed terms of `text`, in order of first appearance.
-pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while let Some(token) = stream.next() {
-        if seen.insert(token.text.clone()) {
-            out.push(token.text.clone());
-        }
-    }
-    out
-}
 
 struct TenantIndex {
     revision: u64,
@@ -177,10 +84,7 @@ fn build(revision: u64, passages: Vec<Passage>) -> tantivy::Result<TenantIndex> 
     let mut writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
     let mut passage_terms = Vec::with_capacity(passages.len());
     for (i, passage) in passages.iter().enumerate() {
-        let body = match &passage.product {
-            Some(product) => product.searchable_text(),
-            None => passage.searchable_text(),
-        };
+        let body = indexed_text(passage);
         passage_terms.push(terms(&mut analyzer, &body).into_iter().collect());
         writer.add_document(doc!(text => body, position => i as u64))?;
     }

@@ -1,0 +1,146 @@
+//! The keyword analyzer both keyword indexes share (the embedded tantivy index and the Qdrant
+//! server's sparse vectors), so a question matches the same passages on either.
+//!
+//! Tuned for customer messages in Spanish (and English): lower-case, Spanish and English stop
+//! words, accent folding ("devolución" = "devolucion"), the question scaffolding of
+//! [`atiende_domain::knowledge::QUESTION_SCAFFOLDING`] ("¿cuánto cuesta…?", "¿tienen…?"), then the
+//! Spanish Snowball stemmer ("entregas" = "entrega"). A question word also matches the words of its
+//! [`SYNONYMS`] group ([`query_groups`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use atiende_domain::{
+    knowledge::{Passage, QUESTION_SCAFFOLDING, SYNONYMS},
+    text::fold,
+};
+pub use tantivy::tokenizer::TextAnalyzer;
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter,
+};
+
+/// The analyzer shared by indexing and querying. Built once (its stop-word sets are hashed at
+/// construction) and cloned per use, which is cheap.
+pub fn analyzer() -> TextAnalyzer {
+    static ANALYZER: LazyLock<TextAnalyzer> = LazyLock::new(build_analyzer);
+    ANALYZER.clone()
+}
+
+fn build_analyzer() -> TextAnalyzer {
+    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .dynamic();
+    // Stop words are matched before folding (the lists are accented), scaffolding after.
+    for language in [Language::Spanish, Language::English] {
+        if let Some(filter) = StopWordFilter::new(language) {
+            builder = builder.filter_dynamic(filter);
+        }
+    }
+    builder
+        .filter_dynamic(AsciiFoldingFilter)
+        .filter_dynamic(StopWordFilter::remove(
+            QUESTION_SCAFFOLDING.iter().map(|w| (*w).to_owned()),
+        ))
+        .filter_dynamic(Stemmer::new(Language::Spanish))
+        .build()
+}
+
+/// What a question asks about: one group of interchangeable analyzed terms per question word
+/// (the word's own term plus those of its [`SYNONYMS`]), duplicates removed.
+pub fn query_groups(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for word in fold(text).split_whitespace() {
+        for term in terms(analyzer, word) {
+            let mut group = vec![term];
+            if let Some(synonyms) = analyzed_synonyms().get(word) {
+                for t in synonyms {
+                    if !group.contains(t) {
+                        group.push(t.clone());
+                    }
+                }
+            }
+            let seen = groups.iter().any(|g| g.iter().any(|t| group.contains(t)));
+            if !seen {
+                groups.push(group);
+            }
+        }
+    }
+    groups
+}
+
+/// For every word of a synonym group, the analyzed terms of its whole group (computed once).
+fn analyzed_synonyms() -> &'static HashMap<&'static str, Vec<String>> {
+    static GROUPS: LazyLock<HashMap<&'static str, Vec<String>>> = LazyLock::new(|| {
+        let mut analyzer = analyzer();
+        let mut map = HashMap::new();
+        for group in SYNONYMS {
+            let mut terms_of_group: Vec<String> = Vec::new();
+            for word in *group {
+                for t in terms(&mut analyzer, word) {
+                    if !terms_of_group.contains(&t) {
+                        terms_of_group.push(t);
+                    }
+                }
+            }
+            for word in *group {
+                map.insert(*word, terms_of_group.clone());
+            }
+        }
+        map
+    });
+    &GROUPS
+}
+
+/// The distinct analyzed terms of `text`, in order of first appearance.
+pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        if seen.insert(token.text.clone()) {
+            out.push(token.text.clone());
+        }
+    }
+    out
+}
+
+/// Every analyzed token of `text`, in order, repeats kept (term frequencies need them).
+pub fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        out.push(token.text.clone());
+    }
+    out
+}
+
+/// The text a keyword index analyzes for a passage: a product's searchable fields, or the
+/// passage's heading and body.
+pub fn indexed_text(passage: &Passage) -> String {
+    match &passage.product {
+        Some(product) => product.searchable_text(),
+        None => passage.searchable_text(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_are_stemmed_folded_and_stripped_of_scaffolding() {
+        let mut a = analyzer();
+        assert_eq!(
+            terms(&mut a, "¿Cuánto cuestan las entregas a domicilio?"),
+            vec!["entreg", "domicili"]
+        );
+        assert_eq!(tokens(&mut a, "cemento cemento"), vec!["cement", "cement"]);
+        let groups = query_groups(&mut a, "¿a qué hora abren?");
+        assert!(
+            groups.iter().any(|g| g.contains(&"horari".to_owned())),
+            "{groups:?}"
+        );
+    }
+}
