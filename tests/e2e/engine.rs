@@ -534,6 +534,64 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_of_changed_or_deleted_passages_are_pruned_from_the_cache() {
+    use atiende_ports::EmbeddingCache;
+    let api = FakeLlm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.knowledge.embedder = atiende_platform::config::EmbedderChoice::OpenAi;
+    settings.knowledge.openai.base_url = api.base_url().into();
+    settings.knowledge.openai.api_key = Some(SecretString::from("sk-embed"));
+    settings.knowledge.openai.dimensions = 16;
+    let infra = Embedded::open(&settings, 0).await.unwrap();
+    let tenant = TenantId::parse("demo").unwrap();
+    let model = infra.knowledge.embedding_model().unwrap().to_owned();
+    let key = |text: &str| -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    };
+    let cached = |text: &'static str| {
+        let (stores, tenant, model, k) = (
+            infra.stores.clone(),
+            tenant.clone(),
+            model.clone(),
+            key(text),
+        );
+        async move {
+            stores
+                .get_embeddings(&tenant, &model, &[k])
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let ingest = |content: &str| {
+        infra.knowledge.ingest(
+            &tenant,
+            vec![atiende_app::knowledge::DocumentInput::Full {
+                id: Some("promo".into()),
+                title: None,
+                kind: None,
+                content: content.into(),
+            }],
+        )
+    };
+    ingest("- Oferta de cemento gris esta semana.")
+        .await
+        .unwrap();
+    assert_eq!(cached("Oferta de cemento gris esta semana.").await, 1);
+    ingest("- Oferta de varilla esta semana.").await.unwrap();
+    assert_eq!(
+        cached("Oferta de cemento gris esta semana.").await,
+        0,
+        "the old text's vector went"
+    );
+    assert_eq!(cached("Oferta de varilla esta semana.").await, 1);
+    infra.knowledge.delete(&tenant, "promo").await.unwrap();
+    assert_eq!(cached("Oferta de varilla esta semana.").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_summary_is_kept_off_the_reply_path_and_fed_to_later_prompts() {
     let bot = Bot::start().await;
     bot.llm.set_default(|body| {

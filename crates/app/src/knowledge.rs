@@ -237,6 +237,9 @@ impl KnowledgeService {
             });
         }
         self.refresh_index(tenant).await?;
+        if results.iter().any(|r| !r.unchanged) {
+            self.prune_cache(tenant).await;
+        }
         Ok(results)
     }
 
@@ -251,7 +254,38 @@ impl KnowledgeService {
             return Err(AppError::NotFound(format!("document {document}")));
         }
         self.refresh_index(tenant).await?;
+        self.prune_cache(tenant).await;
         Ok(())
+    }
+
+    /// Drops cached vectors of passages the tenant no longer has (deleted or changed documents).
+    /// Best effort: a failure leaves unused vectors behind, never a wrong answer. A vector an
+    /// upload in flight cached a moment ago may go too; its index build embeds it again.
+    async fn prune_cache(&self, tenant: &TenantId) {
+        let Some(dense) = &self.dense else {
+            return;
+        };
+        let result = async {
+            let keys: Vec<String> = self
+                .store
+                .passages(tenant)
+                .await?
+                .iter()
+                .map(|p| cache_key(&p.searchable_text()))
+                .collect();
+            dense
+                .cache
+                .retain_embeddings(tenant, dense.embedder.model(), &keys)
+                .await
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::info!(tenant = %tenant, pruned, "Pruned the vectors of passages gone.")
+            }
+            Err(e) => warn!(tenant = %tenant, error = %e, "Could not prune cached vectors."),
+        }
     }
 
     /// Searches a tenant's knowledge (hybrid when a model is configured), rebuilding the indexes
@@ -429,10 +463,7 @@ impl KnowledgeService {
     ) -> Result<Vec<(Passage, Vec<f32>)>, AppError> {
         let model = dense.embedder.model();
         let texts: Vec<String> = passages.iter().map(Passage::searchable_text).collect();
-        let keys: Vec<String> = texts
-            .iter()
-            .map(|t| hex::encode(Sha256::digest(t.as_bytes())))
-            .collect();
+        let keys: Vec<String> = texts.iter().map(|t| cache_key(t)).collect();
         let mut cached = dense.cache.get_embeddings(tenant, model, &keys).await?;
         let missing: Vec<usize> = (0..keys.len())
             .filter(|&i| !cached.contains_key(&keys[i]))
@@ -461,6 +492,11 @@ impl KnowledgeService {
             .filter_map(|(p, k)| cached.get(k).map(|v| (p.clone(), v.clone())))
             .collect())
     }
+}
+
+/// The cache key of an embedded text: its SHA-256.
+fn cache_key(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A document validated and cut, ready to store.

@@ -125,6 +125,14 @@ pub trait EmbeddingCache: Send + Sync {
         model: &str,
         entries: &[(String, Vec<f32>)],
     ) -> Result<(), PortError>;
+    /// Deletes the tenant's vectors of `model` whose keys are not in `keep` (passages deleted or
+    /// changed); returns how many were deleted.
+    async fn retain_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        keep: &[String],
+    ) -> Result<usize, PortError>;
 }
 
 /// A passage found by a dense (vector) search.

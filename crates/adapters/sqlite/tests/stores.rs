@@ -255,6 +255,30 @@ async fn embeddings_are_cached_per_tenant_and_model() {
 }
 
 #[tokio::test]
+async fn stale_embeddings_are_pruned_for_one_tenant_and_model_only() {
+    let (_dir, s) = stores();
+    let (a, b) = (TenantId::parse("a").unwrap(), TenantId::parse("b").unwrap());
+    let entries: Vec<(String, Vec<f32>)> = (0..1200)
+        .map(|i| (format!("k{i}"), vec![i as f32]))
+        .collect();
+    for (tenant, model) in [(&a, "m"), (&a, "other"), (&b, "m")] {
+        s.put_embeddings(tenant, model, &entries).await.unwrap();
+    }
+    let keep: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+    assert_eq!(s.retain_embeddings(&a, "m", &keep).await.unwrap(), 200);
+    let all: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(s.get_embeddings(&a, "m", &all).await.unwrap().len(), 1000);
+    assert_eq!(
+        s.get_embeddings(&a, "other", &all).await.unwrap().len(),
+        1200
+    );
+    assert_eq!(s.get_embeddings(&b, "m", &all).await.unwrap().len(), 1200);
+    // Again: nothing left to prune.
+    assert_eq!(s.retain_embeddings(&a, "m", &keep).await.unwrap(), 0);
+    assert_eq!(s.retain_embeddings(&a, "m", &[]).await.unwrap(), 1000);
+}
+
+#[tokio::test]
 async fn deleting_a_tenant_deletes_what_it_owns() {
     let (_dir, s) = stores();
     let t = TenantId::parse("demo").unwrap();

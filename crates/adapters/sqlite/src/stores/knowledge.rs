@@ -230,6 +230,41 @@ impl EmbeddingCache for SqliteStores {
             .await?;
         Ok(())
     }
+
+    async fn retain_embeddings(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        keep: &[String],
+    ) -> Result<usize, PortError> {
+        let (tenant, model, keep) = (tenant.to_string(), model.to_owned(), keep.to_vec());
+        Ok(self
+            .db
+            .write(move |c| {
+                // The keys to keep go into a temporary table: a tenant may have tens of thousands,
+                // more than one statement binds.
+                c.execute_batch(
+                    "CREATE TEMP TABLE IF NOT EXISTS keep_embeddings (key TEXT PRIMARY KEY); \
+                     DELETE FROM temp.keep_embeddings;",
+                )?;
+                {
+                    let mut insert = c.prepare_cached(
+                        "INSERT OR IGNORE INTO temp.keep_embeddings (key) VALUES (?1)",
+                    )?;
+                    for key in &keep {
+                        insert.execute(params![key])?;
+                    }
+                }
+                let deleted = c.execute(
+                    "DELETE FROM embeddings WHERE tenant = ?1 AND model = ?2 \
+                     AND key NOT IN (SELECT key FROM temp.keep_embeddings)",
+                    params![tenant, model],
+                )?;
+                c.execute_batch("DELETE FROM temp.keep_embeddings;")?;
+                Ok(deleted)
+            })
+            .await?)
+    }
 }
 
 #[cfg(test)]
