@@ -282,8 +282,13 @@ async fn delivered_messages_are_collected_and_pending_ones_kept() {
     let inbound = Topic::Inbound.subscription();
     let drained = wait_until(|| async { bus.pending(inbound).await.unwrap() == 0 }).await;
     assert!(drained);
+    // The bus's own maintenance task may have collected some already (its first tick runs at
+    // start), so what this call collects is at most the five; what is left is what matters.
     let (_, collected) = bus.collect_garbage().await.unwrap();
-    assert_eq!(collected, 5, "everything below the oldest pending delivery");
+    assert!(
+        collected <= 5,
+        "only delivered messages are collected: {collected}"
+    );
     let count = |db: atiende_adapter_sqlite::Db| async move {
         db.read(|c| {
             Ok(c.query_row("SELECT COUNT(*) FROM bus_messages", [], |r| {
@@ -305,7 +310,7 @@ async fn delivered_messages_are_collected_and_pending_ones_kept() {
         .unwrap();
     assert!(bus.wait_idle(Duration::from_secs(10)).await);
     let (_, collected) = bus.collect_garbage().await.unwrap();
-    assert_eq!(collected, 1);
+    assert!(collected <= 1, "{collected}");
     assert_eq!(count(stores.db().clone()).await, 0);
 }
 
