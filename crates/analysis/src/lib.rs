@@ -125,9 +125,65 @@ pub fn indexed_text(passage: &Passage) -> String {
     }
 }
 
+/// BM25's inverse document frequency of a term found in `df` of `n` passages.
+pub fn idf(n: f64, df: f64) -> f64 {
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// What each group of [`query_groups`] weighs in a tenant of `n` passages, given every term's
+/// document frequency (`frequencies`, in the order of the groups' terms, flattened). A group weighs
+/// as its rarest known term; a group the tenant never uses weighs the most, so "¿tienen jacuzzi
+/// rojo?" does not match red paint on the strength of "rojo" alone.
+pub fn group_weights(groups: &[Vec<String>], n: f64, frequencies: &[f64]) -> Vec<f64> {
+    let mut offset = 0;
+    groups
+        .iter()
+        .map(|group| {
+            let dfs = frequencies
+                .get(offset..offset + group.len())
+                .unwrap_or_default();
+            offset += group.len();
+            dfs.iter()
+                .filter(|df| **df > 0.0)
+                .map(|df| idf(n, *df))
+                .reduce(f64::max)
+                .unwrap_or_else(|| idf(n, 0.0))
+        })
+        .collect()
+}
+
+/// The share (0–1) of the question's weight a passage with `terms` contains: comparable across
+/// questions, unlike a BM25 score.
+pub fn coverage(groups: &[Vec<String>], weights: &[f64], terms: &HashSet<String>) -> f32 {
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let matched: f64 = groups
+        .iter()
+        .zip(weights)
+        .filter(|(group, _)| group.iter().any(|t| terms.contains(t)))
+        .map(|(_, w)| w)
+        .sum();
+    #[allow(clippy::cast_possible_truncation)]
+    let share = (matched / total) as f32;
+    share
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rare_and_unknown_words_weigh_most_in_coverage() {
+        let groups = vec![vec!["cement".to_owned()], vec!["jacuzzi".to_owned()]];
+        // 10 passages: "cement" in 9, "jacuzzi" in none.
+        let weights = group_weights(&groups, 10.0, &[9.0, 0.0]);
+        assert!(weights[1] > weights[0]);
+        let has = |t: &str| HashSet::from([t.to_owned()]);
+        assert!(coverage(&groups, &weights, &has("cement")) < 0.5);
+        assert!((coverage(&groups, &weights, &HashSet::new())).abs() < f32::EPSILON);
+    }
 
     #[test]
     fn questions_are_stemmed_folded_and_stripped_of_scaffolding() {

@@ -165,13 +165,12 @@ impl From<atiende_ports::PortError> for ApiError {
     }
 }
 
-/// Reads a request body of at most `limit` bytes; 413 beyond it (checked against
-/// `Content-Length` first, then while streaming).
-pub async fn read_body(
+/// The body's declared `Content-Length`, if any; 413 when it is over `limit` (so a body that
+/// says it is too large is refused before it is read).
+pub fn declared_length(
     request: &actix_web::HttpRequest,
-    mut payload: web::Payload,
     limit: usize,
-) -> Result<web::Bytes, ApiError> {
+) -> Result<Option<usize>, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -180,6 +179,17 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    Ok(declared)
+}
+
+/// Reads a request body of at most `limit` bytes; 413 beyond it (checked against
+/// `Content-Length` first, then while streaming).
+pub async fn read_body(
+    request: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared = declared_length(request, limit)?;
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk =

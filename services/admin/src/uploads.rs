@@ -13,7 +13,10 @@ use atiende_app::knowledge::{
     DocumentInput, DocumentKind,
     formats::{MAX_UPLOAD_FILE_BYTES, Upload, decode_upload},
 };
-use atiende_platform::{ApiError, http::read_body};
+use atiende_platform::{
+    ApiError,
+    http::{declared_length, read_body},
+};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -61,14 +64,7 @@ async fn read_multipart(
     payload: web::Payload,
     limit: usize,
 ) -> Result<Vec<DocumentInput>, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
+    declared_length(request, limit)?;
     let mut multipart = Multipart::new(request.headers(), payload);
     let mut kind = None;
     let mut files = Vec::new();

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use atiende_analysis::{analyzer, indexed_text, query_groups, tokens};
+use atiende_analysis::{analyzer, coverage, group_weights, indexed_text, query_groups, tokens};
 use atiende_domain::{TenantId, knowledge::Passage};
 use atiende_ports::{DenseHit, KeywordHit, KeywordIndex, PortError, VectorIndex};
 use qdrant_client::Qdrant;
@@ -288,35 +288,14 @@ impl KeywordIndex for QdrantKnowledge {
         let found = found.map_err(classify)?;
         let n = n?;
         let frequencies = frequencies?;
-        let idf = |df: f64| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-        let mut weights = Vec::with_capacity(groups.len());
-        let mut offset = 0;
-        for group in &groups {
-            let known = frequencies[offset..offset + group.len()]
-                .iter()
-                .filter(|df| **df > 0.0)
-                .map(|df| idf(*df))
-                .fold(None, |best: Option<f64>, w| {
-                    Some(best.map_or(w, |b| b.max(w)))
-                });
-            weights.push(known.unwrap_or_else(|| idf(0.0)));
-            offset += group.len();
-        }
-        let total: f64 = weights.iter().sum();
+        let weights = group_weights(&groups, n, &frequencies);
         let mut hits = Vec::with_capacity(found.result.len());
         for point in &found.result {
             let (passage, passage_terms) = decode(point)?;
-            let matched: f64 = groups
-                .iter()
-                .zip(&weights)
-                .filter(|(group, _)| group.iter().any(|t| passage_terms.contains(t)))
-                .map(|(_, w)| w)
-                .sum();
             hits.push(KeywordHit {
                 passage,
                 score: point.score,
-                #[allow(clippy::cast_possible_truncation)]
-                coverage: (matched / total) as f32,
+                coverage: coverage(&groups, &weights, &passage_terms),
             });
         }
         hits.sort_by(|a, b| {

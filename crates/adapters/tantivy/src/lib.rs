@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use atiende_analysis::indexed_text;
 pub use atiende_analysis::{analyzer, query_groups, terms};
+use atiende_analysis::{coverage, group_weights, indexed_text};
 use atiende_domain::{TenantId, knowledge::Passage};
 use atiende_ports::{KeywordHit, KeywordIndex, PortError};
 use tantivy::collector::TopDocs;
@@ -108,27 +108,17 @@ fn search(index: &TenantIndex, query: &str, limit: usize) -> tantivy::Result<Vec
     }
     let searcher = index.reader.searcher();
     let n = searcher.num_docs() as f64;
-    let idf = |df: f64| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-    let unknown_weight = idf(0.0);
-    // A group weighs as its rarest known term; a group the tenant never uses weighs the most.
-    let mut weights = Vec::with_capacity(groups.len());
+    let mut frequencies = Vec::new();
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for group in &groups {
-        let mut weight: Option<f64> = None;
-        for t in group {
-            let term = Term::from_field_text(index.text, t);
-            let df = searcher.doc_freq(&term)? as f64;
-            if df > 0.0 {
-                weight = Some(weight.map_or(idf(df), |w: f64| w.max(idf(df))));
-            }
-            clauses.push((
-                Occur::Should,
-                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-            ));
-        }
-        weights.push(weight.unwrap_or(unknown_weight));
+    for t in groups.iter().flatten() {
+        let term = Term::from_field_text(index.text, t);
+        frequencies.push(searcher.doc_freq(&term)? as f64);
+        clauses.push((
+            Occur::Should,
+            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+        ));
     }
-    let total_weight: f64 = weights.iter().sum();
+    let weights = group_weights(&groups, n, &frequencies);
     let top = searcher.search(
         &BooleanQuery::new(clauses),
         &TopDocs::with_limit(limit.max(1)).order_by_score(),
@@ -147,16 +137,10 @@ fn search(index: &TenantIndex, query: &str, limit: usize) -> tantivy::Result<Vec
         else {
             continue;
         };
-        let matched: f64 = groups
-            .iter()
-            .zip(&weights)
-            .filter(|(group, _)| group.iter().any(|t| passage_terms.contains(t)))
-            .map(|(_, w)| w)
-            .sum();
         hits.push(KeywordHit {
             passage: passage.clone(),
             score,
-            coverage: (matched / total_weight) as f32,
+            coverage: coverage(&groups, &weights, passage_terms),
         });
     }
     // Coverage first (how much of the question is answered), BM25 to break ties.

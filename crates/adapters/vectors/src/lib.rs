@@ -332,6 +332,35 @@ mod tests {
         v.iter().map(|x| x / n).collect()
     }
 
+    /// `n` pseudo-random unit vectors of `dims` (xorshift from `seed`), and one more for a query.
+    fn random_rows(seed: u64, n: usize, dims: usize) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let mut seed = seed;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut rows: Vec<Vec<f32>> = (0..=n)
+            .map(|_| unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()))
+            .collect();
+        let query = rows.pop().unwrap_or_default();
+        (rows, query)
+    }
+
+    /// A slice over `rows`, quantized as the index does.
+    fn slice_of(rows: &[Vec<f32>]) -> Slice {
+        Slice {
+            revision: 1,
+            model: "m".into(),
+            dimensions: rows.first().map_or(0, Vec::len),
+            vectors: rows.concat(),
+            quantized: rows.iter().flat_map(|r| quantize(r).0).collect(),
+            scales: rows.iter().map(|r| quantize(r).1).collect(),
+            passages: Vec::new(),
+        }
+    }
+
     fn passages(doc: &str, n: usize) -> Vec<Passage> {
         let text: String = (0..n).map(|i| format!("- línea {i}\n")).collect();
         split_text_document(doc, &text)
@@ -341,65 +370,27 @@ mod tests {
     fn quantized_search_returns_the_exact_top_results() {
         // 2,000 pseudo-random unit vectors: the i8 scan plus exact rescoring must give the same
         // top 10, with the same similarities, as an exact f32 scan.
-        let dims = 48;
-        let mut seed = 7u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let rows: Vec<Vec<f32>> = (0..2000)
-            .map(|_| unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()))
-            .collect();
-        let query = unit(&(0..dims).map(|_| next()).collect::<Vec<_>>());
+        let (rows, query) = random_rows(7, 2000, 48);
         let mut exact: Vec<(usize, f32)> = rows
             .iter()
             .enumerate()
             .map(|(i, r)| (i, dot(&query, r)))
             .collect();
         exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let slice = Slice {
-            revision: 1,
-            model: "m".into(),
-            dimensions: dims,
-            vectors: rows.concat(),
-            quantized: rows.iter().flat_map(|r| quantize(r).0).collect(),
-            scales: rows.iter().map(|r| quantize(r).1).collect(),
-            passages: Vec::new(),
-        };
+        let slice = slice_of(&rows);
         let top = slice.top(&query, 10);
         assert_eq!(top, exact[..10].to_vec());
     }
 
     #[test]
     fn a_scan_split_across_threads_finds_what_one_thread_finds() {
-        let dims = 24;
-        let mut seed = 11u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let rows: Vec<Vec<f32>> = (0..1001)
-            .map(|_| unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()))
-            .collect();
-        let slice = Slice {
-            revision: 1,
-            model: "m".into(),
-            dimensions: dims,
-            vectors: rows.concat(),
-            quantized: rows.iter().flat_map(|r| quantize(r).0).collect(),
-            scales: rows.iter().map(|r| quantize(r).1).collect(),
-            passages: Vec::new(),
-        };
-        let (q, _) = quantize(&unit(&(0..dims).map(|_| next()).collect::<Vec<_>>()));
+        let (rows, query) = random_rows(11, 1001, 24);
+        let slice = slice_of(&rows);
+        let (q, _) = quantize(&query);
         let rows_of = |found: Vec<Reverse<Scored>>| -> Vec<usize> {
             found.into_iter().map(|Reverse(s)| s.1).collect()
         };
-        let one = rows_of(slice.scan_in_parts(&q, 40, 1));
-        let mut one_sorted = one.clone();
+        let mut one_sorted = rows_of(slice.scan_in_parts(&q, 40, 1));
         one_sorted.sort_unstable();
         for parts in [2, 3, 7] {
             let mut split = rows_of(slice.scan_in_parts(&q, 40, parts));
