@@ -21,5 +21,6 @@ mod litellm;
 mod meta;
 mod rocketchat;
 mod split_services;
+mod state_contract;
 mod terraform;
 mod twilio;

@@ -41,18 +41,24 @@ use atiende_app::{
 use atiende_domain::retrieval::DenseCalibration;
 use atiende_platform::{
     Settings,
-    config::{EmbedderChoice, IndexChoice, KnowledgeSettings, LlmSettings},
+    config::{
+        BusBackend, EmbedderChoice, IndexChoice, KnowledgeSettings, LlmSettings, StoreBackend,
+    },
     push::push_path,
 };
 use atiende_ports::{
     AccountStore, ChannelSender, ChatModel, Clock, ConversationStore, DeadLetterStore, Delivery,
     DeliveryLog, DeskLinkStore, Embedder, EmbeddingCache, EventPublisher, HandleOutcome,
     HealthCheck, KeywordIndex, KnowledgeStore, MessageHandler, Outbox, SecurityAudit, SystemClock,
-    TenantStore, UsageLedger, VectorIndex, WebChatStore, bus::PushEnvelope,
+    TenantStore, UsageLedger, VectorIndex, WebChatStore,
+    bus::{PushAuthenticator, PushEnvelope},
     channel::parse_retry_after,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
+
+#[cfg(feature = "gcp")]
+mod gcp;
 
 /// The allocator of every atiende process. A webhook's life is dozens of short-lived allocations
 /// (form fields, JSON, the event) made on one worker thread and freed on another; glibc's malloc
@@ -89,6 +95,48 @@ pub struct Embedded {
     pub http: reqwest::Client,
     /// The conversation engine, when language models are configured.
     pub engine: Option<Arc<ConversationEngine>>,
+    /// The state and bus ports, on the backends the settings chose (SQLite and the embedded bus,
+    /// or Firestore and Pub/Sub).
+    pub ports: StatePorts,
+    /// Pull workers started by [`Embedded::consume`], stopped at shutdown.
+    workers: Arc<Workers>,
+}
+
+/// The ports whose backend is a setting: `store.backend` and `bus.backend`.
+#[derive(Clone)]
+pub struct StatePorts {
+    /// Tenants, uncached.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Conversations.
+    pub conversations: Arc<dyn ConversationStore>,
+    /// The dispatcher's outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// Delivery receipts.
+    pub delivery: Arc<dyn DeliveryLog>,
+    /// Parked messages.
+    pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// The bus's publisher.
+    pub publisher: Arc<dyn EventPublisher>,
+    /// What `/health/ready` asks besides the embedded store.
+    pub checks: Vec<Arc<dyn HealthCheck>>,
+    /// Settings the GCP adapters need after start (pull workers, push verification).
+    #[cfg(feature = "gcp")]
+    gcp: Option<gcp::Connected>,
+}
+
+/// Background consumers and the signal that stops them.
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    running: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self {
+            stop: tokio::sync::watch::channel(false).0,
+            running: tokio::sync::Mutex::new(Vec::new()),
+        }
+    }
 }
 
 impl Embedded {
@@ -117,10 +165,13 @@ impl Embedded {
                 ..BusConfig::default()
             },
         );
+        let ports = state_ports(settings, &stores, &bus).await?;
         let (index, vectors) = indexes(&settings.knowledge)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let tenants: Arc<dyn TenantStore> =
-            Arc::new(CachedTenantStore::new(stores.clone(), TENANT_CACHE_TTL));
+        let tenants: Arc<dyn TenantStore> = Arc::new(CachedTenantStore::new(
+            ports.tenants.clone(),
+            TENANT_CACHE_TTL,
+        ));
         let mut knowledge = KnowledgeService::new(
             stores.clone() as Arc<dyn KnowledgeStore>,
             index.clone(),
@@ -183,6 +234,8 @@ impl Embedded {
             knowledge,
             http,
             engine,
+            ports,
+            workers: Arc::new(Workers::default()),
         })
     }
 
@@ -206,7 +259,7 @@ impl Embedded {
     pub fn simulator(&self) -> Simulator {
         Simulator::new(
             self.tenants.clone(),
-            self.stores.clone() as Arc<dyn ConversationStore>,
+            self.ports.conversations.clone(),
             Arc::new(ExtractiveResponder::new(
                 self.knowledge.clone(),
                 self.settings.processor.min_relevance,
@@ -223,19 +276,66 @@ impl Embedded {
 
     /// The publisher.
     pub fn publisher(&self) -> Arc<dyn EventPublisher> {
-        Arc::new(self.bus.clone())
+        self.ports.publisher.clone()
     }
 
     /// The dead-letter store.
     pub fn dead_letters(&self) -> Arc<dyn DeadLetterStore> {
-        self.stores.clone()
+        self.ports.dead_letters.clone()
+    }
+
+    /// Whether events travel on the embedded bus (in process, or HTTP push between processes).
+    pub fn embedded_bus(&self) -> bool {
+        self.settings.bus.backend == BusBackend::Embedded
+    }
+
+    /// How push requests are authenticated: Google's OIDC token when
+    /// `gcp.push_service_account` is set, else the shared `bus.push_token`, else not at all.
+    pub fn push_auth(&self) -> Option<Arc<dyn PushAuthenticator>> {
+        #[cfg(feature = "gcp")]
+        if let Some(verifier) = self.ports.gcp.as_ref().and_then(|g| g.oidc.clone()) {
+            return Some(verifier);
+        }
+        self.settings
+            .bus
+            .push_token
+            .clone()
+            .map(|token| Arc::new(SharedToken(token)) as Arc<dyn PushAuthenticator>)
+    }
+
+    /// Starts consuming `subscription` with `handler` where the settings say this process
+    /// should pull (Pub/Sub with `gcp.delivery = "pull"`). With push delivery the service's push
+    /// route is the consumer, and on the embedded bus the caller subscribes in process or has
+    /// the publisher push.
+    pub async fn consume(
+        &self,
+        subscription: &'static str,
+        handler: Arc<dyn MessageHandler>,
+    ) -> anyhow::Result<()> {
+        #[cfg(feature = "gcp")]
+        if let Some(connected) = &self.ports.gcp
+            && connected.pull
+        {
+            let worker = connected
+                .worker(subscription, handler, self.dead_letters())
+                .await?;
+            let stop = self.workers.stop.subscribe();
+            self.workers
+                .running
+                .lock()
+                .await
+                .push(tokio::spawn(worker.run(stop)));
+            return Ok(());
+        }
+        let _ = (subscription, handler);
+        Ok(())
     }
 
     /// Ingest's use case.
     pub fn gateway(&self) -> Arc<InboundGateway> {
         Arc::new(InboundGateway::new(
             self.publisher(),
-            self.stores.clone() as Arc<dyn DeliveryLog>,
+            self.ports.delivery.clone(),
         ))
     }
 
@@ -243,7 +343,7 @@ impl Embedded {
     pub fn processor(&self) -> Arc<InboundProcessor> {
         let processor = InboundProcessor::new(
             self.tenants.clone(),
-            self.stores.clone() as Arc<dyn ConversationStore>,
+            self.ports.conversations.clone(),
             self.publisher(),
             Arc::new(ExtractiveResponder::new(
                 self.knowledge.clone(),
@@ -278,8 +378,8 @@ impl Embedded {
         ];
         let dispatcher = OutboundDispatcher::new(
             self.tenants.clone(),
-            self.stores.clone() as Arc<dyn Outbox>,
-            self.stores.clone() as Arc<dyn DeliveryLog>,
+            self.ports.outbox.clone(),
+            self.ports.delivery.clone(),
             senders,
             self.clock.clone(),
             DispatchPolicy {
@@ -315,14 +415,14 @@ impl Embedded {
 
     /// Conversation operations.
     pub fn conversation_admin(&self) -> ConversationAdmin {
-        ConversationAdmin::new(self.stores.clone(), self.clock.clone())
+        ConversationAdmin::new(self.ports.conversations.clone(), self.clock.clone())
     }
 
     /// The built-in agent console.
     pub fn console(&self) -> Arc<AgentConsole> {
         Arc::new(AgentConsole::new(
             self.stores.clone(),
-            self.stores.clone(),
+            self.ports.conversations.clone(),
             self.gateway(),
             self.clock.clone(),
         ))
@@ -337,7 +437,7 @@ impl Embedded {
         }
         let watch = WaitWatch::new(
             self.tenants.clone(),
-            self.stores.clone(),
+            self.ports.conversations.clone(),
             self.gateway(),
             self.clock.clone(),
             Duration::from_secs(p.desk_wait_secs),
@@ -369,12 +469,17 @@ impl Embedded {
 
     /// The outbox.
     pub fn outbox(&self) -> Arc<dyn Outbox> {
-        self.stores.clone()
+        self.ports.outbox.clone()
     }
 
     /// What `/health/ready` checks.
     pub fn health_checks(&self) -> Vec<Arc<dyn HealthCheck>> {
-        vec![self.stores.clone(), Arc::new(self.bus.clone())]
+        let mut checks: Vec<Arc<dyn HealthCheck>> = vec![self.stores.clone()];
+        if self.embedded_bus() {
+            checks.push(Arc::new(self.bus.clone()));
+        }
+        checks.extend(self.ports.checks.iter().cloned());
+        checks
     }
 
     /// Delivers `subscription` by POSTing push envelopes to the service at `base_url`, as
@@ -400,12 +505,79 @@ impl Embedded {
         Ok(())
     }
 
-    /// Stops the bus, letting in-flight deliveries finish.
+    /// Stops the bus and the pull workers, letting in-flight deliveries finish (and be acked)
+    /// within the grace period.
     pub async fn shutdown(&self) {
-        self.bus
-            .shutdown(Duration::from_secs(self.settings.shutdown_grace_secs))
-            .await;
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+        let _ = self.workers.stop.send(true);
+        let running = std::mem::take(&mut *self.workers.running.lock().await);
+        if tokio::time::timeout(grace, futures_join_all(running))
+            .await
+            .is_err()
+        {
+            warn!("Pull workers did not finish within the grace period; their messages come back.");
+        }
+        self.bus.shutdown(grace).await;
     }
+}
+
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
+    }
+}
+
+/// Push requests carrying the shared `bus.push_token`.
+struct SharedToken(SecretString);
+
+#[async_trait]
+impl PushAuthenticator for SharedToken {
+    async fn verify(&self, bearer: Option<&str>) -> Result<(), String> {
+        use subtle::ConstantTimeEq;
+        let presented = bearer.unwrap_or_default().as_bytes();
+        if bool::from(presented.ct_eq(self.0.expose_secret().as_bytes())) {
+            Ok(())
+        } else {
+            Err("wrong or missing push token".to_owned())
+        }
+    }
+}
+
+/// The state and bus ports the settings name.
+async fn state_ports(
+    settings: &Settings,
+    stores: &Arc<SqliteStores>,
+    bus: &SqliteBus,
+) -> anyhow::Result<StatePorts> {
+    let embedded = StatePorts {
+        tenants: stores.clone(),
+        conversations: stores.clone(),
+        outbox: stores.clone(),
+        delivery: stores.clone(),
+        dead_letters: stores.clone(),
+        publisher: Arc::new(bus.clone()),
+        checks: Vec::new(),
+        #[cfg(feature = "gcp")]
+        gcp: None,
+    };
+    let on_gcp = settings.store.backend == StoreBackend::Firestore
+        || settings.bus.backend == BusBackend::Pubsub;
+    if !on_gcp {
+        return Ok(embedded);
+    }
+    gcp_ports(settings, embedded).await
+}
+
+#[cfg(not(feature = "gcp"))]
+async fn gcp_ports(_: &Settings, _: StatePorts) -> anyhow::Result<StatePorts> {
+    anyhow::bail!(
+        "store.backend = \"firestore\" and bus.backend = \"pubsub\" need a binary built with `--features gcp`"
+    )
+}
+
+#[cfg(feature = "gcp")]
+async fn gcp_ports(settings: &Settings, embedded: StatePorts) -> anyhow::Result<StatePorts> {
+    gcp::ports(settings, embedded).await
 }
 
 /// A [`MessageHandler`] that POSTs the delivery as a Pub/Sub push envelope. Like Pub/Sub, a 2xx

@@ -85,6 +85,8 @@ pub struct Settings {
     pub dispatcher: DispatcherSettings,
     /// The language models (none by default: the bot answers extractively).
     pub llm: LlmSettings,
+    /// Google Cloud: the project and how Pub/Sub and Firestore are reached.
+    pub gcp: GcpSettings,
 }
 
 impl Default for Settings {
@@ -108,6 +110,7 @@ impl Default for Settings {
             processor: ProcessorSettings::default(),
             dispatcher: DispatcherSettings::default(),
             llm: LlmSettings::default(),
+            gcp: GcpSettings::default(),
         }
     }
 }
@@ -315,11 +318,23 @@ impl Default for MetaApi {
     }
 }
 
-/// The embedded store.
+/// Where conversations, tenants, the outbox and dead letters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// SQLite in `data_dir`.
+    Sqlite,
+    /// Firestore (`gcp.project`; the binary must be built with `--features gcp`).
+    Firestore,
+}
+
+/// The store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// `normal` survives a process crash; `full` also survives power loss (an fsync per
+    /// `sqlite` (default) or `firestore`.
+    pub backend: StoreBackend,
+    /// SQLite: `normal` survives a process crash; `full` also survives power loss (an fsync per
     /// commit).
     pub durability: String,
 }
@@ -327,8 +342,106 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
             durability: "normal".to_owned(),
         }
+    }
+}
+
+/// Which bus carries events between the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusBackend {
+    /// The in-process bus on the embedded store (or HTTP push between processes).
+    Embedded,
+    /// Google Cloud Pub/Sub (`gcp.project`; the binary must be built with `--features gcp`).
+    Pubsub,
+}
+
+/// How a service on Pub/Sub receives its subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PubSubDelivery {
+    /// Pub/Sub pushes to `/pubsub/push/{subscription}` (Cloud Run).
+    Push,
+    /// The service pulls with a streaming pull (outside Cloud Run).
+    Pull,
+}
+
+/// Google Cloud.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpSettings {
+    /// The project (`ATIENDE_GCP__PROJECT`, else `GOOGLE_CLOUD_PROJECT`).
+    pub project: Option<String>,
+    /// The Firestore database.
+    pub firestore_database: String,
+    /// A Pub/Sub emulator's `host:port` (default: `PUBSUB_EMULATOR_HOST`). Firestore's emulator
+    /// is read from `FIRESTORE_EMULATOR_HOST` by its client.
+    pub pubsub_emulator_host: Option<String>,
+    /// `push` (Cloud Run) or `pull`.
+    pub delivery: PubSubDelivery,
+    /// How long a webhook's provider id is remembered to drop its duplicates, seconds.
+    pub dedupe_ttl_secs: u64,
+    /// Push requests must carry an OIDC token of this service account (the push
+    /// subscriptions' `oidc_token`). Unset: Cloud Run's IAM invoker check is the only guard.
+    pub push_service_account: Option<String>,
+    /// Accepted token audiences (default: the service's push URLs under `public_url`).
+    pub push_audiences: Vec<String>,
+    /// Where Google publishes its OIDC keys (tests point it elsewhere).
+    pub oidc_certs_url: String,
+    /// Accepted OIDC issuers.
+    pub oidc_issuers: Vec<String>,
+    /// Create the topics and subscriptions at start when missing (emulators and local runs;
+    /// on GCP, Terraform owns them).
+    pub create_topology: bool,
+    /// Suffix of every topic and subscription name (tests sharing one emulator).
+    pub topology_suffix: String,
+}
+
+impl Default for GcpSettings {
+    fn default() -> Self {
+        Self {
+            project: None,
+            firestore_database: "(default)".to_owned(),
+            pubsub_emulator_host: None,
+            delivery: PubSubDelivery::Push,
+            dedupe_ttl_secs: 7 * 24 * 3600,
+            push_service_account: None,
+            push_audiences: Vec::new(),
+            oidc_certs_url: "https://www.googleapis.com/oauth2/v3/certs".to_owned(),
+            oidc_issuers: vec![
+                "https://accounts.google.com".to_owned(),
+                "accounts.google.com".to_owned(),
+            ],
+            create_topology: false,
+            topology_suffix: String::new(),
+        }
+    }
+}
+
+impl GcpSettings {
+    /// The project, from the settings or the environment Cloud Run and gcloud set.
+    pub fn project(&self) -> Option<String> {
+        self.project
+            .clone()
+            .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok())
+            .filter(|p| !p.trim().is_empty())
+    }
+
+    /// The Pub/Sub emulator's `http://host:port`, when one is configured.
+    pub fn pubsub_endpoint(&self) -> Option<String> {
+        self.pubsub_emulator_host
+            .clone()
+            .or_else(|| std::env::var("PUBSUB_EMULATOR_HOST").ok())
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| {
+                if h.starts_with("http://") || h.starts_with("https://") {
+                    h
+                } else {
+                    format!("http://{h}")
+                }
+            })
     }
 }
 
@@ -346,6 +459,8 @@ pub struct BusSettings {
     pub max_backoff_ms: u64,
     /// Longest a handler may run, milliseconds.
     pub handler_timeout_ms: u64,
+    /// `embedded` (default) or `pubsub`.
+    pub backend: BusBackend,
     /// Where a service running alone pushes what it publishes (Pub/Sub push endpoints).
     pub push: PushEndpoints,
     /// A bearer token push requests must carry (`ATIENDE_BUS__PUSH_TOKEN`), for services that
@@ -363,6 +478,7 @@ impl Default for BusSettings {
             min_backoff_ms: 1000,
             max_backoff_ms: 60_000,
             handler_timeout_ms: 120_000,
+            backend: BusBackend::Embedded,
             push: PushEndpoints::default(),
             push_token: None,
         }
@@ -633,6 +749,20 @@ impl Settings {
             return Err(invalid(
                 "meta.graph_version",
                 "expected a version like v25.0",
+            ));
+        }
+        let on_gcp =
+            self.store.backend == StoreBackend::Firestore || self.bus.backend == BusBackend::Pubsub;
+        if on_gcp && self.gcp.project().is_none() {
+            return Err(invalid(
+                "gcp.project",
+                "Firestore and Pub/Sub need a project (ATIENDE_GCP__PROJECT or GOOGLE_CLOUD_PROJECT)",
+            ));
+        }
+        if self.bus.backend == BusBackend::Pubsub && self.store.backend != StoreBackend::Firestore {
+            return Err(invalid(
+                "bus.backend",
+                "Pub/Sub needs store.backend = \"firestore\": its dedupe keys and dead letters live there",
             ));
         }
         if self.data_dir.as_os_str().is_empty() {

@@ -7,17 +7,19 @@
 //! * a message that can never be processed → recorded in the dead-letter store, then 204, so it
 //!   is not redelivered forever (if recording fails, 503: it must not be lost).
 //!
-//! When a push token is configured, requests must carry it as a bearer token. On Cloud Run the
-//! service additionally requires Google-signed OIDC tokens (IAM invoker).
+//! When the consumer has a [`PushAuthenticator`], requests must carry a bearer token it accepts:
+//! the shared push token between atiende's own processes, or on GCP the OIDC token Pub/Sub
+//! signs for the push subscription's service account (verified against Google's keys). A request
+//! it refuses gets 401 and is not read.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use atiende_domain::mask::scrub_digits;
 use atiende_ports::{
-    DeadLetter, DeadLetterStore, Delivery, HandleOutcome, MessageHandler, bus::PushEnvelope,
+    DeadLetter, DeadLetterStore, Delivery, HandleOutcome, MessageHandler,
+    bus::{PushAuthenticator, PushEnvelope},
 };
-use secrecy::{ExposeSecret, SecretString};
 use tracing::{error, warn};
 
 use crate::http::{ApiError, header_str, read_body};
@@ -34,23 +36,23 @@ pub struct Consumer {
     subscription: &'static str,
     handler: Arc<dyn MessageHandler>,
     dead_letters: Arc<dyn DeadLetterStore>,
-    token: Option<SecretString>,
+    auth: Option<Arc<dyn PushAuthenticator>>,
     max_body_bytes: usize,
 }
 
 impl Consumer {
-    /// A consumer of `subscription`; push requests must carry `token` when one is set.
+    /// A consumer of `subscription`; push requests must satisfy `auth` when one is set.
     pub fn new(
         subscription: &'static str,
         handler: Arc<dyn MessageHandler>,
         dead_letters: Arc<dyn DeadLetterStore>,
-        token: Option<SecretString>,
+        auth: Option<Arc<dyn PushAuthenticator>>,
     ) -> Self {
         Self {
             subscription,
             handler,
             dead_letters,
-            token,
+            auth,
             // Pub/Sub messages are at most 10 MB.
             max_body_bytes: 16 * 1024 * 1024,
         }
@@ -79,12 +81,10 @@ impl Consumer {
         request: &HttpRequest,
         payload: web::Payload,
     ) -> Result<HttpResponse, ApiError> {
-        if let Some(token) = &self.token {
-            let presented = header_str(request, "authorization")
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .unwrap_or_default();
-            let ok: bool = subtle_eq(presented.as_bytes(), token.expose_secret().as_bytes());
-            if !ok {
+        if let Some(auth) = &self.auth {
+            let presented =
+                header_str(request, "authorization").and_then(|h| h.strip_prefix("Bearer "));
+            if auth.verify(presented).await.is_err() {
                 return Err(ApiError::Unauthorized(
                     "a valid push token is required".to_owned(),
                 ));
@@ -146,9 +146,4 @@ impl Consumer {
             }),
         }
     }
-}
-
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
 }

@@ -185,6 +185,15 @@ pub trait DeadLetterStore: Send + Sync {
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError>;
 }
 
+/// Checks the credentials a push delivery arrived with: a shared token between atiende's own
+/// processes, or the OIDC token Google signs for Pub/Sub push on GCP.
+#[async_trait]
+pub trait PushAuthenticator: Send + Sync {
+    /// `bearer` is the request's bearer token, if it had one. `Err` says why it is refused (for
+    /// the log; the caller answers 401 without the reason).
+    async fn verify(&self, bearer: Option<&str>) -> Result<(), String>;
+}
+
 /// The body Pub/Sub POSTs to a push subscription's endpoint (protocols.md §5.1).
 ///
 /// The embedded bus sends the same envelope when it pushes to a service running in another

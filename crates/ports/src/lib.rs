@@ -13,6 +13,7 @@
 //! * [`error`]: the classified error every port returns.
 //! * [`bus`]: publishing events and handling deliveries, plus the Pub/Sub push envelope.
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
+//! * [`tenant_doc`]: the stored form of a tenant, shared by every tenant store.
 //! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, and the
 //!   embedding model.
 //! * [`assistant`]: credit accounts the tools read, model spending per tenant.
@@ -31,6 +32,7 @@ pub mod health;
 pub mod knowledge;
 pub mod llm;
 pub mod store;
+pub mod tenant_doc;
 
 pub use assistant::{AccountStore, AuditEntry, SecurityAudit, UsageLedger};
 pub use bus::{

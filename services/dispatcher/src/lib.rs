@@ -22,7 +22,7 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
         Topic::Outbound.subscription(),
         infra.dispatcher(),
         infra.dead_letters(),
-        infra.settings.bus.push_token.clone(),
+        infra.push_auth(),
     ))
 }
 
@@ -30,6 +30,9 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
     atiende_bootstrap::run_service("dispatcher", settings, |infra| async move {
         let dispatcher = consumer(&infra);
+        infra
+            .consume(Topic::Outbound.subscription(), dispatcher.handler())
+            .await?;
         Ok(
             Arc::new(move |cfg: &mut web::ServiceConfig| dispatcher.configure(cfg))
                 as atiende_platform::server::Configure,

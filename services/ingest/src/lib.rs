@@ -164,6 +164,8 @@ pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
         infra.load_demo_if_enabled().await?;
         let inbound = atiende_domain::Topic::Inbound.subscription();
         match infra.settings.bus.push.processor.clone() {
+            // On Pub/Sub, Pub/Sub itself delivers to the processor.
+            _ if !infra.embedded_bus() => {}
             Some(url) => infra.push_to(inbound, &url)?,
             None => tracing::warn!("bus.push.processor is not set: accepted messages wait on the bus until a processor takes them."),
         }

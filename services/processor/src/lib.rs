@@ -23,7 +23,7 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
         Topic::Inbound.subscription(),
         infra.processor(),
         infra.dead_letters(),
-        infra.settings.bus.push_token.clone(),
+        infra.push_auth(),
     ))
 }
 
@@ -31,10 +31,14 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
     atiende_bootstrap::run_service("processor", settings, |infra| async move {
         match infra.settings.bus.push.dispatcher.clone() {
+            _ if !infra.embedded_bus() => {}
             Some(url) => infra.push_to(Topic::Outbound.subscription(), &url)?,
             None => tracing::warn!("bus.push.dispatcher is not set: outbound actions wait on the bus until a dispatcher takes them."),
         }
         let processor = consumer(&infra);
+        infra
+            .consume(Topic::Inbound.subscription(), processor.handler())
+            .await?;
         infra.spawn_wait_watch();
         Ok(Arc::new(move |cfg: &mut web::ServiceConfig| processor.configure(cfg))
             as atiende_platform::server::Configure)

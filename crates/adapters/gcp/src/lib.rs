@@ -1,0 +1,22 @@
+//! atiende on Google Cloud: the bus on Pub/Sub and the conversation state on Firestore.
+//!
+//! The embedded adapters (SQLite store and bus) prove the logic on one machine; these run the
+//! same ports on the managed services, for the four services on Cloud Run. They are behind the
+//! `gcp` cargo feature of `atiende-bootstrap` because their gRPC clients are a heavy build.
+//!
+//! * [`pubsub`]: publishing with ordering keys and attributes, a streaming-pull worker, and the
+//!   topology (topics, subscriptions, dead-letter topics) for emulators.
+//! * [`store`]: tenants, conversations, the outbox, delivery receipts, dead letters and publish
+//!   dedupe keys on Firestore, with optimistic concurrency by update-time preconditions.
+//! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
+//!
+//! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
+
+pub mod oidc;
+pub mod pubsub;
+pub mod store;
+
+pub use pubsub::{
+    PubSubPublisher, PubSubSettings, PullOptions, PullWorker, Topology, ensure_topology,
+};
+pub use store::FirestoreStores;

@@ -1,0 +1,164 @@
+//! Wiring of the GCP adapters (`--features gcp`): Firestore for state, Pub/Sub for the bus, OIDC
+//! verification of push requests, and pull workers for running outside Cloud Run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use atiende_adapter_gcp::oidc::{OidcSettings, OidcVerifier};
+use atiende_adapter_gcp::pubsub::PubSubHealth;
+use atiende_adapter_gcp::{
+    FirestoreStores, PubSubPublisher, PubSubSettings, PullOptions, PullWorker, Topology,
+};
+use atiende_domain::Topic;
+use atiende_platform::Settings;
+use atiende_platform::config::{BusBackend, PubSubDelivery, StoreBackend};
+use atiende_platform::push::push_path;
+use atiende_ports::bus::PushAuthenticator;
+use atiende_ports::{DeadLetterStore, MessageHandler};
+use tracing::info;
+
+use crate::StatePorts;
+
+/// What the GCP adapters need after start.
+#[derive(Clone)]
+pub(crate) struct Connected {
+    pubsub: PubSubSettings,
+    /// Whether this process pulls its subscriptions.
+    pub(crate) pull: bool,
+    /// The push-token verifier, when push requests must carry Google's OIDC token.
+    pub(crate) oidc: Option<Arc<dyn PushAuthenticator>>,
+    pull_options: PullOptions,
+}
+
+impl Connected {
+    /// A streaming-pull worker for `subscription`.
+    pub(crate) async fn worker(
+        &self,
+        subscription: &str,
+        handler: Arc<dyn MessageHandler>,
+        dead_letters: Arc<dyn DeadLetterStore>,
+    ) -> anyhow::Result<PullWorker> {
+        PullWorker::connect(
+            &self.pubsub,
+            subscription,
+            handler,
+            dead_letters,
+            self.pull_options.clone(),
+        )
+        .await
+        .with_context(|| format!("cannot pull {subscription}"))
+    }
+}
+
+/// Replaces the embedded ports the settings move to GCP.
+pub(crate) async fn ports(
+    settings: &Settings,
+    mut ports: StatePorts,
+) -> anyhow::Result<StatePorts> {
+    let g = &settings.gcp;
+    let project = g
+        .project()
+        .context("gcp.project is not set (ATIENDE_GCP__PROJECT or GOOGLE_CLOUD_PROJECT)")?;
+    let firestore = if settings.store.backend == StoreBackend::Firestore {
+        let stores = FirestoreStores::connect(&project, &g.firestore_database)
+            .await
+            .context("cannot connect to Firestore")?;
+        ports.tenants = Arc::new(stores.clone());
+        ports.conversations = Arc::new(stores.clone());
+        ports.outbox = Arc::new(stores.clone());
+        ports.delivery = Arc::new(stores.clone());
+        ports.dead_letters = Arc::new(stores.clone());
+        ports.checks.push(Arc::new(stores.clone()));
+        info!(project = %project, database = %g.firestore_database, "State on Firestore.");
+        Some(stores)
+    } else {
+        None
+    };
+    let pubsub = PubSubSettings {
+        project: project.clone(),
+        endpoint: g.pubsub_endpoint(),
+        suffix: g.topology_suffix.clone(),
+    };
+    if settings.bus.backend == BusBackend::Pubsub {
+        if g.create_topology {
+            let mut push_endpoints = BTreeMap::new();
+            for (topic, base) in [
+                (Topic::Inbound, &settings.bus.push.processor),
+                (Topic::Outbound, &settings.bus.push.dispatcher),
+            ] {
+                if let Some(base) = base {
+                    push_endpoints.insert(
+                        topic.subscription().to_owned(),
+                        format!(
+                            "{}{}",
+                            base.trim_end_matches('/'),
+                            push_path(topic.subscription())
+                        ),
+                    );
+                }
+            }
+            atiende_adapter_gcp::ensure_topology(
+                &pubsub,
+                &Topology {
+                    push_endpoints,
+                    max_delivery_attempts: i32::try_from(settings.bus.max_attempts.clamp(5, 100))
+                        .unwrap_or(10),
+                    ..Topology::default()
+                },
+            )
+            .await
+            .context("cannot create the Pub/Sub topics and subscriptions")?;
+        }
+        let mut publisher = PubSubPublisher::connect(&pubsub)
+            .await
+            .context("cannot connect to Pub/Sub")?;
+        if let Some(stores) = &firestore {
+            publisher =
+                publisher.with_dedupe(stores.clone(), Duration::from_secs(g.dedupe_ttl_secs));
+        }
+        ports.publisher = Arc::new(publisher);
+        ports.checks.push(Arc::new(
+            PubSubHealth::connect(&pubsub)
+                .await
+                .context("cannot connect to Pub/Sub")?,
+        ));
+        info!(project = %project, emulator = ?pubsub.endpoint, delivery = ?g.delivery, "Bus on Pub/Sub.");
+    }
+    let oidc = g.push_service_account.clone().map(|account| {
+        let audiences = if g.push_audiences.is_empty() {
+            settings
+                .public_url
+                .iter()
+                .flat_map(|base| {
+                    Topic::ALL.map(|t| {
+                        format!(
+                            "{}{}",
+                            base.trim_end_matches('/'),
+                            push_path(t.subscription())
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            g.push_audiences.clone()
+        };
+        let mut oidc = OidcSettings::google(audiences, account);
+        oidc.certs_url = g.oidc_certs_url.clone();
+        oidc.issuers = g.oidc_issuers.clone();
+        OidcVerifier::new(oidc, reqwest::Client::new()) as Arc<dyn PushAuthenticator>
+    });
+    ports.gcp = Some(Connected {
+        pubsub,
+        pull: settings.bus.backend == BusBackend::Pubsub && g.delivery == PubSubDelivery::Pull,
+        oidc,
+        pull_options: PullOptions {
+            max_outstanding: i64::try_from(settings.bus.max_in_flight).unwrap_or(64),
+            retry_backoff: Duration::from_millis(settings.bus.min_backoff_ms),
+            max_retry_backoff: Duration::from_millis(settings.bus.max_backoff_ms)
+                .min(Duration::from_secs(60)),
+        },
+    });
+    Ok(ports)
+}

@@ -1,0 +1,469 @@
+//! One contract for the state ports — tenants, conversations, the outbox, delivery receipts,
+//! dead letters — run against the embedded SQLite stores and against Firestore (Google's
+//! emulator), so the embedded twin cannot drift from what runs on GCP.
+//!
+//! The Firestore half needs `--features gcp` and `FIRESTORE_EMULATOR_HOST` (`infra/test.sh`
+//! starts the emulator). Without them it is skipped with a note, except under `CI`, where a
+//! missing emulator fails the test instead of passing it silently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use atiende_domain::{
+    ActionId, ActionKind, Channel, Contact, Conversation, ConversationId, ConversationState,
+    DeliveryState, Locale, OutboundAction, PhoneNumber, ProviderMessageId, StatusUpdate, Tenant,
+    TenantId, TwilioSettings,
+};
+use atiende_ports::{
+    Claim, ConversationFilter, ConversationStore, DeadLetter, DeadLetterStore, DeliveryLog, Outbox,
+    OutboxState, PortError, TenantStore,
+};
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The state ports of one backend.
+#[derive(Clone)]
+pub(crate) struct StatePorts {
+    tenants: Arc<dyn TenantStore>,
+    conversations: Arc<dyn ConversationStore>,
+    outbox: Arc<dyn Outbox>,
+    delivery: Arc<dyn DeliveryLog>,
+    dead_letters: Arc<dyn DeadLetterStore>,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+fn embedded() -> StatePorts {
+    let dir = tempfile::tempdir().unwrap();
+    let db =
+        atiende_adapter_sqlite::Db::open(dir.path(), atiende_adapter_sqlite::Durability::Normal)
+            .unwrap();
+    let s = Arc::new(atiende_adapter_sqlite::SqliteStores::new(db));
+    StatePorts {
+        tenants: s.clone(),
+        conversations: s.clone(),
+        outbox: s.clone(),
+        delivery: s.clone(),
+        dead_letters: s,
+        _dir: Some(Arc::new(dir)),
+    }
+}
+
+/// Whether an emulator named by `var` is there; under CI its absence is a failure.
+pub(crate) fn emulator(var: &str) -> bool {
+    if std::env::var(var).is_ok_and(|v| !v.is_empty()) && cfg!(feature = "gcp") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the GCP contract: build with --features gcp and set {var} (infra/test.sh does both)"
+    );
+    eprintln!("skipped: {var} is not set or the gcp feature is off (infra/emulators.sh)");
+    false
+}
+
+#[cfg(feature = "gcp")]
+async fn firestore() -> Option<StatePorts> {
+    if !emulator("FIRESTORE_EMULATOR_HOST") {
+        return None;
+    }
+    let s = atiende_adapter_gcp::FirestoreStores::connect("atiende-test", "(default)")
+        .await
+        .unwrap();
+    let s = Arc::new(s);
+    Some(StatePorts {
+        tenants: s.clone(),
+        conversations: s.clone(),
+        outbox: s.clone(),
+        delivery: s.clone(),
+        dead_letters: s,
+        _dir: None,
+    })
+}
+
+#[cfg(not(feature = "gcp"))]
+async fn firestore() -> Option<StatePorts> {
+    emulator("FIRESTORE_EMULATOR_HOST");
+    None
+}
+
+/// A tenant id no other test (nor an earlier run on the same emulator) uses.
+fn fresh_tenant() -> String {
+    format!("ct-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_760_000_000, 0).unwrap()
+}
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: TenantId::parse(id).unwrap(),
+        name: "Ferretería".into(),
+        company_name: "Ferretería La Romana SRL".into(),
+        welcome_message: Some("¡Hola!".into()),
+        language: Locale::Es,
+        twilio: Some(TwilioSettings {
+            account_sid: format!("AC{}", "0".repeat(32)),
+            auth_token: SecretString::from("s3cret"),
+            whatsapp_number: PhoneNumber::parse("+14155238886").unwrap(),
+            messaging_service_sid: None,
+        }),
+        meta: None,
+        chatwoot: None,
+        rocketchat: None,
+        business_hours: None,
+        desk_wait_minutes: None,
+        alerts: None,
+        crm: None,
+        templates: BTreeMap::new(),
+        webchat_enabled: true,
+        assistant: atiende_domain::assistant::AssistantSettings::default(),
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn conversation(tenant: &str, phone: &str) -> Conversation {
+    let t = TenantId::parse(tenant).unwrap();
+    let phone = PhoneNumber::parse(phone).unwrap();
+    Conversation::start(
+        ConversationId::new(&t, Channel::TwilioWhatsApp, phone.as_str()),
+        t,
+        Channel::TwilioWhatsApp,
+        Contact::from_phone(phone),
+        t0(),
+    )
+}
+
+fn action(c: &Conversation, sid: &str) -> OutboundAction {
+    OutboundAction {
+        id: ActionId::caused_by(&c.id, &ProviderMessageId::parse(sid).unwrap(), 0),
+        tenant: c.tenant.clone(),
+        conversation: c.id.clone(),
+        channel: c.channel,
+        to: c.contact.clone(),
+        kind: ActionKind::Reply {
+            text: "hola".into(),
+        },
+        in_reply_to: None,
+        last_customer_message_at: Some(t0()),
+        locale: Locale::Es,
+        created_at: t0(),
+    }
+}
+
+fn all(limit: usize) -> ConversationFilter {
+    ConversationFilter { state: None, limit }
+}
+
+async fn tenants_round_trip_and_ids_are_unique(s: StatePorts) {
+    let id = fresh_tenant();
+    let tid = TenantId::parse(&id).unwrap();
+    s.tenants.create(&tenant(&id)).await.unwrap();
+    assert!(matches!(
+        s.tenants.create(&tenant(&id)).await,
+        Err(PortError::Conflict(_))
+    ));
+    let got = s.tenants.get(&tid).await.unwrap().unwrap();
+    assert_eq!(got.company_name, "Ferretería La Romana SRL");
+    assert_eq!(
+        got.twilio.as_ref().unwrap().auth_token.expose_secret(),
+        "s3cret"
+    );
+    let mut changed = tenant(&id);
+    changed.name = "Ferretería Central".into();
+    s.tenants.update(&changed).await.unwrap();
+    assert_eq!(
+        s.tenants.get(&tid).await.unwrap().unwrap().name,
+        "Ferretería Central"
+    );
+    assert!(matches!(
+        s.tenants.update(&tenant(&fresh_tenant())).await,
+        Err(PortError::NotFound(_))
+    ));
+    assert!(s.tenants.list().await.unwrap().iter().any(|t| t.id == tid));
+    assert!(s.tenants.delete(&tid).await.unwrap());
+    assert!(s.tenants.get(&tid).await.unwrap().is_none());
+    assert!(!s.tenants.delete(&tid).await.unwrap());
+}
+
+async fn a_stale_conversation_save_is_a_conflict(s: StatePorts) {
+    let c = conversation(&fresh_tenant(), "+18095551010");
+    let v1 = s.conversations.save(&c, None).await.unwrap();
+    assert!(matches!(
+        s.conversations.save(&c, None).await,
+        Err(PortError::Conflict(_))
+    ));
+    let loaded = s.conversations.load(&c.id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, v1);
+    assert_eq!(loaded.value, c);
+    let mut next = loaded.value.clone();
+    next.state = ConversationState::Human;
+    let v2 = s.conversations.save(&next, Some(v1)).await.unwrap();
+    assert_ne!(v2, v1);
+    assert!(matches!(
+        s.conversations.save(&c, Some(v1)).await,
+        Err(PortError::Conflict(_))
+    ));
+    let reloaded = s.conversations.load(&c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (reloaded.version, reloaded.value.state),
+        (v2, ConversationState::Human)
+    );
+    let other = ConversationId::new(
+        &TenantId::parse(fresh_tenant()).unwrap(),
+        Channel::TwilioWhatsApp,
+        "+18095551010",
+    );
+    assert!(s.conversations.load(&other).await.unwrap().is_none());
+}
+
+/// Two processors that read the same version: exactly one save wins.
+async fn concurrent_saves_of_one_version_have_one_winner(s: StatePorts) {
+    let c = conversation(&fresh_tenant(), "+18095551011");
+    let v1 = s.conversations.save(&c, None).await.unwrap();
+    let saves = (0..6).map(|i| {
+        let store = s.conversations.clone();
+        let mut c = c.clone();
+        c.handoff_offered = i % 2 == 0;
+        tokio::spawn(async move { store.save(&c, Some(v1)).await })
+    });
+    let mut won = 0;
+    for save in saves.collect::<Vec<_>>() {
+        match save.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+async fn conversations_list_per_tenant_by_state_newest_first(s: StatePorts) {
+    let (a, b) = (fresh_tenant(), fresh_tenant());
+    for (i, phone) in ["+18095552001", "+18095552002", "+18095552003"]
+        .iter()
+        .enumerate()
+    {
+        let mut c = conversation(&a, phone);
+        c.updated_at = t0() + Duration::minutes(i64::try_from(i).unwrap());
+        if i != 1 {
+            c.state = ConversationState::WaitingForHuman;
+        }
+        s.conversations.save(&c, None).await.unwrap();
+    }
+    s.conversations
+        .save(&conversation(&b, "+18095552009"), None)
+        .await
+        .unwrap();
+    let ta = TenantId::parse(&a).unwrap();
+    let listed = s.conversations.list(&ta, &all(10)).await.unwrap();
+    let phones: Vec<_> = listed
+        .iter()
+        .map(|c| c.id.as_str().rsplit(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(phones, ["+18095552003", "+18095552002", "+18095552001"]);
+    let waiting = s
+        .conversations
+        .list(
+            &ta,
+            &ConversationFilter {
+                state: Some(ConversationState::WaitingForHuman),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 2);
+    assert!(waiting.iter().all(|c| c.tenant == ta));
+    assert_eq!(s.conversations.list(&ta, &all(1)).await.unwrap().len(), 1);
+}
+
+async fn an_action_is_claimed_until_it_is_finished_then_never_again(s: StatePorts) {
+    let c = conversation(&fresh_tenant(), "+18095551012");
+    let a = action(&c, "SM1");
+    assert_eq!(
+        s.outbox.claim(&a, t0()).await.unwrap(),
+        Claim::Claimed { attempts: 1 }
+    );
+    assert_eq!(
+        s.outbox.claim(&a, t0()).await.unwrap(),
+        Claim::Claimed { attempts: 2 }
+    );
+    s.outbox
+        .finish(&a.id, OutboxState::Sent, Some("SM9"), None, t0())
+        .await
+        .unwrap();
+    let Claim::AlreadyDone(record) = s.outbox.claim(&a, t0()).await.unwrap() else {
+        panic!("a sent action must not be claimed again");
+    };
+    assert_eq!(record.provider_message_id.as_deref(), Some("SM9"));
+    assert_eq!((record.attempts, record.state), (2, OutboxState::Sent));
+    let listed = s
+        .outbox
+        .list(&c.tenant, Some(OutboxState::Sent), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        s.outbox
+            .list(&c.tenant, Some(OutboxState::Parked), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let missing = ActionId::caused_by(&c.id, &ProviderMessageId::parse("SM404").unwrap(), 0);
+    assert!(matches!(
+        s.outbox
+            .finish(&missing, OutboxState::Sent, None, None, t0())
+            .await,
+        Err(PortError::NotFound(_))
+    ));
+}
+
+/// Dispatchers racing for one action each get a distinct attempt number.
+async fn concurrent_claims_count_every_attempt(s: StatePorts) {
+    let c = conversation(&fresh_tenant(), "+18095551013");
+    let a = action(&c, "SM2");
+    let claims = (0..4).map(|_| {
+        let outbox = s.outbox.clone();
+        let a = a.clone();
+        tokio::spawn(async move { outbox.claim(&a, t0()).await })
+    });
+    let mut attempts = Vec::new();
+    for claim in claims.collect::<Vec<_>>() {
+        match claim.await.unwrap().unwrap() {
+            Claim::Claimed { attempts: n } => attempts.push(n),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    attempts.sort_unstable();
+    assert_eq!(attempts, [1, 2, 3, 4]);
+}
+
+async fn delivery_receipts_merge_monotonically(s: StatePorts) {
+    let t = fresh_tenant();
+    let update = |state| StatusUpdate {
+        tenant: TenantId::parse(&t).unwrap(),
+        channel: Channel::MetaWhatsApp,
+        provider_message_id: ProviderMessageId::parse("wamid.HBgL/1==").unwrap(),
+        state,
+        error_code: None,
+        at: t0(),
+    };
+    assert_eq!(
+        s.delivery
+            .record_status(&update(DeliveryState::Read))
+            .await
+            .unwrap(),
+        DeliveryState::Read
+    );
+    assert_eq!(
+        s.delivery
+            .record_status(&update(DeliveryState::Delivered))
+            .await
+            .unwrap(),
+        DeliveryState::Read
+    );
+    let tid = TenantId::parse(&t).unwrap();
+    assert_eq!(
+        s.delivery
+            .status(&tid, Channel::MetaWhatsApp, "wamid.HBgL/1==")
+            .await
+            .unwrap(),
+        Some(DeliveryState::Read)
+    );
+    assert_eq!(
+        s.delivery
+            .status(&tid, Channel::TwilioWhatsApp, "wamid.HBgL/1==")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn dead_letters_are_kept_newest_first(s: StatePorts) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for (i, id) in ["a", "b"].iter().enumerate() {
+        s.dead_letters
+            .record(DeadLetter {
+                subscription: "atiende-processor-inbound".into(),
+                message_id: format!("{run}-{id}"),
+                ordering_key: Some("demo:twilio:+1809".into()),
+                attributes: BTreeMap::from([("tenant".into(), "demo".into())]),
+                data: "{\"not\": \"an event\"}".into(),
+                reason: "undecodable".into(),
+                attempts: 1,
+                at: Utc::now() + Duration::seconds(i64::try_from(i).unwrap()),
+            })
+            .await
+            .unwrap();
+    }
+    let listed = s.dead_letters.list(50).await.unwrap();
+    let ours: Vec<_> = listed
+        .iter()
+        .filter(|l| l.message_id.starts_with(&run))
+        .collect();
+    assert_eq!(ours.len(), 2);
+    assert_eq!(ours[0].message_id, format!("{run}-b"));
+    assert_eq!(
+        ours[0].attributes.get("tenant").map(String::as_str),
+        Some("demo")
+    );
+    assert_eq!(ours[0].ordering_key.as_deref(), Some("demo:twilio:+1809"));
+}
+
+async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
+    let id = fresh_tenant();
+    let tid = TenantId::parse(&id).unwrap();
+    s.tenants.create(&tenant(&id)).await.unwrap();
+    let c = conversation(&id, "+18095551014");
+    s.conversations.save(&c, None).await.unwrap();
+    s.outbox.claim(&action(&c, "SM3"), t0()).await.unwrap();
+    assert!(s.tenants.delete(&tid).await.unwrap());
+    assert!(
+        s.conversations
+            .list(&tid, &all(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.conversations.load(&c.id).await.unwrap().is_none());
+    assert!(s.outbox.list(&tid, None, 10).await.unwrap().is_empty());
+}
+
+/// Each contract runs once per backend, as its own test.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::embedded()).await;
+                }
+            )*
+        }
+        mod firestore {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(ports) = super::firestore().await {
+                        super::$name(ports).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    tenants_round_trip_and_ids_are_unique,
+    a_stale_conversation_save_is_a_conflict,
+    concurrent_saves_of_one_version_have_one_winner,
+    conversations_list_per_tenant_by_state_newest_first,
+    an_action_is_claimed_until_it_is_finished_then_never_again,
+    concurrent_claims_count_every_attempt,
+    delivery_receipts_merge_monotonically,
+    dead_letters_are_kept_newest_first,
+    deleting_a_tenant_deletes_what_it_owns,
+);
