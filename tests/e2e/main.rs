@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod bus_contract;
 mod chatwoot;
 mod conversation;
 mod desk;

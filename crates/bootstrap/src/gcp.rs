@@ -103,8 +103,12 @@ pub(crate) async fn ports(
                 &pubsub,
                 &Topology {
                     push_endpoints,
-                    max_delivery_attempts: i32::try_from(settings.bus.max_attempts.clamp(5, 100))
-                        .unwrap_or(10),
+                    // A backstop above bus.max_attempts: the consumers park a message that
+                    // keeps failing themselves, with its reason.
+                    max_delivery_attempts: i32::try_from(
+                        settings.bus.max_attempts.saturating_add(5).clamp(5, 100),
+                    )
+                    .unwrap_or(15),
                     ..Topology::default()
                 },
             )
@@ -158,6 +162,7 @@ pub(crate) async fn ports(
             retry_backoff: Duration::from_millis(settings.bus.min_backoff_ms),
             max_retry_backoff: Duration::from_millis(settings.bus.max_backoff_ms)
                 .min(Duration::from_secs(60)),
+            max_attempts: settings.bus.max_attempts,
         },
     });
     Ok(ports)

@@ -38,6 +38,7 @@ pub struct Consumer {
     dead_letters: Arc<dyn DeadLetterStore>,
     auth: Option<Arc<dyn PushAuthenticator>>,
     max_body_bytes: usize,
+    max_attempts: u32,
 }
 
 impl Consumer {
@@ -55,7 +56,15 @@ impl Consumer {
             auth,
             // Pub/Sub messages are at most 10 MB.
             max_body_bytes: 16 * 1024 * 1024,
+            max_attempts: u32::MAX,
         }
+    }
+
+    /// Parks a message whose handler still asks for a retry on its `attempts`-th delivery
+    /// (Pub/Sub's `deliveryAttempt`), instead of letting it come back forever.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
     }
 
     /// The handler.
@@ -113,6 +122,24 @@ impl Consumer {
         };
         match self.handler.handle(&delivery).await {
             HandleOutcome::Ack => Ok(HttpResponse::NoContent().finish()),
+            HandleOutcome::Retry { reason, .. }
+                if delivery.delivery_attempt >= self.max_attempts =>
+            {
+                self.park(DeadLetter {
+                    subscription: self.subscription.to_owned(),
+                    message_id: delivery.message_id.clone(),
+                    ordering_key: delivery.ordering_key.clone(),
+                    attributes: delivery.attributes.clone(),
+                    data: String::from_utf8_lossy(&delivery.data).into_owned(),
+                    reason: format!(
+                        "gave up after {} attempts: {reason}",
+                        delivery.delivery_attempt
+                    ),
+                    attempts: delivery.delivery_attempt,
+                    at: chrono::Utc::now(),
+                })
+                .await
+            }
             HandleOutcome::Retry { reason, after } => {
                 warn!(subscription = self.subscription, message_id = %delivery.message_id, reason = %scrub_digits(&reason), "Push delivery will be retried.");
                 Err(ApiError::Unavailable {

@@ -18,12 +18,15 @@ use atiende_platform::push::Consumer;
 
 /// The dispatcher service: its use case as a bus consumer.
 pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
-    Arc::new(Consumer::new(
-        Topic::Outbound.subscription(),
-        infra.dispatcher(),
-        infra.dead_letters(),
-        infra.push_auth(),
-    ))
+    Arc::new(
+        Consumer::new(
+            Topic::Outbound.subscription(),
+            infra.dispatcher(),
+            infra.dead_letters(),
+            infra.push_auth(),
+        )
+        .with_max_attempts(infra.settings.bus.max_attempts),
+    )
 }
 
 /// Runs the dispatcher alone.

@@ -19,12 +19,15 @@ use atiende_platform::push::Consumer;
 
 /// The processor service: its use case as a bus consumer.
 pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
-    Arc::new(Consumer::new(
-        Topic::Inbound.subscription(),
-        infra.processor(),
-        infra.dead_letters(),
-        infra.push_auth(),
-    ))
+    Arc::new(
+        Consumer::new(
+            Topic::Inbound.subscription(),
+            infra.processor(),
+            infra.dead_letters(),
+            infra.push_auth(),
+        )
+        .with_max_attempts(infra.settings.bus.max_attempts),
+    )
 }
 
 /// Runs the processor alone.

@@ -236,6 +236,11 @@ pub struct PullOptions {
     pub retry_backoff: Duration,
     /// The longest wait before a nack, whatever the handler asked.
     pub max_retry_backoff: Duration,
+    /// Deliveries after which a message still asking for a retry is parked in the dead-letter
+    /// store and acked, as the embedded bus does. The subscription's own dead-letter topic
+    /// (`max_delivery_attempts`, set higher) stays the backstop for a worker that dies holding
+    /// a message; Google's emulator does not forward to it.
+    pub max_attempts: u32,
 }
 
 impl Default for PullOptions {
@@ -244,6 +249,7 @@ impl Default for PullOptions {
             max_outstanding: 64,
             retry_backoff: Duration::from_millis(500),
             max_retry_backoff: Duration::from_secs(10),
+            max_attempts: 10,
         }
     }
 }
@@ -369,6 +375,15 @@ impl Shared {
         let delivery = delivery_of(&self.name, message, ack.delivery_attempt());
         match self.handler.handle(&delivery).await {
             HandleOutcome::Ack => ack.ack(),
+            HandleOutcome::Retry { reason, .. }
+                if delivery.delivery_attempt >= self.options.max_attempts =>
+            {
+                let reason = format!(
+                    "gave up after {} attempts: {reason}",
+                    delivery.delivery_attempt
+                );
+                self.park(&delivery, reason, ack).await;
+            }
             HandleOutcome::Retry { reason, after } => {
                 let wait = after
                     .unwrap_or(self.options.retry_backoff)
@@ -377,26 +392,35 @@ impl Shared {
                 tokio::time::sleep(wait).await;
                 ack.nack();
             }
-            HandleOutcome::Reject { reason } => {
-                error!(subscription = %self.name, message_id = %delivery.message_id, reason = %atiende_domain::mask::scrub_digits(&reason), "Message dead-lettered.");
-                let letter = DeadLetter {
-                    subscription: self.name.clone(),
-                    message_id: delivery.message_id.clone(),
-                    ordering_key: delivery.ordering_key.clone(),
-                    attributes: delivery.attributes.clone(),
-                    data: String::from_utf8_lossy(&delivery.data).into_owned(),
-                    reason,
-                    attempts: delivery.delivery_attempt,
-                    at: Utc::now(),
-                };
-                match self.dead_letters.record(letter).await {
-                    Ok(()) => ack.ack(),
-                    // Not recorded: it must not be lost, so it comes back.
-                    Err(e) => {
-                        warn!(error = %e, "Could not park a message; it will be redelivered.");
-                        ack.nack();
-                    }
-                }
+            HandleOutcome::Reject { reason } => self.park(&delivery, reason, ack).await,
+        }
+    }
+
+    /// Records `delivery` in the dead-letter store and acks it; nacks it if it cannot be
+    /// recorded (it must not be lost).
+    async fn park(
+        &self,
+        delivery: &Delivery,
+        reason: String,
+        ack: google_cloud_pubsub::subscriber::handler::Handler,
+    ) {
+        error!(subscription = %self.name, message_id = %delivery.message_id, reason = %atiende_domain::mask::scrub_digits(&reason), "Message dead-lettered.");
+        let letter = DeadLetter {
+            subscription: self.name.clone(),
+            message_id: delivery.message_id.clone(),
+            ordering_key: delivery.ordering_key.clone(),
+            attributes: delivery.attributes.clone(),
+            data: String::from_utf8_lossy(&delivery.data).into_owned(),
+            reason,
+            attempts: delivery.delivery_attempt,
+            at: Utc::now(),
+        };
+        match self.dead_letters.record(letter).await {
+            Ok(()) => ack.ack(),
+            // Not recorded: it must not be lost, so it comes back.
+            Err(e) => {
+                warn!(error = %e, "Could not park a message; it will be redelivered.");
+                ack.nack();
             }
         }
     }
