@@ -13,6 +13,7 @@ mod chatwoot;
 mod conversation;
 mod desk;
 mod engine;
+mod gcp_services;
 mod gold;
 mod handoff_webhooks;
 mod index_contract;

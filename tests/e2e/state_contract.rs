@@ -15,8 +15,8 @@ use atiende_domain::{
     TenantId, TwilioSettings,
 };
 use atiende_ports::{
-    Claim, ConversationFilter, ConversationStore, DeadLetter, DeadLetterStore, DeliveryLog, Outbox,
-    OutboxState, PortError, TenantStore,
+    Claim, ConversationFilter, ConversationStore, DeadLetter, DeadLetterStore, DeliveryLog,
+    KnowledgeDocument, KnowledgeStore, Outbox, OutboxState, PortError, TenantStore,
 };
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -29,6 +29,7 @@ pub(crate) struct StatePorts {
     outbox: Arc<dyn Outbox>,
     delivery: Arc<dyn DeliveryLog>,
     dead_letters: Arc<dyn DeadLetterStore>,
+    knowledge: Arc<dyn KnowledgeStore>,
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
@@ -43,7 +44,8 @@ fn embedded() -> StatePorts {
         conversations: s.clone(),
         outbox: s.clone(),
         delivery: s.clone(),
-        dead_letters: s,
+        dead_letters: s.clone(),
+        knowledge: s,
         _dir: Some(Arc::new(dir)),
     }
 }
@@ -75,7 +77,8 @@ async fn firestore() -> Option<StatePorts> {
         conversations: s.clone(),
         outbox: s.clone(),
         delivery: s.clone(),
-        dead_letters: s,
+        dead_letters: s.clone(),
+        knowledge: s,
         _dir: None,
     })
 }
@@ -432,6 +435,72 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
     assert!(s.outbox.list(&tid, None, 10).await.unwrap().is_empty());
 }
 
+fn document(id: &str, passages: &[atiende_domain::knowledge::Passage]) -> KnowledgeDocument {
+    KnowledgeDocument {
+        id: id.to_owned(),
+        title: format!("Documento {id}"),
+        kind: "text".into(),
+        content_hash: format!("hash-{}", passages.len()),
+        passages: passages.len(),
+        created_at: t0(),
+    }
+}
+
+fn passages(document: &str, n: usize, text: &str) -> Vec<atiende_domain::knowledge::Passage> {
+    (0..n)
+        .map(|i| atiende_domain::knowledge::Passage {
+            id: format!("{document}#{i:04}"),
+            document_id: document.to_owned(),
+            kind: atiende_domain::knowledge::PassageKind::Text,
+            heading: Some(format!("Sección {i}")),
+            text: format!("{text} {i}"),
+            product: None,
+        })
+        .collect()
+}
+
+async fn knowledge_is_replaced_whole_and_every_change_is_a_new_revision(s: StatePorts) {
+    let t = TenantId::parse(fresh_tenant()).unwrap();
+    assert_eq!(s.knowledge.revision(&t).await.unwrap(), 0);
+    // More passages than one Firestore chunk holds.
+    let politicas = passages("politicas.md", 450, "Aceptamos cheques certificados");
+    s.knowledge
+        .put_document(&t, &document("politicas.md", &politicas), &politicas)
+        .await
+        .unwrap();
+    let horario = passages("horario.md", 2, "Abrimos de lunes a sábado");
+    s.knowledge
+        .put_document(&t, &document("horario.md", &horario), &horario)
+        .await
+        .unwrap();
+    let r1 = s.knowledge.revision(&t).await.unwrap();
+    assert_ne!(r1, 0);
+    let all = s.knowledge.passages(&t).await.unwrap();
+    assert_eq!(all.len(), 452);
+    assert_eq!(all[0].document_id, "horario.md", "ordered by document");
+    assert_eq!(all[2].id, "politicas.md#0000", "then by position");
+    assert_eq!(all[451].id, "politicas.md#0449");
+    let replaced = passages("politicas.md", 3, "Solo efectivo");
+    s.knowledge
+        .put_document(&t, &document("politicas.md", &replaced), &replaced)
+        .await
+        .unwrap();
+    let r2 = s.knowledge.revision(&t).await.unwrap();
+    assert_ne!(r2, r1);
+    let all = s.knowledge.passages(&t).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.iter().all(|p| !p.text.contains("cheques")));
+    let docs = s.knowledge.list_documents(&t).await.unwrap();
+    let ids: Vec<_> = docs.iter().map(|d| (d.id.as_str(), d.passages)).collect();
+    assert_eq!(ids, [("horario.md", 2), ("politicas.md", 3)]);
+    assert!(s.knowledge.delete_document(&t, "horario.md").await.unwrap());
+    assert!(!s.knowledge.delete_document(&t, "horario.md").await.unwrap());
+    assert_ne!(s.knowledge.revision(&t).await.unwrap(), r2);
+    assert_eq!(s.knowledge.passages(&t).await.unwrap().len(), 3);
+    let other = TenantId::parse(fresh_tenant()).unwrap();
+    assert!(s.knowledge.passages(&other).await.unwrap().is_empty());
+}
+
 /// Each contract runs once per backend, as its own test.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -466,4 +535,5 @@ contract!(
     delivery_receipts_merge_monotonically,
     dead_letters_are_kept_newest_first,
     deleting_a_tenant_deletes_what_it_owns,
+    knowledge_is_replaced_whole_and_every_change_is_a_new_revision,
 );

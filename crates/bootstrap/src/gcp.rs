@@ -70,6 +70,7 @@ pub(crate) async fn ports(
         ports.outbox = Arc::new(stores.clone());
         ports.delivery = Arc::new(stores.clone());
         ports.dead_letters = Arc::new(stores.clone());
+        ports.knowledge = Arc::new(stores.clone());
         ports.checks.push(Arc::new(stores.clone()));
         info!(project = %project, database = %g.firestore_database, "State on Firestore.");
         Some(stores)

@@ -115,6 +115,8 @@ pub struct StatePorts {
     pub delivery: Arc<dyn DeliveryLog>,
     /// Parked messages.
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// Tenants' knowledge documents and passages.
+    pub knowledge: Arc<dyn KnowledgeStore>,
     /// The bus's publisher.
     pub publisher: Arc<dyn EventPublisher>,
     /// What `/health/ready` asks besides the embedded store.
@@ -172,11 +174,8 @@ impl Embedded {
             ports.tenants.clone(),
             TENANT_CACHE_TTL,
         ));
-        let mut knowledge = KnowledgeService::new(
-            stores.clone() as Arc<dyn KnowledgeStore>,
-            index.clone(),
-            clock.clone(),
-        );
+        let mut knowledge =
+            KnowledgeService::new(ports.knowledge.clone(), index.clone(), clock.clone());
         if let Some(embedder) = embedder(&settings.knowledge)? {
             knowledge = knowledge.with_dense(DenseRetrieval {
                 embedder,
@@ -555,6 +554,7 @@ async fn state_ports(
         outbox: stores.clone(),
         delivery: stores.clone(),
         dead_letters: stores.clone(),
+        knowledge: stores.clone(),
         publisher: Arc::new(bus.clone()),
         checks: Vec::new(),
         #[cfg(feature = "gcp")]

@@ -8,10 +8,13 @@
 //!   topology (topics, subscriptions, dead-letter topics) for emulators.
 //! * [`store`]: tenants, conversations, the outbox, delivery receipts, dead letters and publish
 //!   dedupe keys on Firestore, with optimistic concurrency by update-time preconditions.
+//! * [`knowledge`]: tenants' documents and passages, shared by the admin service that ingests
+//!   them and every processor instance that searches them.
 //! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
 //!
 //! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
 
+pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;
 pub mod store;

@@ -1,7 +1,8 @@
 //! The state ports on Firestore (the `firestore` crate over gRPC).
 //!
 //! Layout, as in the seeds: a document per tenant at `tenants/{tenant}`, and what the tenant owns
-//! under it — `conversations/{conversation}`, `outbox/{action}`, `delivery/{channel}:{message}`.
+//! under it — `conversations/{conversation}`, `outbox/{action}`, `delivery/{channel}:{message}`,
+//! and its knowledge (`crate::knowledge`).
 //! Dead letters live at `dead_letters/{auto id}`, publish dedupe keys at `dedupe/{key}` with an
 //! `expire_at` timestamp a Firestore TTL policy deletes (terraform/firestore.tf).
 //!
@@ -64,12 +65,16 @@ impl FirestoreStores {
         Ok(Self { db: Arc::new(db) })
     }
 
-    fn tenant_path(&self, tenant: &str) -> Result<String, PortError> {
+    pub(crate) fn tenant_parent(&self, tenant: &str) -> Result<String, PortError> {
         Ok(self
             .db
             .parent_path(TENANTS, doc_id(tenant))
             .map_err(classify)?
             .into())
+    }
+
+    pub(crate) fn db(&self) -> &FirestoreDb {
+        &self.db
     }
 
     /// Records `key` until `expire_at`; `false` if it was recorded before (and has not expired
@@ -145,7 +150,7 @@ impl FirestoreStores {
 
 /// A document id for any string: Firestore ids cannot contain `/` (nor be `.`, `..` or
 /// `__…__`), so `%` and `/` are percent-encoded and a leading `_` or `.` escaped.
-fn doc_id(raw: &str) -> String {
+pub(crate) fn doc_id(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for (i, c) in raw.chars().enumerate() {
         match c {
@@ -159,7 +164,7 @@ fn doc_id(raw: &str) -> String {
 }
 
 /// Maps Firestore's errors onto the port's classification.
-fn classify(error: FirestoreError) -> PortError {
+pub(crate) fn classify(error: FirestoreError) -> PortError {
     match &error {
         FirestoreError::DataConflictError(_) => PortError::Conflict(error.to_string()),
         FirestoreError::DataNotFoundError(_) => PortError::NotFound(error.to_string()),
@@ -181,7 +186,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> PortError {
 }
 
 /// A document's `update_time` as a version number (nanoseconds since the epoch).
-fn version_of(doc: &firestore::FirestoreDocument) -> Result<u64, PortError> {
+pub(crate) fn version_of(doc: &firestore::FirestoreDocument) -> Result<u64, PortError> {
     let t = doc
         .update_time
         .as_ref()
@@ -363,9 +368,16 @@ impl TenantStore for FirestoreStores {
 
     async fn delete(&self, id: &TenantId) -> Result<bool, PortError> {
         let existed = TenantStore::get(self, id).await?.is_some();
-        let parent = self.tenant_path(id.as_ref())?;
+        let parent = self.tenant_parent(id.as_ref())?;
         // Everything the tenant owns goes with it.
-        for collection in [CONVERSATIONS, OUTBOX, DELIVERY] {
+        for collection in [
+            CONVERSATIONS,
+            OUTBOX,
+            DELIVERY,
+            "knowledge",
+            "knowledge_chunks",
+            "knowledge_meta",
+        ] {
             self.delete_all(&parent, collection).await?;
         }
         self.db
@@ -386,7 +398,7 @@ impl ConversationStore for FirestoreStores {
         &self,
         id: &ConversationId,
     ) -> Result<Option<Versioned<Conversation>>, PortError> {
-        let parent = self.tenant_path(id.tenant().as_ref())?;
+        let parent = self.tenant_parent(id.tenant().as_ref())?;
         let Some(doc) = self
             .db
             .fluent()
@@ -412,7 +424,7 @@ impl ConversationStore for FirestoreStores {
         conversation: &Conversation,
         expected: Option<u64>,
     ) -> Result<u64, PortError> {
-        let parent = self.tenant_path(conversation.tenant.as_ref())?;
+        let parent = self.tenant_parent(conversation.tenant.as_ref())?;
         let doc = ConversationDoc {
             tenant: conversation.tenant.to_string(),
             state: state_name(conversation.state)?,
@@ -470,7 +482,7 @@ impl ConversationStore for FirestoreStores {
         tenant: &TenantId,
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>, PortError> {
-        let parent = self.tenant_path(tenant.as_ref())?;
+        let parent = self.tenant_parent(tenant.as_ref())?;
         let state = filter.state.map(state_name).transpose()?;
         let limit = u32::try_from(filter.limit.clamp(1, 1000)).unwrap_or(100);
         let docs: Vec<ConversationDoc> = self
@@ -504,7 +516,7 @@ impl ConversationStore for FirestoreStores {
 #[async_trait]
 impl Outbox for FirestoreStores {
     async fn claim(&self, action: &OutboundAction, now: DateTime<Utc>) -> Result<Claim, PortError> {
-        let parent = self.tenant_path(action.tenant.as_ref())?;
+        let parent = self.tenant_parent(action.tenant.as_ref())?;
         let id = doc_id(&action.id.to_string());
         // Two dispatchers may race for one action: the loser of a write sees the winner's record
         // on its next read. A bounded loop, since each lost race means someone else progressed.
@@ -613,7 +625,7 @@ impl Outbox for FirestoreStores {
         stored.provider_message_id = provider_message_id.map(str::to_owned);
         stored.detail = detail.map(str::to_owned);
         stored.updated_at = millis(now);
-        let parent = self.tenant_path(&stored.tenant)?;
+        let parent = self.tenant_parent(&stored.tenant)?;
         self.db
             .fluent()
             .update()
@@ -633,7 +645,7 @@ impl Outbox for FirestoreStores {
         state: Option<OutboxState>,
         limit: usize,
     ) -> Result<Vec<OutboxRecord>, PortError> {
-        let parent = self.tenant_path(tenant.as_ref())?;
+        let parent = self.tenant_parent(tenant.as_ref())?;
         let limit = u32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
         let docs: Vec<OutboxDoc> =
             self.db
@@ -662,7 +674,7 @@ fn delivery_id(channel: Channel, provider_message_id: &str) -> String {
 #[async_trait]
 impl DeliveryLog for FirestoreStores {
     async fn record_status(&self, update: &StatusUpdate) -> Result<DeliveryState, PortError> {
-        let parent = self.tenant_path(update.tenant.as_ref())?;
+        let parent = self.tenant_parent(update.tenant.as_ref())?;
         let id = delivery_id(update.channel, update.provider_message_id.as_str());
         // Receipts of one message race (sent, delivered and read arrive together): merge under
         // the read's update_time, and read again if another receipt won.
@@ -726,7 +738,7 @@ impl DeliveryLog for FirestoreStores {
         channel: Channel,
         provider_message_id: &str,
     ) -> Result<Option<DeliveryState>, PortError> {
-        let parent = self.tenant_path(tenant.as_ref())?;
+        let parent = self.tenant_parent(tenant.as_ref())?;
         let doc: Option<DeliveryDoc> = self
             .db
             .fluent()
