@@ -4,6 +4,7 @@
 #   . infra/emulators.sh           # source it: starts both, exports the variables below,
 #                                  # and stops them when the sourcing shell exits
 #   bash infra/emulators.sh run    # start both and wait (Ctrl-C stops them)
+#   bash infra/emulators.sh available   # exit 0 when java and both emulators are installed
 #
 # Exports PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT (default
 # atiende-test). The emulators come with the Google Cloud CLI's Debian packages
@@ -19,9 +20,9 @@ atiende_emu_fail() {
   return 1
 }
 
-atiende_emulators_start() {
+# Finds java and both emulators' JARs (sets pubsub_jar and firestore_jar), or says what is missing.
+atiende_emulators_available() {
   local sdk=${GCLOUD_SDK_ROOT:-/usr/lib/google-cloud-sdk}
-  local pubsub_jar firestore_jar
   pubsub_jar=$(ls "$sdk"/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*-all.jar 2>/dev/null | head -n1)
   firestore_jar="$sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
   command -v java >/dev/null 2>&1 ||
@@ -30,6 +31,11 @@ atiende_emulators_start() {
     { atiende_emu_fail "the Pub/Sub emulator is missing under $sdk (Debian: google-cloud-cli-pubsub-emulator)"; return 1; }
   [ -f "$firestore_jar" ] ||
     { atiende_emu_fail "the Firestore emulator is missing: $firestore_jar (Debian: google-cloud-cli-firestore-emulator)"; return 1; }
+}
+
+atiende_emulators_start() {
+  local pubsub_jar firestore_jar
+  atiende_emulators_available || return 1
 
   local logs=${EMULATOR_LOGS:-$(mktemp -d -t atiende-emulators.XXXXXX)}
   local free='import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -76,12 +82,15 @@ atiende_emulators_stop() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   case "${1:-run}" in
+    available)
+      atiende_emulators_available
+      ;;
     run)
       atiende_emulators_start
       echo "export PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST GOOGLE_CLOUD_PROJECT=$GOOGLE_CLOUD_PROJECT"
       wait
       ;;
-    *) echo "usage: $0 [run]   (or source it)" >&2; exit 2 ;;
+    *) echo "usage: $0 [run|available]   (or source it)" >&2; exit 2 ;;
   esac
 else
   atiende_emulators_start

@@ -66,12 +66,24 @@ if command -v terraform >/dev/null 2>&1; then
   terraform fmt -check -recursive terraform
 fi
 
+# Google's Pub/Sub and Firestore emulators (on the machine image; see infra/emulators.sh), for
+# the GCP adapters' contract suites and the four-process test. CI must have them; elsewhere the
+# GCP tests say they were skipped.
+if bash infra/emulators.sh available 2>/dev/null || [ -n "${CI:-}" ]; then
+  . infra/emulators.sh   # in CI without them, it prints what is missing and the run fails
+else
+  log "Google's emulators are not available: the GCP contract tests will be skipped"
+fi
+
 log "Running every test"
 # A failing test's own message is what a CI log must keep; a backtrace pushes it out of the
 # excerpt CI shows. ATIENDE_TEST_BACKTRACE=1 brings backtraces back.
 export RUST_BACKTRACE=${ATIENDE_TEST_BACKTRACE:-0}
+# The GCP adapters are built in (one build for every test binary, rather than a second one for
+# the e2e package alone); the default build's own code is linted above with every feature.
+features=(--features atiende-e2e/gcp)
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --run-ignored all --no-fail-fast
+  cargo nextest run --workspace --locked "${features[@]}" --run-ignored all --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast -- --include-ignored
+  cargo test --workspace --locked "${features[@]}" --no-fail-fast -- --include-ignored
 fi
