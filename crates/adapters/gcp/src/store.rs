@@ -33,12 +33,18 @@ use firestore::errors::FirestoreError;
 use firestore::{FirestoreDb, FirestoreDbOptions, FirestoreWritePrecondition};
 use serde::{Deserialize, Serialize};
 
-const TENANTS: &str = "tenants";
-const CONVERSATIONS: &str = "conversations";
-const OUTBOX: &str = "outbox";
+/// The collection of tenants.
+pub const TENANTS: &str = "tenants";
+/// A tenant's conversations (sub-collection).
+pub const CONVERSATIONS: &str = "conversations";
+/// A tenant's outbox records (sub-collection).
+pub const OUTBOX: &str = "outbox";
 const DELIVERY: &str = "delivery";
 const DEAD_LETTERS: &str = "dead_letters";
-const DEDUPE: &str = "dedupe";
+/// Publish dedupe keys; terraform/firestore.tf puts a TTL policy on [`DEDUPE_TTL_FIELD`].
+pub const DEDUPE: &str = "dedupe";
+/// The timestamp field Firestore's TTL policy deletes dedupe keys by.
+pub const DEDUPE_TTL_FIELD: &str = "expire_at";
 
 /// The Firestore stores: tenants, conversations, the outbox, delivery receipts, dead letters and
 /// publish dedupe keys.

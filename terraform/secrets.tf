@@ -1,0 +1,22 @@
+# The admin API's bearer token. Terraform creates the secret; its value is added out of band
+# (docs/deploy.md), so it never sits in Terraform state.
+resource "google_secret_manager_secret" "admin_token" {
+  secret_id = "atiende-admin-token"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_iam_member" "admin_token" {
+  secret_id = google_secret_manager_secret.admin_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service["admin"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "llm_providers" {
+  count     = var.llm_providers_secret != "" ? 1 : 0
+  secret_id = var.llm_providers_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service["processor"].email}"
+}
