@@ -30,6 +30,7 @@ use atiende_ports::{
 };
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tracing::Instrument as _;
 use tracing::{info, warn};
 
 use crate::{AppError, handler};
@@ -377,6 +378,14 @@ impl OutboundDispatcher {
             (_, planned) => planned,
         })
         .notify(|e, wait| warn!(action = %action.id.masked(), error = %scrub_digits(&e.to_string()), ?wait, "Send failed; retrying."))
+        .instrument(tracing::info_span!(
+            "channel.send",
+            otel.name = %format!("send {}", action.channel.as_str()),
+            otel.kind = "client",
+            atiende.channel = action.channel.as_str(),
+            atiende.tenant = %tenant.id,
+            atiende.conversation = %action.conversation.masked(),
+        ))
         .await
     }
 

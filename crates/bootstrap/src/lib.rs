@@ -722,7 +722,8 @@ where
         println!("{}", redacted_settings(&settings));
         return std::process::ExitCode::SUCCESS;
     }
-    atiende_platform::telemetry::init(&settings.log);
+    let telemetry =
+        atiende_platform::telemetry::init(&settings.log, name, settings.gcp.project().as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -733,7 +734,11 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    let outcome = runtime.block_on(run(settings));
+    drop(runtime);
+    // Spans and metrics still buffered leave before the process does.
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {name}: {error:#}");

@@ -234,10 +234,17 @@ impl Default for LlmSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
-    /// `pretty` for terminals, `json` for log collectors.
+    /// `pretty` for terminals, `json` for log collectors (Cloud Logging's `severity`, and the
+    /// trace of the line when traces are exported).
     pub format: LogFormat,
     /// An `EnvFilter` directive (`info`, `atiende=debug,info`); `RUST_LOG` overrides it.
     pub filter: String,
+    /// Where OpenTelemetry traces and metrics go: an OTLP/HTTP endpoint
+    /// (`http://collector:4318`; default `OTEL_EXPORTER_OTLP_ENDPOINT`). Unset: nothing is
+    /// exported (the default). Needs a binary built with `--features otlp`.
+    pub otlp_endpoint: Option<String>,
+    /// The fraction of traces sampled, 0–1.
+    pub trace_sample_ratio: f64,
 }
 
 impl Default for LogSettings {
@@ -245,7 +252,19 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Pretty,
             filter: "info".to_owned(),
+            otlp_endpoint: None,
+            trace_sample_ratio: 1.0,
         }
+    }
+}
+
+impl LogSettings {
+    /// The OTLP endpoint, from the settings or the standard OpenTelemetry variable.
+    pub fn otlp_endpoint(&self) -> Option<String> {
+        self.otlp_endpoint
+            .clone()
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+            .filter(|e| !e.trim().is_empty())
     }
 }
 

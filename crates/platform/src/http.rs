@@ -262,6 +262,14 @@ impl RootSpanBuilder for RequestSpan {
         );
         // Resolving the route template walks actix's resource map with regex matching (~7% of
         // ingest's CPU in profiles): only pay for it when the span is recorded.
+        if let Some(parent) = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::trace::TraceParent::parse)
+        {
+            parent.adopt(&span);
+        }
         if !span.is_disabled() {
             let route = request
                 .match_pattern()

@@ -51,7 +51,7 @@ impl Consumer {
     ) -> Self {
         Self {
             subscription,
-            handler,
+            handler: Arc::new(crate::trace::Traced::new(handler)),
             dead_letters,
             auth,
             // Pub/Sub messages are at most 10 MB.

@@ -67,9 +67,58 @@ impl TraceParent {
 
     /// Continues `header` when it is valid, starts a new trace otherwise.
     pub fn continue_or_start(header: Option<&str>) -> Self {
+        // With OpenTelemetry on, the request's span already continues the header's trace.
+        if let Some(current) = Self::current() {
+            return current;
+        }
         header
             .and_then(Self::parse)
             .map_or_else(Self::new_root, |t| t.child())
+    }
+
+    /// The context of the current span, when OpenTelemetry records it.
+    pub fn current() -> Option<Self> {
+        Self::of(&tracing::Span::current())
+    }
+
+    /// The context of `span`, when OpenTelemetry records it.
+    pub fn of(span: &tracing::Span) -> Option<Self> {
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let context = span.context();
+        let otel = context.span();
+        let sc = otel.span_context();
+        sc.is_valid().then(|| Self {
+            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
+            parent_id: u64::from_be_bytes(sc.span_id().to_bytes()),
+            flags: sc.trace_flags().to_u8(),
+        })
+    }
+
+    /// Makes `span` a child of this (remote) context, when OpenTelemetry records spans.
+    pub fn adopt(&self, span: &tracing::Span) {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let remote = SpanContext::new(
+            TraceId::from_bytes(self.trace_id.to_be_bytes()),
+            SpanId::from_bytes(self.parent_id.to_be_bytes()),
+            TraceFlags::new(self.flags),
+            true,
+            TraceState::default(),
+        );
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
+
+    /// The span id, as 16 hex digits.
+    pub fn span_id(&self) -> String {
+        format!("{:016x}", self.parent_id)
+    }
+
+    /// Whether the trace is sampled.
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
     }
 
     /// The trace id as 32 hex digits.
@@ -85,6 +134,90 @@ impl std::fmt::Display for TraceParent {
             "00-{:032x}-{:016x}-{:02x}",
             self.trace_id, self.parent_id, self.flags
         )
+    }
+}
+
+/// Wraps a bus handler so each delivery runs in a consumer span that continues the publisher's
+/// trace, and what the handler publishes continues *this* span: the webhook, both Pub/Sub hops
+/// and the send line up as one trace. Counts deliveries and times handlers for the metrics.
+pub struct Traced {
+    inner: std::sync::Arc<dyn atiende_ports::MessageHandler>,
+    deliveries: opentelemetry::metrics::Counter<u64>,
+    duration: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl Traced {
+    /// Traces `inner`.
+    pub fn new(inner: std::sync::Arc<dyn atiende_ports::MessageHandler>) -> Self {
+        let meter = opentelemetry::global::meter("atiende");
+        Self {
+            inner,
+            deliveries: meter
+                .u64_counter("atiende.bus.deliveries")
+                .with_description("Bus deliveries handled, by subscription and outcome")
+                .build(),
+            duration: meter
+                .f64_histogram("atiende.bus.handle.duration")
+                .with_unit("s")
+                .with_description("Time a handler took for one delivery")
+                .build(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl atiende_ports::MessageHandler for Traced {
+    async fn handle(&self, delivery: &atiende_ports::Delivery) -> atiende_ports::HandleOutcome {
+        use tracing::Instrument as _;
+        let conversation = delivery
+            .ordering_key
+            .as_deref()
+            .and_then(|k| atiende_domain::ConversationId::parse(k).ok())
+            .map(|c| c.masked())
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            parent: None,
+            "bus.process",
+            otel.name = %format!("{} process", delivery.subscription),
+            otel.kind = "consumer",
+            messaging.system = "gcp_pubsub",
+            messaging.operation.type = "process",
+            messaging.destination.subscription.name = %delivery.subscription,
+            messaging.message.id = %delivery.message_id,
+            messaging.gcp_pubsub.message.delivery_attempt = delivery.delivery_attempt,
+            atiende.tenant = delivery.attributes.get(atiende_ports::bus::ATTR_TENANT).map(String::as_str).unwrap_or_default(),
+            atiende.conversation = %conversation,
+            atiende.outcome = tracing::field::Empty,
+        );
+        if let Some(parent) = delivery.traceparent().and_then(TraceParent::parse) {
+            parent.adopt(&span);
+        }
+        let started = std::time::Instant::now();
+        let outcome = match TraceParent::of(&span) {
+            Some(own) => {
+                let mut continued = delivery.clone();
+                continued.attributes.insert(
+                    atiende_ports::bus::ATTR_TRACEPARENT.to_owned(),
+                    own.to_string(),
+                );
+                self.inner.handle(&continued).instrument(span.clone()).await
+            }
+            None => self.inner.handle(delivery).instrument(span.clone()).await,
+        };
+        let name = match &outcome {
+            atiende_ports::HandleOutcome::Ack => "ack",
+            atiende_ports::HandleOutcome::Retry { .. } => "retry",
+            atiende_ports::HandleOutcome::Reject { .. } => "reject",
+        };
+        span.record("atiende.outcome", name);
+        let attributes = [
+            opentelemetry::KeyValue::new("subscription", delivery.subscription.clone()),
+            opentelemetry::KeyValue::new("outcome", name),
+        ];
+        self.deliveries.add(1, &attributes);
+        self.duration
+            .record(started.elapsed().as_secs_f64(), &attributes);
+        outcome
     }
 }
 

@@ -125,7 +125,11 @@ fn classify_publish(error: google_cloud_pubsub::error::PublishError) -> PortErro
         PublishError::OrderingKeyPaused => {
             PortError::transient("publishing was paused for this conversation")
         }
-        other => PortError::transient(format!("cannot publish to Pub/Sub: {other}")),
+        // Shutting down, or a kind of failure this SDK version does not name yet: the event is
+        // not published, and the caller's retry may succeed.
+        other @ PublishError::Shutdown | other => {
+            PortError::transient(format!("cannot publish to Pub/Sub: {other}"))
+        }
     }
 }
 
@@ -522,7 +526,7 @@ pub async fn ensure_topology(
         )?;
         let mut create = subscriptions
             .create_subscription()
-            .set_name(settings.subscription_path(&subscription))
+            .set_name(settings.subscription_path(subscription))
             .set_topic(settings.topic_path(name))
             .set_enable_message_ordering(true)
             .set_ack_deadline_seconds(topology.ack_deadline_secs)
@@ -546,28 +550,6 @@ pub async fn ensure_topology(
         info!(topic = %settings.topic_path(name), subscription = %settings.subscription_path(subscription), "Pub/Sub topology in place.");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pulled_messages_become_deliveries() {
-        let message = Message::new()
-            .set_data("{}")
-            .set_message_id("42")
-            .set_ordering_key("demo:twilio:+1809")
-            .set_attributes([("tenant", "demo")]);
-        let d = delivery_of("atiende-processor-inbound", message, Some(3));
-        assert_eq!(d.message_id, "42");
-        assert_eq!(d.ordering_key.as_deref(), Some("demo:twilio:+1809"));
-        assert_eq!(d.attributes.get("tenant").map(String::as_str), Some("demo"));
-        assert_eq!(d.delivery_attempt, 3);
-        // No dead-letter policy: the attempt is not counted, and the first delivery is 1.
-        let d = delivery_of("s", Message::new(), None);
-        assert_eq!((d.delivery_attempt, d.ordering_key), (1, None));
-    }
 }
 
 /// `/health/ready`'s Pub/Sub check: the inbound topic can be read.
@@ -612,5 +594,27 @@ impl atiende_ports::HealthCheck for PubSubHealth {
             .await
             .map(|_| ())
             .map_err(|e| classify("Pub/Sub is not reachable", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulled_messages_become_deliveries() {
+        let message = Message::new()
+            .set_data("{}")
+            .set_message_id("42")
+            .set_ordering_key("demo:twilio:+1809")
+            .set_attributes([("tenant", "demo")]);
+        let d = delivery_of("atiende-processor-inbound", message, Some(3));
+        assert_eq!(d.message_id, "42");
+        assert_eq!(d.ordering_key.as_deref(), Some("demo:twilio:+1809"));
+        assert_eq!(d.attributes.get("tenant").map(String::as_str), Some("demo"));
+        assert_eq!(d.delivery_attempt, 3);
+        // No dead-letter policy: the attempt is not counted, and the first delivery is 1.
+        let d = delivery_of("s", Message::new(), None);
+        assert_eq!((d.delivery_attempt, d.ordering_key), (1, None));
     }
 }

@@ -183,7 +183,14 @@ pub(crate) fn classify(error: FirestoreError) -> PortError {
         FirestoreError::NetworkError(_) | FirestoreError::SystemError(_) => {
             PortError::transient_from("Firestore is unreachable", error)
         }
-        _ => PortError::permanent_from("Firestore refused the request", error),
+        FirestoreError::DatabaseError(_)
+        | FirestoreError::InvalidParametersError(_)
+        | FirestoreError::SerializeError(_)
+        | FirestoreError::DeserializeError(_)
+        | FirestoreError::ErrorInTransaction(_)
+        | FirestoreError::CacheError(_) => {
+            PortError::permanent_from("Firestore refused the request", error)
+        }
     }
 }
 
@@ -345,7 +352,9 @@ impl TenantStore for FirestoreStores {
                 PortError::Conflict(_) => {
                     PortError::Conflict(format!("tenant {} already exists", tenant.id))
                 }
-                other => other,
+                other @ (PortError::NotFound(_)
+                | PortError::Transient { .. }
+                | PortError::Permanent { .. }) => other,
             })
     }
 
@@ -368,7 +377,7 @@ impl TenantStore for FirestoreStores {
                 PortError::Conflict(_) | PortError::NotFound(_) => {
                     PortError::NotFound(format!("tenant {}", tenant.id))
                 }
-                other => other,
+                other @ (PortError::Transient { .. } | PortError::Permanent { .. }) => other,
             })
     }
 

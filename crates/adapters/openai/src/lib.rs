@@ -358,6 +358,46 @@ impl ChatModel for OpenAiChat {
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        // OpenTelemetry's GenAI conventions: one client span per model call.
+        let span = tracing::info_span!(
+            "gen_ai.chat",
+            otel.name = %format!("chat {}", self.endpoint.model),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = %self.endpoint.provider,
+            gen_ai.request.model = %self.endpoint.model,
+            gen_ai.request.max_tokens = request.max_tokens,
+            gen_ai.request.temperature = f64::from(request.temperature),
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.response.finish_reasons = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = tracing::Instrument::instrument(self.call(request), span.clone()).await;
+        match &result {
+            Ok(response) => {
+                span.record("gen_ai.response.model", response.model.as_str());
+                span.record(
+                    "gen_ai.response.finish_reasons",
+                    format!("{:?}", response.finish).to_lowercase().as_str(),
+                );
+                span.record("gen_ai.usage.input_tokens", response.usage.prompt_tokens);
+                span.record(
+                    "gen_ai.usage.output_tokens",
+                    response.usage.completion_tokens,
+                );
+            }
+            Err(error) => {
+                span.record("error.type", error.kind());
+            }
+        }
+        result
+    }
+}
+
+impl OpenAiChat {
+    async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let body = request_body(
             &self.endpoint.model,
             request,
