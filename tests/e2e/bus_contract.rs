@@ -36,6 +36,7 @@ enum Kind {
     PubSub {
         settings: atiende_adapter_gcp::PubSubSettings,
         stop: tokio::sync::watch::Sender<bool>,
+        workers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     },
 }
 
@@ -102,6 +103,7 @@ impl TestBus {
             kind: Kind::PubSub {
                 settings,
                 stop: tokio::sync::watch::channel(false).0,
+                workers: std::sync::Mutex::new(Vec::new()),
             },
         })
     }
@@ -110,7 +112,11 @@ impl TestBus {
         match &self.kind {
             Kind::Embedded { bus, .. } => bus.subscribe(subscription, handler).unwrap(),
             #[cfg(feature = "gcp")]
-            Kind::PubSub { settings, stop } => {
+            Kind::PubSub {
+                settings,
+                stop,
+                workers,
+            } => {
                 let worker = atiende_adapter_gcp::PullWorker::connect(
                     settings,
                     subscription,
@@ -124,7 +130,8 @@ impl TestBus {
                 )
                 .await
                 .unwrap();
-                tokio::spawn(worker.run(stop.subscribe()));
+                let handle = tokio::spawn(worker.run(stop.subscribe()));
+                workers.lock().unwrap().push(handle);
             }
         }
     }
@@ -146,8 +153,12 @@ impl TestBus {
         match self.kind {
             Kind::Embedded { bus, .. } => bus.shutdown(Duration::from_secs(2)).await,
             #[cfg(feature = "gcp")]
-            Kind::PubSub { stop, .. } => {
+            Kind::PubSub { stop, workers, .. } => {
                 let _ = stop.send(true);
+                let running = std::mem::take(&mut *workers.lock().unwrap());
+                for worker in running {
+                    worker.await.unwrap();
+                }
             }
         }
     }
@@ -354,6 +365,47 @@ async fn a_message_that_exhausts_its_attempts_is_dead_lettered(bus: TestBus) {
     bus.stop().await;
 }
 
+/// Stopping (SIGTERM) lets the message in hand finish and be acknowledged before returning.
+async fn stopping_lets_the_message_in_hand_finish(bus: TestBus) {
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    struct Slow {
+        finished: Arc<std::sync::atomic::AtomicUsize>,
+        started: Arc<tokio::sync::Notify>,
+    }
+    #[async_trait]
+    impl MessageHandler for Slow {
+        async fn handle(&self, _: &Delivery) -> HandleOutcome {
+            self.started.notify_one();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            self.finished
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            HandleOutcome::Ack
+        }
+    }
+    bus.subscribe(
+        SUB,
+        Arc::new(Slow {
+            finished: finished.clone(),
+            started: started.clone(),
+        }),
+    )
+    .await;
+    bus.publisher
+        .publish(Topic::Inbound, message("demo:twilio:+1809", "slow"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), started.notified())
+        .await
+        .expect("the handler started");
+    bus.stop().await;
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "stop returned before the message in hand was done"
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -386,4 +438,5 @@ contract!(
     a_poison_message_is_parked_once_and_not_redelivered,
     a_publish_with_a_seen_dedupe_key_is_dropped,
     a_message_that_exhausts_its_attempts_is_dead_lettered,
+    stopping_lets_the_message_in_hand_finish,
 );

@@ -6,136 +6,13 @@
 //!
 //! Needs `--features gcp` and both emulators (`infra/test.sh`); skipped otherwise, except in CI.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use atiende_adapter_twilio::signature as sig;
+use atiende_e2e::processes::{ACCOUNT, FourServices, send_webhook};
 use atiende_testkit::FakeTwilio;
 
-const ACCOUNT: &str = "AC00000000000000000000000000000000";
-const PUBLIC_URL: &str = "https://atiende.example.com";
 const ADMIN_TOKEN: &str = "gcp-e2e-admin";
-
-/// A free local port (released at once; the service binds it a moment later).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One service process; killed when dropped.
-struct Service {
-    name: &'static str,
-    port: u16,
-    env: BTreeMap<String, String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Service {
-    fn new(name: &'static str, dir: &Path, env: BTreeMap<String, String>) -> Self {
-        Self {
-            name,
-            port: free_port(),
-            env,
-            log: dir.join(format!("{name}.log")),
-            child: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_atiende-e2e-service"))
-            .env("E2E_ATIENDE_SERVICE", self.name)
-            .env("PORT", self.port.to_string())
-            .envs(&self.env)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let ready = format!("{}/health/ready", self.url());
-        let client = reqwest::Client::new();
-        let mut up = None;
-        for _ in 0..300 {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().ok().flatten().is_some()
-            {
-                break;
-            }
-            if let Ok(r) = client.get(&ready).send().await
-                && r.status().is_success()
-            {
-                up = Some(());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        if up.is_none() {
-            panic!("{} did not become ready:\n{}", self.name, self.logs());
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn webhook_params(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
-    [
-        ("MessageSid", sid),
-        ("AccountSid", ACCOUNT),
-        ("From", &format!("whatsapp:{from}")),
-        ("To", "whatsapp:+14155238886"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect()
-}
-
-async fn send_webhook(http: &reqwest::Client, ingest: &str, sid: &str, from: &str, body: &str) {
-    let params = webhook_params(sid, from, body);
-    let signature = sig::compute(
-        "12345",
-        &format!("{PUBLIC_URL}/webhooks/twilio/demo"),
-        &params,
-    );
-    let response = http
-        .post(format!("{ingest}/webhooks/twilio/demo"))
-        .header("x-twilio-signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "ingest accepted {sid}");
-}
+const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_on_the_emulators_answer_each_message_once_across_a_processor_crash() {
@@ -146,53 +23,23 @@ async fn four_processes_on_the_emulators_answer_each_message_once_across_a_proce
     let twilio = FakeTwilio::start(&[(ACCOUNT, "12345")]);
     let dir = tempfile::tempdir().unwrap();
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let common = |service: &str| -> BTreeMap<String, String> {
-        [
-            ("ATIENDE_STORE__BACKEND", "firestore".to_owned()),
-            ("ATIENDE_BUS__BACKEND", "pubsub".to_owned()),
-            ("ATIENDE_GCP__PROJECT", "atiende-test".to_owned()),
-            ("ATIENDE_GCP__TOPOLOGY_SUFFIX", format!("-{}", &run[..10])),
-            (
-                "ATIENDE_DATA_DIR",
-                dir.path().join(service).display().to_string(),
-            ),
-            ("ATIENDE_PUBLIC_URL", PUBLIC_URL.to_owned()),
-            ("ATIENDE_KNOWLEDGE__EMBEDDER", "none".to_owned()),
-            ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0".to_owned()),
-            // Only ingest loads the demo tenant: the processor finds it, and its knowledge, in Firestore.
-            ("ATIENDE_DEMO", (service == "ingest").to_string()),
-            ("ATIENDE_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
-            ("ATIENDE_SHUTDOWN_GRACE_SECS", "5".to_owned()),
-            (
-                "ATIENDE_DISPATCHER__PER_RECIPIENT_PER_MINUTE",
-                "600".to_owned(),
-            ),
-            ("TWILIO_API_BASE", twilio.base_url().to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .chain(
-            ["PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"]
-                .map(|k| (k.to_owned(), std::env::var(k).unwrap())),
-        )
-        .collect()
-    };
-    let mut processor = Service::new("processor", dir.path(), common("processor"));
-    let mut dispatcher = Service::new("dispatcher", dir.path(), common("dispatcher"));
-    let mut ingest_env = common("ingest");
-    // Ingest creates the topics and the push subscriptions to the other two (Terraform's job on
-    // GCP), before they start: Pub/Sub keeps what is published until they are up.
-    ingest_env.insert("ATIENDE_GCP__CREATE_TOPOLOGY".into(), "true".into());
-    ingest_env.insert("ATIENDE_BUS__PUSH__PROCESSOR".into(), processor.url());
-    ingest_env.insert("ATIENDE_BUS__PUSH__DISPATCHER".into(), dispatcher.url());
-    let mut ingest = Service::new("ingest", dir.path(), ingest_env);
-    let mut admin = Service::new("admin", dir.path(), common("admin"));
+    let FourServices {
+        mut ingest,
+        mut processor,
+        mut dispatcher,
+        mut admin,
+    } = FourServices::new(
+        BIN,
+        &run,
+        dir.path(),
+        twilio.base_url(),
+        &[("ATIENDE_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
     ingest.start().await;
     processor.start().await;
     dispatcher.start().await;
     admin.start().await;
-    let logs = [&ingest, &processor, &dispatcher].map(|s| (s.name, s.log.clone()));
+    let logs = [&ingest, &processor, &dispatcher].map(|s| (s.name(), s.log_path()));
     let dump = |why: &str| {
         let mut out = why.to_owned();
         for (name, path) in &logs {
@@ -254,7 +101,7 @@ async fn four_processes_on_the_emulators_answer_each_message_once_across_a_proce
     tokio::time::sleep(Duration::from_millis(500)).await;
     processor.start().await;
 
-    // The emulator backs off pushing to an endpoint that refused connections: allow for it.
+    // A push refused or cut off by the crash comes back after the ack deadline (10 s here).
     let answered = atiende_testkit::eventually(Duration::from_secs(120), || async {
         let sent = twilio.sent();
         customers

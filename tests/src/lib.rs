@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+pub mod processes;
+
 use atiende::Running;
 use atiende_testkit::{FakeMeta, FakeTwilio, fake_twilio::TwilioMessage, python};
 use reqwest::{Method, StatusCode};

@@ -110,6 +110,8 @@ pub(crate) async fn ports(
                         settings.bus.max_attempts.saturating_add(5).clamp(5, 100),
                     )
                     .unwrap_or(15),
+                    ack_deadline_secs: i32::try_from(g.ack_deadline_secs.clamp(10, 600))
+                        .unwrap_or(120),
                     ..Topology::default()
                 },
             )

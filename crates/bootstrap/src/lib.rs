@@ -1,9 +1,10 @@
 //! The composition root: turns [`Settings`] into running adapters and use cases.
 //!
 //! Every binary — the four services and the all-in-one `atiende` — builds its dependencies here,
-//! so they are wired the same way everywhere. Today it builds the embedded adapters (SQLite store
-//! and bus, tantivy keyword index, the exact vector index and multilingual-e5-small when fetched); the GCP adapters plug in here behind cargo features without the
-//! services noticing.
+//! so they are wired the same way everywhere: the embedded adapters (SQLite store and bus, tantivy
+//! keyword index, the exact vector index and multilingual-e5-small when fetched) by default, and
+//! — chosen by `store.backend`, `bus.backend` and `knowledge.index`, behind the `gcp` and `qdrant`
+//! cargo features — Firestore, Pub/Sub and Qdrant, without the services noticing.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -416,6 +416,9 @@ pub struct GcpSettings {
     pub create_topology: bool,
     /// Suffix of every topic and subscription name (tests sharing one emulator).
     pub topology_suffix: String,
+    /// The ack deadline of subscriptions it creates (10–600 s): for push, the request timeout,
+    /// and how long a delivery lost with a crashed consumer waits before it is pushed again.
+    pub ack_deadline_secs: u32,
 }
 
 impl Default for GcpSettings {
@@ -435,6 +438,7 @@ impl Default for GcpSettings {
             ],
             create_topology: false,
             topology_suffix: String::new(),
+            ack_deadline_secs: 120,
         }
     }
 }
