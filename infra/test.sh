@@ -53,6 +53,9 @@ export LITELLM_BIN="$llm_venv/bin/litellm"
 # for real. Fetched before the first cargo command: the e5 adapter compiles its engine from it.
 bash infra/models.sh
 
+# A clean build gains nothing from incremental compilation's bookkeeping (CI builds from scratch).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 log "Checking formatting"
 cargo fmt --all -- --check
 

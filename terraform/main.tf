@@ -30,14 +30,17 @@ locals {
       ATIENDE_PUBLIC_URL          = local.public_url
       ATIENDE_KNOWLEDGE__EMBEDDER = "none"
     }
+    # The consumers verify Pub/Sub's OIDC token: its account, and its audience (the push URL).
     processor = {
-      ATIENDE_PUBLIC_URL                = local.run_url["processor"]
+      ATIENDE_PUBLIC_URL                = local.public_url
       ATIENDE_GCP__PUSH_SERVICE_ACCOUNT = google_service_account.push.email
+      ATIENDE_GCP__PUSH_AUDIENCE        = module.bus.push_endpoints["atiende-inbound"]
       ATIENDE_KNOWLEDGE__EMBEDDER       = "e5"
     }
     dispatcher = {
       ATIENDE_PUBLIC_URL                = local.public_url
       ATIENDE_GCP__PUSH_SERVICE_ACCOUNT = google_service_account.push.email
+      ATIENDE_GCP__PUSH_AUDIENCE        = module.bus.push_endpoints["atiende-outbound"]
       ATIENDE_KNOWLEDGE__EMBEDDER       = "none"
     }
     admin = {

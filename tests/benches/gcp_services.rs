@@ -10,7 +10,10 @@
 //!   another.
 //!
 //! Run: `. infra/emulators.sh && cargo bench -p atiende-e2e --features gcp --bench gcp_services`
-//! (N messages, default 50, from `$N`).
+//! (N messages, default 50, from `$N`). With `BENCH_ATIENDE_BIN_DIR=target/release` it runs the
+//! services' own release binaries (built with `--features atiende-bootstrap/gcp`), and the
+//! driver itself can be a debug build: `cargo test -p atiende-e2e --features gcp --bench
+//! gcp_services`.
 
 // A bench binary fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -56,6 +59,14 @@ async fn main() {
         mut dispatcher,
         mut admin,
     } = FourServices::new(BIN, &run, dir.path(), twilio.base_url(), &[]);
+    // The services' own release binaries (`cargo build --release --features gcp …`), when
+    // BENCH_ATIENDE_BIN_DIR names where they are; otherwise the bench build of the e2e binary.
+    if let Ok(bins) = std::env::var("BENCH_ATIENDE_BIN_DIR") {
+        for service in [&mut ingest, &mut processor, &mut dispatcher, &mut admin] {
+            let binary = std::path::Path::new(&bins).join(format!("atiende-{}", service.name()));
+            service.set_binary(binary);
+        }
+    }
     let mut ready = Vec::new();
     for service in [&mut ingest, &mut processor, &mut dispatcher, &mut admin] {
         let took = service.start().await;

@@ -90,6 +90,11 @@ impl Service {
         }
     }
 
+    /// Runs it from `binary` instead (a service's own release binary, for the benchmark).
+    pub fn set_binary(&mut self, binary: impl Into<PathBuf>) {
+        self.binary = binary.into();
+    }
+
     /// Its name.
     pub fn name(&self) -> &'static str {
         self.name

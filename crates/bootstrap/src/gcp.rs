@@ -112,7 +112,6 @@ pub(crate) async fn ports(
                     .unwrap_or(15),
                     ack_deadline_secs: i32::try_from(g.ack_deadline_secs.clamp(10, 600))
                         .unwrap_or(120),
-                    ..Topology::default()
                 },
             )
             .await
@@ -134,7 +133,9 @@ pub(crate) async fn ports(
         info!(project = %project, emulator = ?pubsub.endpoint, delivery = ?g.delivery, "Bus on Pub/Sub.");
     }
     let oidc = g.push_service_account.clone().map(|account| {
-        let audiences = if g.push_audiences.is_empty() {
+        let audiences = if let Some(audience) = &g.push_audience {
+            vec![audience.clone()]
+        } else {
             settings
                 .public_url
                 .iter()
@@ -148,8 +149,6 @@ pub(crate) async fn ports(
                     })
                 })
                 .collect()
-        } else {
-            g.push_audiences.clone()
         };
         let mut oidc = OidcSettings::google(audiences, account);
         oidc.certs_url = g.oidc_certs_url.clone();

@@ -313,9 +313,22 @@ impl Embedded {
         handler: Arc<dyn MessageHandler>,
     ) -> anyhow::Result<()> {
         #[cfg(feature = "gcp")]
-        if let Some(connected) = &self.ports.gcp
-            && connected.pull
-        {
+        if self.ports.gcp.as_ref().is_some_and(|g| g.pull) {
+            return self.pull(subscription, handler).await;
+        }
+        let _ = (subscription, handler);
+        Ok(())
+    }
+
+    /// Pulls `subscription` from Pub/Sub with `handler` until shutdown (the all-in-one binary on
+    /// Pub/Sub, which exposes no push routes, and `gcp.delivery = "pull"`).
+    pub async fn pull(
+        &self,
+        subscription: &'static str,
+        handler: Arc<dyn MessageHandler>,
+    ) -> anyhow::Result<()> {
+        #[cfg(feature = "gcp")]
+        if let Some(connected) = &self.ports.gcp {
             let worker = connected
                 .worker(subscription, handler, self.dead_letters())
                 .await?;
@@ -327,8 +340,8 @@ impl Embedded {
                 .push(tokio::spawn(worker.run(stop)));
             return Ok(());
         }
-        let _ = (subscription, handler);
-        Ok(())
+        let _ = handler;
+        anyhow::bail!("cannot pull {subscription}: the bus is not Pub/Sub")
     }
 
     /// Ingest's use case.

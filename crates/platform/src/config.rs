@@ -405,8 +405,9 @@ pub struct GcpSettings {
     /// Push requests must carry an OIDC token of this service account (the push
     /// subscriptions' `oidc_token`). Unset: Cloud Run's IAM invoker check is the only guard.
     pub push_service_account: Option<String>,
-    /// Accepted token audiences (default: the service's push URLs under `public_url`).
-    pub push_audiences: Vec<String>,
+    /// The accepted token audience: the push subscription's endpoint URL (default: the push
+    /// URLs under `public_url`).
+    pub push_audience: Option<String>,
     /// Where Google publishes its OIDC keys (tests point it elsewhere).
     pub oidc_certs_url: String,
     /// Accepted OIDC issuers.
@@ -430,7 +431,7 @@ impl Default for GcpSettings {
             delivery: PubSubDelivery::Push,
             dedupe_ttl_secs: 7 * 24 * 3600,
             push_service_account: None,
-            push_audiences: Vec::new(),
+            push_audience: None,
             oidc_certs_url: "https://www.googleapis.com/oauth2/v3/certs".to_owned(),
             oidc_issuers: vec![
                 "https://accounts.google.com".to_owned(),

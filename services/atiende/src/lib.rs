@@ -46,12 +46,22 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let admin = Arc::new(Admin::new(&infra));
     let processor = atiende_processor::consumer(&infra);
     let dispatcher = atiende_dispatcher::consumer(&infra);
-    infra
-        .bus
-        .subscribe(Topic::Inbound.subscription(), processor.handler())?;
-    infra
-        .bus
-        .subscribe(Topic::Outbound.subscription(), dispatcher.handler())?;
+    if infra.embedded_bus() {
+        infra
+            .bus
+            .subscribe(Topic::Inbound.subscription(), processor.handler())?;
+        infra
+            .bus
+            .subscribe(Topic::Outbound.subscription(), dispatcher.handler())?;
+    } else {
+        // All in one on Pub/Sub: no push routes here, so this process pulls both.
+        infra
+            .pull(Topic::Inbound.subscription(), processor.handler())
+            .await?;
+        infra
+            .pull(Topic::Outbound.subscription(), dispatcher.handler())
+            .await?;
+    }
     infra.spawn_wait_watch();
     if settings.admin_token.is_none() {
         tracing::warn!("ATIENDE_ADMIN_TOKEN is not set: the admin API is disabled.");
