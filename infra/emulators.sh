@@ -72,11 +72,17 @@ atiende_emulators_start() {
   echo "emulators: Pub/Sub on $PUBSUB_EMULATOR_HOST, Firestore on $FIRESTORE_EMULATOR_HOST (project $GOOGLE_CLOUD_PROJECT; logs in $logs)" >&2
 }
 
+# Runs as the EXIT trap: whatever the emulators' JVMs exit with (143 on SIGTERM) must not become
+# the exit status of the script that sourced this (under `set -e` it would).
 atiende_emulators_stop() {
-  [ -n "${ATIENDE_PUBSUB_PID:-}" ] && kill "$ATIENDE_PUBSUB_PID" 2>/dev/null
-  [ -n "${ATIENDE_FIRESTORE_PID:-}" ] && kill "$ATIENDE_FIRESTORE_PID" 2>/dev/null
-  wait "${ATIENDE_PUBSUB_PID:-}" "${ATIENDE_FIRESTORE_PID:-}" 2>/dev/null
+  local pid
+  for pid in "${ATIENDE_PUBSUB_PID:-}" "${ATIENDE_FIRESTORE_PID:-}"; do
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   ATIENDE_PUBSUB_PID= ATIENDE_FIRESTORE_PID=
+  return 0
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
