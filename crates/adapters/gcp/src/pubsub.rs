@@ -331,6 +331,9 @@ impl PullWorker {
                 Some(Ok(pair)) => pair,
                 Some(Err(e)) => {
                     warn!(subscription = %self.name, error = %e, "Streaming pull failed; the SDK reconnects.");
+                    // A lasting error (a deleted subscription, revoked access) must not become a
+                    // hot loop of retries and log lines.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
                 None => break,
