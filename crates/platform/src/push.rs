@@ -125,20 +125,8 @@ impl Consumer {
             HandleOutcome::Retry { reason, .. }
                 if delivery.delivery_attempt >= self.max_attempts =>
             {
-                self.park(DeadLetter {
-                    subscription: self.subscription.to_owned(),
-                    message_id: delivery.message_id.clone(),
-                    ordering_key: delivery.ordering_key.clone(),
-                    attributes: delivery.attributes.clone(),
-                    data: String::from_utf8_lossy(&delivery.data).into_owned(),
-                    reason: format!(
-                        "gave up after {} attempts: {reason}",
-                        delivery.delivery_attempt
-                    ),
-                    attempts: delivery.delivery_attempt,
-                    at: chrono::Utc::now(),
-                })
-                .await
+                self.park(DeadLetter::exhausted(&delivery, self.subscription, &reason))
+                    .await
             }
             HandleOutcome::Retry { reason, after } => {
                 warn!(subscription = self.subscription, message_id = %delivery.message_id, reason = %scrub_digits(&reason), "Push delivery will be retried.");
@@ -148,17 +136,8 @@ impl Consumer {
                 })
             }
             HandleOutcome::Reject { reason } => {
-                self.park(DeadLetter {
-                    subscription: self.subscription.to_owned(),
-                    message_id: delivery.message_id.clone(),
-                    ordering_key: delivery.ordering_key.clone(),
-                    attributes: delivery.attributes.clone(),
-                    data: String::from_utf8_lossy(&delivery.data).into_owned(),
-                    reason,
-                    attempts: delivery.delivery_attempt,
-                    at: chrono::Utc::now(),
-                })
-                .await
+                self.park(DeadLetter::of(&delivery, self.subscription, reason))
+                    .await
             }
         }
     }

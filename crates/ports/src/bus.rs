@@ -176,6 +176,32 @@ pub struct DeadLetter {
     pub at: DateTime<Utc>,
 }
 
+impl DeadLetter {
+    /// `delivery`, parked by the consumer of `subscription` for `reason`.
+    pub fn of(delivery: &Delivery, subscription: &str, reason: String) -> Self {
+        Self {
+            subscription: subscription.to_owned(),
+            message_id: delivery.message_id.clone(),
+            ordering_key: delivery.ordering_key.clone(),
+            attributes: delivery.attributes.clone(),
+            data: String::from_utf8_lossy(&delivery.data).into_owned(),
+            reason,
+            attempts: delivery.delivery_attempt,
+            at: Utc::now(),
+        }
+    }
+
+    /// `delivery`, parked because it still asked for a retry (`reason`) on its last allowed
+    /// attempt.
+    pub fn exhausted(delivery: &Delivery, subscription: &str, reason: &str) -> Self {
+        let reason = format!(
+            "gave up after {} attempts: {reason}",
+            delivery.delivery_attempt
+        );
+        Self::of(delivery, subscription, reason)
+    }
+}
+
 /// Where undeliverable messages are parked.
 #[async_trait]
 pub trait DeadLetterStore: Send + Sync {

@@ -385,11 +385,8 @@ impl Shared {
             HandleOutcome::Retry { reason, .. }
                 if delivery.delivery_attempt >= self.options.max_attempts =>
             {
-                let reason = format!(
-                    "gave up after {} attempts: {reason}",
-                    delivery.delivery_attempt
-                );
-                self.park(&delivery, reason, ack).await;
+                self.park(DeadLetter::exhausted(&delivery, &self.name, &reason), ack)
+                    .await;
             }
             HandleOutcome::Retry { reason, after } => {
                 let wait = after
@@ -399,29 +396,21 @@ impl Shared {
                 tokio::time::sleep(wait).await;
                 ack.nack();
             }
-            HandleOutcome::Reject { reason } => self.park(&delivery, reason, ack).await,
+            HandleOutcome::Reject { reason } => {
+                self.park(DeadLetter::of(&delivery, &self.name, reason), ack)
+                    .await;
+            }
         }
     }
 
-    /// Records `delivery` in the dead-letter store and acks it; nacks it if it cannot be
+    /// Records `letter` in the dead-letter store and acks its message; nacks it if it cannot be
     /// recorded (it must not be lost).
     async fn park(
         &self,
-        delivery: &Delivery,
-        reason: String,
+        letter: DeadLetter,
         ack: google_cloud_pubsub::subscriber::handler::Handler,
     ) {
-        error!(subscription = %self.name, message_id = %delivery.message_id, reason = %atiende_domain::mask::scrub_digits(&reason), "Message dead-lettered.");
-        let letter = DeadLetter {
-            subscription: self.name.clone(),
-            message_id: delivery.message_id.clone(),
-            ordering_key: delivery.ordering_key.clone(),
-            attributes: delivery.attributes.clone(),
-            data: String::from_utf8_lossy(&delivery.data).into_owned(),
-            reason,
-            attempts: delivery.delivery_attempt,
-            at: Utc::now(),
-        };
+        error!(subscription = %self.name, message_id = %letter.message_id, reason = %atiende_domain::mask::scrub_digits(&letter.reason), "Message dead-lettered.");
         match self.dead_letters.record(letter).await {
             Ok(()) => ack.ack(),
             // Not recorded: it must not be lost, so it comes back.
