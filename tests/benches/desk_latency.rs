@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use atiende_domain::{ConversationId, ConversationState};
 use atiende_e2e::{Stack, TWILIO_ACCOUNT};
-use atiende_ports::ConversationStore;
 
 /// Polls `ready` until it is true; panics after 10 s.
 async fn until(mut ready: impl AsyncFnMut() -> bool) {
@@ -55,7 +54,7 @@ async fn main() {
         s.dispatcher.per_sender_per_second = 10_000;
     })
     .await;
-    let stores = stack.running.infra().stores.clone();
+    let stores = stack.running.infra().stores().conversations.clone();
     let (mut handoffs, mut replies) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let phone = format!("+1809666{i:04}");

@@ -35,7 +35,7 @@ use atiende_app::knowledge::{
 use atiende_bootstrap::Embedded;
 use atiende_domain::{TenantId, knowledge::split_text_document, retrieval::DenseCalibration};
 use atiende_platform::config::EmbedderChoice;
-use atiende_ports::{EmbedRole, Embedder, EmbeddingCache, KeywordIndex, VectorIndex};
+use atiende_ports::{EmbedRole, Embedder, KeywordIndex, VectorIndex};
 
 /// One labelled question.
 struct Question {
@@ -150,7 +150,8 @@ impl Bench {
         let keys: Vec<String> = questions.iter().map(|q| cache_key(&q.text)).collect();
         let mut cached = self
             .infra
-            .stores
+            .stores()
+            .embeddings
             .get_embeddings(&tenant, &model, &keys)
             .await
             .unwrap();
@@ -168,7 +169,8 @@ impl Bench {
                     .zip(vectors)
                     .collect();
                 self.infra
-                    .stores
+                    .stores()
+                    .embeddings
                     .put_embeddings(&tenant, &model, &entries)
                     .await
                     .unwrap();
@@ -191,7 +193,7 @@ impl Bench {
         questions: &[Question],
         label: impl Fn(&Retrieved) -> String,
     ) -> HashMap<&'static str, Vec<Outcome>> {
-        let knowledge = &self.infra.knowledge;
+        let knowledge = &self.infra.knowledge().unwrap();
         knowledge.ensure_fresh(tenant).await.unwrap();
         let vectors = self.query_vectors(questions).await;
         let mut out = HashMap::new();
@@ -333,7 +335,8 @@ async fn ingest_intents(bench: &Bench, tenant: &TenantId, train: &[(String, Stri
     let started = Instant::now();
     let ingested = bench
         .infra
-        .knowledge
+        .knowledge()
+        .unwrap()
         .ingest(tenant, documents)
         .await
         .unwrap();
@@ -604,14 +607,14 @@ async fn latency(bench: &Bench, data: &Path) {
             .await
             .unwrap();
         let service = KnowledgeService::new(
-            bench.infra.stores.clone(),
+            bench.infra.stores().knowledge.clone(),
             keyword,
             bench.infra.clock.clone(),
         )
         .with_dense(DenseRetrieval {
             embedder: bench.embedder.clone(),
             index: vectors_index,
-            cache: bench.infra.stores.clone(),
+            cache: bench.infra.stores().embeddings.clone(),
             calibration: bench.calibration,
         });
         for mode in MODES {

@@ -30,8 +30,7 @@ use atiende_bootstrap::{Embedded, test_settings};
 use atiende_domain::TenantId;
 use atiende_platform::config::EmbedderChoice;
 use atiende_ports::{
-    AccountStore, ChatModel, ChatRequest, ChatResponse, ConversationStore, FinishReason, LlmError,
-    ToolCall, Usage, UsageLedger,
+    ChatModel, ChatRequest, ChatResponse, FinishReason, LlmError, ToolCall, Usage,
 };
 
 /// Answers at once: a tool call when the customer asks a price and no tool result is in the
@@ -174,7 +173,8 @@ async fn main() {
     let tenant = TenantId::parse("demo").unwrap();
     let ingest = Instant::now();
     infra
-        .knowledge
+        .knowledge()
+        .unwrap()
         .ingest(
             &tenant,
             vec![DocumentInput::Full {
@@ -212,18 +212,18 @@ async fn main() {
         Default::default(),
     );
     let engine = Arc::new(ConversationEngine::new(
-        infra.knowledge.clone(),
+        infra.knowledge().unwrap(),
         Arc::new(chain),
-        infra.stores.clone() as Arc<dyn AccountStore>,
-        infra.stores.clone() as Arc<dyn UsageLedger>,
+        infra.stores().accounts.clone(),
+        infra.stores().usage.clone(),
         infra.clock.clone(),
         EngineSettings::default(),
     ));
     let processor = InboundProcessor::new(
         infra.tenants.clone(),
-        infra.stores.clone() as Arc<dyn ConversationStore>,
+        infra.stores().conversations.clone(),
         infra.publisher(),
-        Arc::new(ExtractiveResponder::new(infra.knowledge.clone(), 0.5)),
+        Arc::new(ExtractiveResponder::new(infra.knowledge().unwrap(), 0.5)),
         infra.clock.clone(),
     )
     .with_engine(engine);
@@ -262,7 +262,8 @@ async fn main() {
         calls_per_turn[usize::try_from(made).unwrap().min(3)] += 1;
         if i % 25 == 0 {
             let stored = infra
-                .stores
+                .stores()
+                .conversations
                 .load(&message.conversation)
                 .await
                 .unwrap()

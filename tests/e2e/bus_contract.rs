@@ -66,6 +66,16 @@ impl TestBus {
 
     #[cfg(feature = "gcp")]
     async fn pubsub() -> Option<Self> {
+        Self::pubsub_with_keys(|firestore| Arc::new(firestore)).await
+    }
+
+    /// Pub/Sub with its dedupe keys kept by what `keys` makes of the Firestore store.
+    #[cfg(feature = "gcp")]
+    async fn pubsub_with_keys(
+        keys: impl FnOnce(
+            atiende_adapter_gcp::FirestoreStores,
+        ) -> Arc<dyn atiende_adapter_gcp::DedupeKeys>,
+    ) -> Option<Self> {
         if !crate::state_contract::emulator("PUBSUB_EMULATOR_HOST")
             || !crate::state_contract::emulator("FIRESTORE_EMULATOR_HOST")
         {
@@ -96,7 +106,7 @@ impl TestBus {
         let publisher = atiende_adapter_gcp::PubSubPublisher::connect(&settings)
             .await
             .unwrap()
-            .with_dedupe(firestore.clone(), Duration::from_secs(3600));
+            .with_dedupe(keys(firestore.clone()), Duration::from_secs(3600));
         Some(Self {
             publisher: Arc::new(publisher),
             dead_letters: Arc::new(firestore),
@@ -440,3 +450,71 @@ contract!(
     a_message_that_exhausts_its_attempts_is_dead_lettered,
     stopping_lets_the_message_in_hand_finish,
 );
+
+/// Dedupe keys kept in Firestore, except that the first record fails as if the process died
+/// right after publishing: the fault between the two steps of a webhook's publish.
+#[cfg(feature = "gcp")]
+struct DiesAfterPublishing {
+    keys: atiende_adapter_gcp::FirestoreStores,
+    died: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "gcp")]
+#[async_trait]
+impl atiende_adapter_gcp::DedupeKeys for DiesAfterPublishing {
+    async fn seen(&self, key: &str) -> Result<bool, atiende_ports::PortError> {
+        self.keys.seen(key).await
+    }
+
+    async fn remember(
+        &self,
+        key: &str,
+        expire_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), atiende_ports::PortError> {
+        if !self.died.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(atiende_ports::PortError::transient("the process died"));
+        }
+        self.keys.remember(key, expire_at).await
+    }
+}
+
+/// A webhook whose publish is cut off between the two steps — published, its dedupe key not yet
+/// recorded — is not lost: the provider's retry is published again (the consumer, which records
+/// the provider's message id, drops the copy), and only once recorded is a retry a duplicate.
+#[cfg(feature = "gcp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_cut_off_before_its_dedupe_key_is_recorded_loses_nothing() {
+    let Some(bus) = TestBus::pubsub_with_keys(|keys| {
+        Arc::new(DiesAfterPublishing {
+            keys,
+            died: std::sync::atomic::AtomicBool::new(false),
+        })
+    })
+    .await
+    else {
+        return;
+    };
+    let recorder = Recorder::new(|_| HandleOutcome::Ack);
+    bus.subscribe(SUB, recorder.clone()).await;
+    let key = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let publish = || {
+        bus.publisher.publish(
+            Topic::Inbound,
+            message("demo:twilio:+1809", "retried").with_dedupe_key(&key),
+        )
+    };
+    assert!(matches!(
+        publish().await.unwrap(),
+        PublishOutcome::Published { .. }
+    ));
+    // The provider retries (its first attempt got no answer): published, not lost.
+    assert!(matches!(
+        publish().await.unwrap(),
+        PublishOutcome::Published { .. }
+    ));
+    // Now the key is recorded: a third delivery is a duplicate.
+    assert_eq!(publish().await.unwrap(), PublishOutcome::Duplicate);
+    let seen = wait_for(&recorder, 2).await;
+    assert!(seen.iter().all(|d| d.data == b"retried"));
+    bus.stop().await;
+}

@@ -11,7 +11,6 @@ use atiende_domain::{
     ActionKind, Channel, ConversationId, HandoffReason, TenantId, assistant::AssistantSettings,
 };
 use atiende_platform::config::LlmProvider;
-use atiende_ports::{ConversationStore, SecurityAudit, UsageLedger};
 use atiende_testkit::{FakeLlm, fake_llm::Scripted};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -68,6 +67,7 @@ impl Bot {
             serde_json::from_value(json!({ "assistant": assistant })).unwrap();
         self.infra
             .tenant_admin()
+            .unwrap()
             .update("demo", patch)
             .await
             .unwrap();
@@ -82,6 +82,7 @@ impl Bot {
         let processed = self
             .infra
             .processor()
+            .unwrap()
             .process(&message, None)
             .await
             .unwrap();
@@ -98,7 +99,14 @@ impl Bot {
     async fn conversation(&self, phone: &str) -> atiende_domain::Conversation {
         let tenant = TenantId::parse("demo").unwrap();
         let id = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone);
-        self.infra.stores.load(&id).await.unwrap().unwrap().value
+        self.infra
+            .stores()
+            .conversations
+            .load(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
     }
 
     /// The decision trace of the latest turn of `phone`'s conversation.
@@ -184,7 +192,8 @@ async fn one_call_answers_a_grounded_question_and_the_trace_says_why() {
     assert!(trace.cost_usd > 0.0, "priced from the table");
     let (prompt, completion, cost) = bot
         .infra
-        .stores
+        .stores()
+        .usage
         .usage(
             &TenantId::parse("demo").unwrap(),
             &chrono::Utc::now().format("%Y-%m").to_string(),
@@ -351,7 +360,8 @@ async fn an_injection_attempt_is_audited_and_gets_no_data_tools() {
     assert_eq!(trace.injection.as_deref(), Some("ignore_instructions"));
     let audit = bot
         .infra
-        .stores
+        .stores()
+        .audit
         .entries(&TenantId::parse("demo").unwrap(), 10)
         .await
         .unwrap();
@@ -378,7 +388,8 @@ async fn an_injection_attempt_is_audited_and_gets_no_data_tools() {
     assert!(!leaked.contains(&canary), "{leaked}");
     let kinds: Vec<String> = bot
         .infra
-        .stores
+        .stores()
+        .audit
         .entries(&TenantId::parse("demo").unwrap(), 10)
         .await
         .unwrap()
@@ -491,7 +502,8 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
     infra.load_demo_if_enabled().await.unwrap();
     let tenant = TenantId::parse("demo").unwrap();
     let hits = infra
-        .knowledge
+        .knowledge()
+        .unwrap()
         .search_with(
             &tenant,
             "cemento gris",
@@ -521,7 +533,8 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
     );
     // Passage vectors are cached: the same question again embeds only the question.
     infra
-        .knowledge
+        .knowledge()
+        .unwrap()
         .search_with(
             &tenant,
             "cemento blanco",
@@ -535,7 +548,6 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vectors_of_changed_or_deleted_passages_are_pruned_from_the_cache() {
-    use atiende_ports::EmbeddingCache;
     let api = FakeLlm::start();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
@@ -545,14 +557,15 @@ async fn vectors_of_changed_or_deleted_passages_are_pruned_from_the_cache() {
     settings.knowledge.openai.dimensions = 16;
     let infra = Embedded::open(&settings, 0).await.unwrap();
     let tenant = TenantId::parse("demo").unwrap();
-    let model = infra.knowledge.embedding_model().unwrap().to_owned();
+    let knowledge = infra.knowledge().unwrap();
+    let model = knowledge.embedding_model().unwrap().to_owned();
     let key = |text: &str| -> String {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(text.as_bytes()))
     };
     let cached = |text: &'static str| {
         let (stores, tenant, model, k) = (
-            infra.stores.clone(),
+            infra.stores().embeddings.clone(),
             tenant.clone(),
             model.clone(),
             key(text),
@@ -566,7 +579,7 @@ async fn vectors_of_changed_or_deleted_passages_are_pruned_from_the_cache() {
         }
     };
     let ingest = |content: &str| {
-        infra.knowledge.ingest(
+        knowledge.ingest(
             &tenant,
             vec![atiende_app::knowledge::DocumentInput::Full {
                 id: Some("promo".into()),
@@ -587,7 +600,7 @@ async fn vectors_of_changed_or_deleted_passages_are_pruned_from_the_cache() {
         "the old text's vector went"
     );
     assert_eq!(cached("Oferta de varilla esta semana.").await, 1);
-    infra.knowledge.delete(&tenant, "promo").await.unwrap();
+    knowledge.delete(&tenant, "promo").await.unwrap();
     assert_eq!(cached("Oferta de varilla esta semana.").await, 0);
 }
 

@@ -5,8 +5,6 @@
 //! labelled Spanish customer-service data exists offline, so this set is written from the demo
 //! store's own documents, in the way its customers write (with and without accents).
 
-use std::sync::Arc;
-
 use atiende_app::responder::{Answer, ExtractiveResponder};
 use atiende_domain::{Locale, TenantId};
 use atiende_platform::config::EmbedderChoice;
@@ -120,10 +118,8 @@ async fn run_gold(embedder: EmbedderChoice) -> Vec<String> {
         .await
         .unwrap();
     infra.load_demo_if_enabled().await.unwrap();
-    let responder = ExtractiveResponder::new(
-        Arc::clone(&infra.knowledge),
-        settings.processor.min_relevance,
-    );
+    let responder =
+        ExtractiveResponder::new(infra.knowledge().unwrap(), settings.processor.min_relevance);
     let tenant = infra
         .tenants
         .get(&TenantId::parse("demo").unwrap())

@@ -8,7 +8,6 @@
 use atiende_bootstrap::{Embedded, test_settings};
 use atiende_domain::{ActionKind, ConversationId, HandoffReason};
 use atiende_platform::config::LlmProvider;
-use atiende_ports::ConversationStore;
 use atiende_testkit::litellm::{LiteLlmProxy, MASTER_KEY};
 use secrecy::SecretString;
 
@@ -44,7 +43,12 @@ fn provider(proxy: &LiteLlmProxy, name: &str, model: &str) -> LlmProvider {
 async fn ask(infra: &Embedded, id: &str, text: &str) -> (Vec<ActionKind>, ConversationId) {
     let message = atiende_testkit::whatsapp_text("demo", "+18095551010", id, text);
     let conversation = message.conversation.clone();
-    let processed = infra.processor().process(&message, None).await.unwrap();
+    let processed = infra
+        .processor()
+        .unwrap()
+        .process(&message, None)
+        .await
+        .unwrap();
     let atiende_app::processor::Processed::Handled { actions } = processed else {
         panic!("{processed:?}")
     };
@@ -73,7 +77,8 @@ async fn litellm_failures_fall_back_through_the_chain_or_hand_off() {
     };
     assert!(text.contains("Guaymate"), "{text}");
     let stored = infra
-        .stores
+        .stores()
+        .conversations
         .load(&conversation)
         .await
         .unwrap()

@@ -42,7 +42,7 @@ impl SplitServices {
         processor_infra
             .push_to(Topic::Outbound.subscription(), dispatcher_server.url())
             .unwrap();
-        let processor = atiende_processor::consumer(&processor_infra);
+        let processor = atiende_processor::consumer(&processor_infra).unwrap();
         let processor_server = TestServer::start(Arc::new(move |cfg| processor.configure(cfg)));
 
         let ingest_infra = Embedded::open(&base(&|s| s.demo = true), 0).await.unwrap();

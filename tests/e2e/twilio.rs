@@ -3,7 +3,6 @@
 
 use atiende_domain::{Channel, DeliveryState, TenantId};
 use atiende_e2e::{Stack, TWILIO_ACCOUNT};
-use atiende_ports::DeliveryLog;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
@@ -60,7 +59,8 @@ async fn a_customer_gets_a_fact_from_the_demo_knowledge_and_twilio_reports_deliv
     let state = stack
         .running
         .infra()
-        .stores
+        .stores()
+        .delivery
         .status(
             &TenantId::parse("demo").unwrap(),
             Channel::TwilioWhatsApp,

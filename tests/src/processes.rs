@@ -15,7 +15,7 @@ pub const ACCOUNT: &str = "AC00000000000000000000000000000000";
 pub const PUBLIC_URL: &str = "https://atiende.example.com";
 
 /// The settings that put `service` on the emulators named by `PUBSUB_EMULATOR_HOST` and
-/// `FIRESTORE_EMULATOR_HOST`, with topics suffixed by `run` and its data under `dir`. Only ingest
+/// `FIRESTORE_EMULATOR_HOST`, with topics suffixed by `run` and its data under `dir`. Only admin
 /// loads the demo tenant: the others find it, and its knowledge, in Firestore.
 pub fn emulator_env(
     run: &str,
@@ -34,7 +34,7 @@ pub fn emulator_env(
         ("ATIENDE_PUBLIC_URL", PUBLIC_URL.to_owned()),
         ("ATIENDE_KNOWLEDGE__EMBEDDER", "none".to_owned()),
         ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0".to_owned()),
-        ("ATIENDE_DEMO", (service == "ingest").to_string()),
+        ("ATIENDE_DEMO", (service == "admin").to_string()),
         ("ATIENDE_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         (
             "ATIENDE_DISPATCHER__PER_RECIPIENT_PER_MINUTE",

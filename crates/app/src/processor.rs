@@ -74,8 +74,10 @@ pub struct InboundProcessor {
 }
 
 /// How long a burst's early answer event holds its conversation's stream before going back in
-/// line (so the customer's next message can overtake it).
-const DUE_SLICE: Duration = Duration::from_millis(200);
+/// line (so the customer's next message can overtake it). Each round is a publish and a
+/// conversation read; the customer's next message waits at most this long to be recorded, which
+/// does not delay the answer (the window runs from when ingest accepted each message).
+const DUE_SLICE: Duration = Duration::from_millis(500);
 
 impl InboundProcessor {
     /// Builds the processor.
@@ -149,8 +151,11 @@ impl InboundProcessor {
             !self.burst_window.is_zero() && matches!(message.content, MessageContent::Text { .. });
         let kinds = if conversation.state.bot_may_reply() && burst {
             // Wait for the rest of the burst: the answer is scheduled on this conversation's own
-            // ordered stream, behind any message the customer sends meanwhile.
-            let due_at = now + chrono::Duration::from_std(self.burst_window).unwrap_or_default();
+            // ordered stream, behind any message the customer sends meanwhile. The window runs
+            // from when ingest accepted the message, so a message that waited on the stream
+            // (behind an earlier one's due event) does not push the answer further out.
+            let window = chrono::Duration::from_std(self.burst_window).unwrap_or_default();
+            let due_at = (message.received_at + window).clamp(now, now + window);
             conversation.pending_turn = Some(PendingTurn {
                 after: message.provider_message_id.clone(),
                 due_at,
@@ -161,7 +166,7 @@ impl InboundProcessor {
                 after: message.provider_message_id.clone(),
                 due_at,
             };
-            self.schedule(&due, 0, traceparent).await?;
+            self.schedule(&due, traceparent).await?;
             Vec::new()
         } else if conversation.state.bot_may_reply() {
             self.decide(
@@ -189,24 +194,11 @@ impl InboundProcessor {
         Ok(Processed::Handled { actions })
     }
 
-    /// Publishes `due` (a burst's answer time) on the inbound stream; `round` tells republished
-    /// copies apart for the bus's dedupe.
-    async fn schedule(
-        &self,
-        due: &BusEvent,
-        round: i64,
-        traceparent: Option<&str>,
-    ) -> Result<(), AppError> {
-        let BusEvent::TurnDueV1 {
-            conversation,
-            after,
-            ..
-        } = due
-        else {
-            return Ok(());
-        };
-        let outgoing = OutgoingMessage::from_event(due, traceparent)?
-            .with_dedupe_key(format!("due/{conversation}/{after}/{round}"));
+    /// Publishes `due` (a burst's answer time) on the inbound stream. No dedupe key: a due event
+    /// delivered twice is harmless (the first to answer clears the pending turn, the other finds
+    /// nothing to do), and on Pub/Sub a key would cost a Firestore read and write per round.
+    async fn schedule(&self, due: &BusEvent, traceparent: Option<&str>) -> Result<(), AppError> {
+        let outgoing = OutgoingMessage::from_event(due, traceparent)?;
         self.publisher.publish(Topic::Inbound, outgoing).await?;
         Ok(())
     }
@@ -247,8 +239,7 @@ impl InboundProcessor {
                     after: after.clone(),
                     due_at,
                 };
-                let round = self.clock.now().timestamp_millis();
-                self.schedule(&due, round, traceparent).await?;
+                self.schedule(&due, traceparent).await?;
                 return Ok(Processed::Handled {
                     actions: Vec::new(),
                 });

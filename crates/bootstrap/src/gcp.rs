@@ -13,13 +13,11 @@ use atiende_adapter_gcp::{
 };
 use atiende_domain::Topic;
 use atiende_platform::Settings;
-use atiende_platform::config::{BusBackend, PubSubDelivery, StoreBackend};
+use atiende_platform::config::{BusBackend, PubSubDelivery};
 use atiende_platform::push::push_path;
 use atiende_ports::bus::PushAuthenticator;
-use atiende_ports::{DeadLetterStore, MessageHandler};
+use atiende_ports::{DeadLetterStore, EventPublisher, HealthCheck, MessageHandler};
 use tracing::info;
-
-use crate::StatePorts;
 
 /// What the GCP adapters need after start.
 #[derive(Clone)]
@@ -52,86 +50,96 @@ impl Connected {
     }
 }
 
-/// Replaces the embedded ports the settings move to GCP.
-pub(crate) async fn ports(
-    settings: &Settings,
-    mut ports: StatePorts,
-) -> anyhow::Result<StatePorts> {
+/// Connects to Firestore (`gcp.project`, `gcp.firestore_database`).
+pub(crate) async fn firestore(settings: &Settings) -> anyhow::Result<FirestoreStores> {
     let g = &settings.gcp;
-    let project = g
+    let project = project(settings)?;
+    let stores = FirestoreStores::connect(&project, &g.firestore_database)
+        .await
+        .context("cannot connect to Firestore")?;
+    info!(project = %project, database = %g.firestore_database, "State on Firestore.");
+    Ok(stores)
+}
+
+fn project(settings: &Settings) -> anyhow::Result<String> {
+    settings
+        .gcp
         .project()
-        .context("gcp.project is not set (ATIENDE_GCP__PROJECT or GOOGLE_CLOUD_PROJECT)")?;
-    let firestore = if settings.store.backend == StoreBackend::Firestore {
-        let stores = FirestoreStores::connect(&project, &g.firestore_database)
-            .await
-            .context("cannot connect to Firestore")?;
-        ports.tenants = Arc::new(stores.clone());
-        ports.conversations = Arc::new(stores.clone());
-        ports.outbox = Arc::new(stores.clone());
-        ports.delivery = Arc::new(stores.clone());
-        ports.dead_letters = Arc::new(stores.clone());
-        ports.knowledge = Arc::new(stores.clone());
-        ports.checks.push(Arc::new(stores.clone()));
-        info!(project = %project, database = %g.firestore_database, "State on Firestore.");
-        Some(stores)
-    } else {
-        None
-    };
-    let pubsub = PubSubSettings {
-        project: project.clone(),
+        .context("gcp.project is not set (ATIENDE_GCP__PROJECT or GOOGLE_CLOUD_PROJECT)")
+}
+
+fn pubsub_settings(settings: &Settings) -> anyhow::Result<PubSubSettings> {
+    let g = &settings.gcp;
+    Ok(PubSubSettings {
+        project: project(settings)?,
         endpoint: g.pubsub_endpoint(),
         suffix: g.topology_suffix.clone(),
-    };
-    if settings.bus.backend == BusBackend::Pubsub {
-        if g.create_topology {
-            let mut push_endpoints = BTreeMap::new();
-            for (topic, base) in [
-                (Topic::Inbound, &settings.bus.push.processor),
-                (Topic::Outbound, &settings.bus.push.dispatcher),
-            ] {
-                if let Some(base) = base {
-                    push_endpoints.insert(
-                        topic.subscription().to_owned(),
-                        format!(
-                            "{}{}",
-                            base.trim_end_matches('/'),
-                            push_path(topic.subscription())
-                        ),
-                    );
-                }
+    })
+}
+
+/// The Pub/Sub publisher (creating the topology first when `gcp.create_topology` asks), with
+/// its webhook dedupe on `firestore` when the state is there, and its health check.
+pub(crate) async fn pubsub(
+    settings: &Settings,
+    firestore: Option<&FirestoreStores>,
+    checks: &mut Vec<Arc<dyn HealthCheck>>,
+) -> anyhow::Result<Arc<dyn EventPublisher>> {
+    let g = &settings.gcp;
+    let pubsub = pubsub_settings(settings)?;
+    if g.create_topology {
+        let mut push_endpoints = BTreeMap::new();
+        for (topic, base) in [
+            (Topic::Inbound, &settings.bus.push.processor),
+            (Topic::Outbound, &settings.bus.push.dispatcher),
+        ] {
+            if let Some(base) = base {
+                push_endpoints.insert(
+                    topic.subscription().to_owned(),
+                    format!(
+                        "{}{}",
+                        base.trim_end_matches('/'),
+                        push_path(topic.subscription())
+                    ),
+                );
             }
-            atiende_adapter_gcp::ensure_topology(
-                &pubsub,
-                &Topology {
-                    push_endpoints,
-                    // A backstop above bus.max_attempts: the consumers park a message that
-                    // keeps failing themselves, with its reason.
-                    max_delivery_attempts: i32::try_from(
-                        settings.bus.max_attempts.saturating_add(5).clamp(5, 100),
-                    )
-                    .unwrap_or(15),
-                    ack_deadline_secs: i32::try_from(g.ack_deadline_secs.clamp(10, 600))
-                        .unwrap_or(120),
-                },
-            )
-            .await
-            .context("cannot create the Pub/Sub topics and subscriptions")?;
         }
-        let mut publisher = PubSubPublisher::connect(&pubsub)
-            .await
-            .context("cannot connect to Pub/Sub")?;
-        if let Some(stores) = &firestore {
-            publisher =
-                publisher.with_dedupe(stores.clone(), Duration::from_secs(g.dedupe_ttl_secs));
-        }
-        ports.publisher = Arc::new(publisher);
-        ports.checks.push(Arc::new(
-            PubSubHealth::connect(&pubsub)
-                .await
-                .context("cannot connect to Pub/Sub")?,
-        ));
-        info!(project = %project, emulator = ?pubsub.endpoint, delivery = ?g.delivery, "Bus on Pub/Sub.");
+        atiende_adapter_gcp::ensure_topology(
+            &pubsub,
+            &Topology {
+                push_endpoints,
+                // A backstop above bus.max_attempts: the consumers park a message that
+                // keeps failing themselves, with its reason.
+                max_delivery_attempts: i32::try_from(
+                    settings.bus.max_attempts.saturating_add(5).clamp(5, 100),
+                )
+                .unwrap_or(15),
+                ack_deadline_secs: i32::try_from(g.ack_deadline_secs.clamp(10, 600)).unwrap_or(120),
+            },
+        )
+        .await
+        .context("cannot create the Pub/Sub topics and subscriptions")?;
     }
+    let mut publisher = PubSubPublisher::connect(&pubsub)
+        .await
+        .context("cannot connect to Pub/Sub")?;
+    if let Some(stores) = firestore {
+        publisher = publisher.with_dedupe(
+            Arc::new(stores.clone()),
+            Duration::from_secs(g.dedupe_ttl_secs),
+        );
+    }
+    checks.push(Arc::new(
+        PubSubHealth::connect(&pubsub)
+            .await
+            .context("cannot connect to Pub/Sub")?,
+    ));
+    info!(project = %pubsub.project, emulator = ?pubsub.endpoint, delivery = ?g.delivery, "Bus on Pub/Sub.");
+    Ok(Arc::new(publisher))
+}
+
+/// What the GCP adapters need after start: pull settings and the push requests' verifier.
+pub(crate) fn connected(settings: &Settings) -> anyhow::Result<Connected> {
+    let g = &settings.gcp;
     let oidc = g.push_service_account.clone().map(|account| {
         let audiences = if let Some(audience) = &g.push_audience {
             vec![audience.clone()]
@@ -155,8 +163,8 @@ pub(crate) async fn ports(
         oidc.issuers = g.oidc_issuers.clone();
         OidcVerifier::new(oidc, reqwest::Client::new()) as Arc<dyn PushAuthenticator>
     });
-    ports.gcp = Some(Connected {
-        pubsub,
+    Ok(Connected {
+        pubsub: pubsub_settings(settings)?,
         pull: settings.bus.backend == BusBackend::Pubsub && g.delivery == PubSubDelivery::Pull,
         oidc,
         pull_options: PullOptions {
@@ -166,6 +174,5 @@ pub(crate) async fn ports(
                 .min(Duration::from_secs(60)),
             max_attempts: settings.bus.max_attempts,
         },
-    });
-    Ok(ports)
+    })
 }

@@ -109,10 +109,12 @@ pub trait DeskLinkStore: Send + Sync {
         conversation: &ConversationId,
         desk: DeskKind,
     ) -> Result<Option<String>, PortError>;
-    /// The conversation whose reference at `desk` is `external` (a desk's webhook names its own
-    /// room, not atiende's conversation).
+    /// The conversation of `tenant` whose reference at `desk` is `external` (a desk's webhook
+    /// names its own room, not atiende's conversation). Scoped by tenant: two tenants' desks may
+    /// number their rooms alike.
     async fn conversation_for(
         &self,
+        tenant: &TenantId,
         desk: DeskKind,
         external: &str,
     ) -> Result<Option<ConversationId>, PortError>;

@@ -40,7 +40,7 @@ use atiende_app::{
     simulate::Simulator,
     tenants::TenantAdmin,
 };
-use atiende_bootstrap::Embedded;
+use atiende_bootstrap::{Embedded, Needs};
 use atiende_ports::{Clock, DeadLetterStore, Outbox, SecurityAudit, UsageLedger};
 use secrecy::SecretString;
 
@@ -67,15 +67,13 @@ pub struct Admin {
 
 impl Admin {
     /// Builds the service on `infra`.
-    pub fn new(infra: &Embedded) -> Self {
-        Self {
+    pub fn new(infra: &Embedded) -> anyhow::Result<Self> {
+        let knowledge = infra.knowledge()?;
+        Ok(Self {
             token: infra.settings.admin_token.clone(),
-            tenants: infra.tenant_admin(),
-            knowledge: infra.knowledge.clone(),
-            jobs: Arc::new(IngestionJobs::new(
-                infra.knowledge.clone(),
-                infra.clock.clone(),
-            )),
+            tenants: infra.tenant_admin()?,
+            knowledge: knowledge.clone(),
+            jobs: Arc::new(IngestionJobs::new(knowledge, infra.clock.clone())),
             max_upload_bytes: infra.settings.limits.max_admin_bytes,
             conversations: infra.conversation_admin(),
             console: infra.console(),
@@ -84,12 +82,12 @@ impl Admin {
             public_url: infra.public_url.clone(),
             min_relevance: infra.settings.processor.min_relevance,
             accounts: infra.accounts_admin(),
-            usage: infra.stores.clone() as Arc<dyn UsageLedger>,
+            usage: infra.stores().usage.clone(),
             chain: infra.engine.as_ref().map(|e| e.chain().clone()),
             clock: infra.clock.clone(),
-            simulator: infra.simulator(),
-            audit: infra.stores.clone() as Arc<dyn SecurityAudit>,
-        }
+            simulator: infra.simulator()?,
+            audit: infra.stores().audit.clone(),
+        })
     }
 
     /// Registers the routes under `/admin` and the console under `/console`.
@@ -102,11 +100,13 @@ impl Admin {
 
 /// Runs the admin service alone.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
-    atiende_bootstrap::run_service("admin", settings, |infra| async move {
+    atiende_bootstrap::run_service("admin", Needs::ALL, settings, |infra| async move {
+        // Tenants are onboarded here, the demo tenant too.
+        infra.load_demo_if_enabled().await?;
         if infra.settings.admin_token.is_none() {
             tracing::warn!("ATIENDE_ADMIN_TOKEN is not set: the admin API is disabled.");
         }
-        let admin = Arc::new(Admin::new(&infra));
+        let admin = Arc::new(Admin::new(&infra)?);
         Ok(
             Arc::new(move |cfg: &mut web::ServiceConfig| Arc::clone(&admin).configure(cfg))
                 as atiende_platform::server::Configure,

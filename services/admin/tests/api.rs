@@ -27,7 +27,7 @@ async fn spawn_with(token: Option<&str>) -> Harness {
     settings.admin_token = token.map(SecretString::from);
     settings.public_url = Some("https://atiende.example.com".to_owned());
     let infra = Embedded::open(&settings, 0).await.unwrap();
-    let admin = Arc::new(Admin::new(&infra));
+    let admin = Arc::new(Admin::new(&infra).unwrap());
     let server =
         atiende_testkit::TestServer::start(Arc::new(move |cfg| Arc::clone(&admin).configure(cfg)));
     Harness {

@@ -43,16 +43,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     infra.load_demo_if_enabled().await?;
 
     let ingest = Arc::new(Ingest::new(&infra));
-    let admin = Arc::new(Admin::new(&infra));
-    let processor = atiende_processor::consumer(&infra);
+    let admin = Arc::new(Admin::new(&infra)?);
+    let processor = atiende_processor::consumer(&infra)?;
     let dispatcher = atiende_dispatcher::consumer(&infra);
     if infra.embedded_bus() {
-        infra
-            .bus
-            .subscribe(Topic::Inbound.subscription(), processor.handler())?;
-        infra
-            .bus
-            .subscribe(Topic::Outbound.subscription(), dispatcher.handler())?;
+        let bus = infra.bus()?;
+        bus.subscribe(Topic::Inbound.subscription(), processor.handler())?;
+        bus.subscribe(Topic::Outbound.subscription(), dispatcher.handler())?;
     } else {
         // All in one on Pub/Sub: no push routes here, so this process pulls both.
         infra
@@ -114,7 +111,7 @@ impl Running {
 
     /// Waits until the bus has nothing left to deliver; returns whether it drained in time.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
-        self.infra.bus.wait_idle(timeout).await
+        self.infra.wait_idle(timeout).await
     }
 
     /// Serves until the server stops (SIGTERM, Ctrl-C), then lets in-flight deliveries finish.

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use atiende_bootstrap::Embedded;
+use atiende_bootstrap::{Embedded, Needs};
 use atiende_domain::Topic;
 use atiende_platform::push::Consumer;
 
@@ -31,7 +31,8 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
 
 /// Runs the dispatcher alone.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
-    atiende_bootstrap::run_service("dispatcher", settings, |infra| async move {
+    // No knowledge, embedding model or model chain: the dispatcher only sends.
+    atiende_bootstrap::run_service("dispatcher", Needs::STATE, settings, |infra| async move {
         let dispatcher = consumer(&infra);
         infra
             .consume(Topic::Outbound.subscription(), dispatcher.handler())

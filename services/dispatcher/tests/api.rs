@@ -101,7 +101,7 @@ impl Harness {
 
     async fn outbox(&self, state: OutboxState) -> Vec<atiende_ports::OutboxRecord> {
         Outbox::list(
-            self.infra.stores.as_ref(),
+            self.infra.stores().outbox.as_ref(),
             &TenantId::parse("demo").unwrap(),
             Some(state),
             10,
@@ -189,7 +189,12 @@ async fn outside_the_window_without_a_template_the_reply_is_parked_with_the_reas
         templates: Some(Default::default()),
         ..Default::default()
     };
-    h.infra.tenant_admin().update("demo", patch).await.unwrap();
+    h.infra
+        .tenant_admin()
+        .unwrap()
+        .update("demo", patch)
+        .await
+        .unwrap();
     let a = action(Channel::TwilioWhatsApp, "SM3", reply("tarde"), 30);
     assert_eq!(h.push(&a).await, StatusCode::NO_CONTENT);
     assert!(h.twilio.sent().is_empty());

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::ingest::{Acceptance, InboundGateway};
-use atiende_bootstrap::Embedded;
+use atiende_bootstrap::{Embedded, Needs};
 use atiende_domain::{
     Agent, ConversationId, DeskAction, DeskEvent, DeskKind, InboundMessage, Tenant, TenantId,
 };
@@ -160,8 +160,9 @@ fn invalid_signature(error: impl std::fmt::Display) -> ApiError {
 /// Runs ingest alone: webhooks and web chat, publishing to the bus; with `bus.push.processor`
 /// set, the bus pushes accepted messages to that processor.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
-    atiende_bootstrap::run_service("ingest", settings, |infra| async move {
-        infra.load_demo_if_enabled().await?;
+    // Ingest builds no knowledge index, embedding model or model chain: it verifies, normalizes
+    // and publishes. (The demo tenant is loaded where tenants are onboarded: by admin.)
+    atiende_bootstrap::run_service("ingest", Needs::STATE, settings, |infra| async move {
         let inbound = atiende_domain::Topic::Inbound.subscription();
         match infra.settings.bus.push.processor.clone() {
             // On Pub/Sub, Pub/Sub itself delivers to the processor.

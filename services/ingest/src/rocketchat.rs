@@ -61,9 +61,8 @@ pub(crate) async fn webhook(
     for action in actions {
         let conversation = ingest
             .desk_links
-            .conversation_for(DeskKind::RocketChat, &action.room)
+            .conversation_for(&tenant.id, DeskKind::RocketChat, &action.room)
             .await?
-            .filter(|c| c.tenant() == tenant.id)
             .ok_or_else(|| ApiError::Forbidden {
                 code: "foreign_room",
                 message: "the room is not a conversation of this tenant".to_owned(),

@@ -14,7 +14,6 @@ use atiende_domain::{
     BusEvent, Channel, ContactIdentity, DeliveryState, MessageContent, TenantId, Topic,
 };
 use atiende_ingest::Ingest;
-use atiende_ports::DeliveryLog;
 use atiende_testkit::{TestServer, bus::Recorder};
 use reqwest::StatusCode;
 
@@ -41,7 +40,8 @@ async fn spawn_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Harne
     infra.load_demo_if_enabled().await.unwrap();
     let recorder = Recorder::new();
     infra
-        .bus
+        .bus()
+        .unwrap()
         .subscribe(Topic::Inbound.subscription(), recorder.clone())
         .unwrap();
     let ingest = Arc::new(Ingest::new(&infra));
@@ -429,7 +429,8 @@ async fn twilio_status_callbacks_are_recorded_monotonically() {
     }
     let state = h
         .infra
-        .stores
+        .stores()
+        .delivery
         .status(
             &TenantId::parse("demo").unwrap(),
             Channel::TwilioWhatsApp,

@@ -13,32 +13,32 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use atiende_bootstrap::Embedded;
+use atiende_bootstrap::{Embedded, Needs};
 use atiende_domain::Topic;
 use atiende_platform::push::Consumer;
 
 /// The processor service: its use case as a bus consumer.
-pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
-    Arc::new(
+pub fn consumer(infra: &Embedded) -> anyhow::Result<Arc<Consumer>> {
+    Ok(Arc::new(
         Consumer::new(
             Topic::Inbound.subscription(),
-            infra.processor(),
+            infra.processor()?,
             infra.dead_letters(),
             infra.push_auth(),
         )
         .with_max_attempts(infra.settings.bus.max_attempts),
-    )
+    ))
 }
 
 /// Runs the processor alone.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
-    atiende_bootstrap::run_service("processor", settings, |infra| async move {
+    atiende_bootstrap::run_service("processor", Needs::ALL, settings, |infra| async move {
         match infra.settings.bus.push.dispatcher.clone() {
             _ if !infra.embedded_bus() => {}
             Some(url) => infra.push_to(Topic::Outbound.subscription(), &url)?,
             None => tracing::warn!("bus.push.dispatcher is not set: outbound actions wait on the bus until a dispatcher takes them."),
         }
-        let processor = consumer(&infra);
+        let processor = consumer(&infra)?;
         infra
             .consume(Topic::Inbound.subscription(), processor.handler())
             .await?;

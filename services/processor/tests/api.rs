@@ -11,7 +11,6 @@ use atiende_bootstrap::{Embedded, test_settings};
 use atiende_domain::{
     ActionKind, BusEvent, ConversationId, ConversationState, HandoffReason, Topic,
 };
-use atiende_ports::{ConversationStore, DeadLetterStore};
 use atiende_testkit::{
     TestServer,
     bus::{Recorder, envelope},
@@ -38,10 +37,11 @@ async fn spawn_with(token: Option<&str>) -> Harness {
     infra.load_demo_if_enabled().await.unwrap();
     let outbound = Recorder::new();
     infra
-        .bus
+        .bus()
+        .unwrap()
         .subscribe(Topic::Outbound.subscription(), outbound.clone())
         .unwrap();
-    let consumer = atiende_processor::consumer(&infra);
+    let consumer = atiende_processor::consumer(&infra).unwrap();
     let server = TestServer::start(Arc::new(move |cfg| consumer.configure(cfg)));
     Harness {
         _dir: dir,
@@ -118,7 +118,14 @@ async fn a_question_is_answered_from_the_tenants_knowledge() {
         "trace continues"
     );
     let id = ConversationId::parse("demo:twilio:+18095551010").unwrap();
-    let stored = h.infra.stores.load(&id).await.unwrap().unwrap();
+    let stored = h
+        .infra
+        .stores()
+        .conversations
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.value.turns.len(), 2, "the question and the answer");
 }
 
@@ -143,9 +150,7 @@ async fn poison_messages_are_parked_not_retried_and_bad_envelopes_are_400() {
     let mut body = envelope(SUB, "8", &inbound("SM4", "hola"), 1);
     body["message"]["data"] = serde_json::json!("%%% not base64");
     assert_eq!(h.push(&body).await.status(), StatusCode::NO_CONTENT);
-    let letters = DeadLetterStore::list(h.infra.stores.as_ref(), 10)
-        .await
-        .unwrap();
+    let letters = h.infra.stores().dead_letters.list(10).await.unwrap();
     assert_eq!(letters.len(), 2);
     assert!(
         letters
@@ -221,7 +226,15 @@ async fn after_a_handoff_the_bot_stays_silent() {
         "no reply while a person owns the conversation (the console desk needs no relay)"
     );
     let id = ConversationId::parse("demo:twilio:+18095551010").unwrap();
-    let stored = h.infra.stores.load(&id).await.unwrap().unwrap().value;
+    let stored = h
+        .infra
+        .stores()
+        .conversations
+        .load(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
     assert_eq!(stored.state, ConversationState::WaitingForHuman);
     assert_eq!(
         stored.turns.last().unwrap().text,

@@ -9,17 +9,26 @@
 //! * [`store`]: tenants, conversations, the outbox, delivery receipts, dead letters and publish
 //!   dedupe keys on Firestore, with optimistic concurrency by update-time preconditions.
 //! * [`knowledge`]: tenants' documents and passages, shared by the admin service that ingests
-//!   them and every processor instance that searches them.
+//!   them and every processor instance that searches them; [`embeddings`]: their vectors,
+//!   computed once per model for every instance.
+//! * [`desk`]: the console's agents and the external desks' links; [`webchat`]: the web chat's
+//!   transcripts; [`assistant`]: credit accounts, the model budget's ledger and the security
+//!   audit. With these every state port has a Firestore implementation: nothing a service needs
+//!   lives on an instance's own disk.
 //! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
 //!
 //! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
 
+pub mod assistant;
+pub mod desk;
+pub mod embeddings;
 pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;
 pub mod store;
+pub mod webchat;
 
 pub use pubsub::{
-    PubSubPublisher, PubSubSettings, PullOptions, PullWorker, Topology, ensure_topology,
+    DedupeKeys, PubSubPublisher, PubSubSettings, PullOptions, PullWorker, Topology, ensure_topology,
 };
 pub use store::FirestoreStores;

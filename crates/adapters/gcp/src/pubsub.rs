@@ -2,9 +2,13 @@
 //!
 //! * [`PubSubPublisher`] publishes events with their ordering key (the conversation) and
 //!   attributes (event type and version, tenant, W3C `traceparent`). A publish that carries a
-//!   dedupe key (ingest passes the provider's message id) first claims the key in Firestore, so a
-//!   webhook Twilio or Meta delivers twice is published once; a publish that then fails releases
-//!   the key, so the provider's retry is not mistaken for a duplicate.
+//!   dedupe key (ingest passes the provider's message id) is dropped when the key was published
+//!   before ([`DedupeKeys`], in Firestore), so a webhook Twilio or Meta delivers twice is
+//!   published once. The key is recorded only *after* the publish succeeded: a process that dies
+//!   between the two leaves the key unrecorded, the provider's retry is published again, and the
+//!   consumers — which drop a message they already recorded — see a duplicate instead of a loss.
+//!   (Claiming first would lose the message: the retry would look like a duplicate of a message
+//!   that was never published.)
 //! * [`PullWorker`] consumes a subscription by streaming pull, for running outside Cloud Run (on
 //!   Cloud Run the services receive push deliveries at `/pubsub/push/{subscription}`, see
 //!   `atiende_platform::push`). Each message goes to the same [`MessageHandler`] the push route
@@ -133,10 +137,30 @@ fn classify_publish(error: google_cloud_pubsub::error::PublishError) -> PortErro
     }
 }
 
+/// Where the publisher remembers the dedupe keys it has published.
+#[async_trait]
+pub trait DedupeKeys: Send + Sync {
+    /// Whether `key` was recorded and has not expired.
+    async fn seen(&self, key: &str) -> Result<bool, PortError>;
+    /// Records `key` until `expire_at`.
+    async fn remember(&self, key: &str, expire_at: DateTime<Utc>) -> Result<(), PortError>;
+}
+
+#[async_trait]
+impl DedupeKeys for FirestoreStores {
+    async fn seen(&self, key: &str) -> Result<bool, PortError> {
+        self.dedupe_key_seen(key, Utc::now()).await
+    }
+
+    async fn remember(&self, key: &str, expire_at: DateTime<Utc>) -> Result<(), PortError> {
+        self.remember_dedupe_key(key, expire_at).await
+    }
+}
+
 /// Publishes atiende's events to Pub/Sub topics.
 pub struct PubSubPublisher {
     publishers: HashMap<&'static str, Publisher>,
-    dedupe: Option<(FirestoreStores, Duration)>,
+    dedupe: Option<(Arc<dyn DedupeKeys>, Duration)>,
 }
 
 impl std::fmt::Debug for PubSubPublisher {
@@ -169,9 +193,10 @@ impl PubSubPublisher {
         })
     }
 
-    /// Drops publishes whose dedupe key was seen within `ttl`, remembering keys in Firestore.
-    pub fn with_dedupe(mut self, store: FirestoreStores, ttl: Duration) -> Self {
-        self.dedupe = Some((store, ttl));
+    /// Drops publishes whose dedupe key was published within `ttl`, remembering keys in
+    /// `keys` (Firestore).
+    pub fn with_dedupe(mut self, keys: Arc<dyn DedupeKeys>, ttl: Duration) -> Self {
+        self.dedupe = Some((keys, ttl));
         self
     }
 
@@ -195,14 +220,12 @@ impl EventPublisher for PubSubPublisher {
             .get(topic.name())
             .ok_or_else(|| PortError::permanent(format!("no publisher for {}", topic.name())))?;
         let dedupe = match (&self.dedupe, &message.dedupe_key) {
-            (Some((store, ttl)), Some(key)) => {
+            (Some((keys, ttl)), Some(key)) => {
                 let key = format!("{}:{key}", topic.name());
-                let expire_at = Utc::now()
-                    + chrono::Duration::from_std(*ttl).unwrap_or(chrono::Duration::days(1));
-                if !store.claim_dedupe_key(&key, expire_at).await? {
+                if keys.seen(&key).await? {
                     return Ok(PublishOutcome::Duplicate);
                 }
-                Some((store, key))
+                Some((keys, key, *ttl))
             }
             _ => None,
         };
@@ -214,16 +237,23 @@ impl EventPublisher for PubSubPublisher {
             pubsub_message = pubsub_message.set_ordering_key(ordering_key.clone());
         }
         match publisher.publish(pubsub_message).await {
-            Ok(message_id) => Ok(PublishOutcome::Published { message_id }),
+            Ok(message_id) => {
+                if let Some((keys, key, ttl)) = dedupe {
+                    let expire_at = Utc::now()
+                        + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+                    // The message is out: failing the call now would only make the provider
+                    // send it again. Unrecorded, a retry is published twice and the consumer
+                    // drops the second.
+                    if let Err(e) = keys.remember(&key, expire_at).await {
+                        warn!(error = %e, "Could not record a published message's dedupe key; a retry of it would be published again.");
+                    }
+                }
+                Ok(PublishOutcome::Published { message_id })
+            }
             Err(e) => {
                 // A failed publish pauses its ordering key in the SDK until resumed.
                 if !ordering_key.is_empty() {
                     publisher.resume_publish(ordering_key);
-                }
-                if let Some((store, key)) = dedupe
-                    && let Err(release) = store.release_dedupe_key(&key).await
-                {
-                    warn!(error = %release, "Could not release a dedupe key after a failed publish.");
                 }
                 Err(classify_publish(e))
             }

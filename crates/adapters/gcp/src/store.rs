@@ -30,7 +30,11 @@ use atiende_ports::{
 };
 use chrono::{DateTime, Utc};
 use firestore::errors::FirestoreError;
-use firestore::{FirestoreDb, FirestoreDbOptions, FirestoreWritePrecondition};
+use firestore::{
+    FirestoreBatch, FirestoreBatchWriteResponse, FirestoreDb, FirestoreDbOptions, FirestoreResult,
+    FirestoreSimpleBatchWriteOptions, FirestoreSimpleBatchWriter, FirestoreWritePrecondition,
+    FirestoreWriteResult,
+};
 use serde::{Deserialize, Serialize};
 
 /// The collection of tenants.
@@ -46,11 +50,13 @@ pub const DEDUPE: &str = "dedupe";
 /// The timestamp field Firestore's TTL policy deletes dedupe keys by.
 pub const DEDUPE_TTL_FIELD: &str = "expire_at";
 
-/// The Firestore stores: tenants, conversations, the outbox, delivery receipts, dead letters and
-/// publish dedupe keys.
+/// Every state port on Firestore: tenants, conversations, the outbox, delivery receipts, dead
+/// letters and publish dedupe keys here; knowledge, embeddings, agents and desk links, web chat,
+/// accounts, usage and the audit in their own modules.
 #[derive(Clone)]
 pub struct FirestoreStores {
     db: Arc<FirestoreDb>,
+    batches: Arc<FirestoreSimpleBatchWriter>,
 }
 
 impl std::fmt::Debug for FirestoreStores {
@@ -68,7 +74,34 @@ impl FirestoreStores {
         let db = FirestoreDb::with_options(options)
             .await
             .map_err(|e| PortError::transient_from("cannot connect to Firestore", e))?;
-        Ok(Self { db: Arc::new(db) })
+        // A batch that keeps failing is reported after a bounded time: the caller (a bus
+        // delivery, an HTTP request) decides whether to try again, not the writer forever.
+        let batches = FirestoreSimpleBatchWriter::new(
+            db.clone(),
+            FirestoreSimpleBatchWriteOptions::new()
+                .with_retry_max_elapsed_time(std::time::Duration::from_secs(10)),
+        )
+        .await
+        .map_err(classify)?;
+        Ok(Self {
+            db: Arc::new(db),
+            batches: Arc::new(batches),
+        })
+    }
+
+    /// A batch of writes (at most [`MAX_BATCH`]), sent with [`FirestoreStores::commit`]. Each
+    /// write applies atomically on its own (field transforms included); the batch as a whole
+    /// does not.
+    pub(crate) fn batch(&self) -> FirestoreBatch<'_, FirestoreSimpleBatchWriter> {
+        self.batches.new_batch()
+    }
+
+    /// Sends `batch`; any write Firestore refused fails the call, classified like a single
+    /// write's error. Returns each write's result (with its transforms' results) in order.
+    pub(crate) async fn commit(
+        batch: FirestoreBatch<'_, FirestoreSimpleBatchWriter>,
+    ) -> Result<Vec<FirestoreWriteResult>, PortError> {
+        checked(batch.write().await)
     }
 
     pub(crate) fn tenant_parent(&self, tenant: &str) -> Result<String, PortError> {
@@ -83,46 +116,44 @@ impl FirestoreStores {
         &self.db
     }
 
-    /// Records `key` until `expire_at`; `false` if it was recorded before (and has not expired
-    /// and been collected yet). The publisher's webhook dedupe.
-    pub async fn claim_dedupe_key(
+    /// Whether the dedupe `key` was recorded and has not expired by `now` (Firestore's TTL
+    /// deletes expired documents within a day, not at once).
+    pub async fn dedupe_key_seen(&self, key: &str, now: DateTime<Utc>) -> Result<bool, PortError> {
+        let doc: Option<DedupeDoc> = self
+            .db
+            .fluent()
+            .select()
+            .by_id_in(DEDUPE)
+            .obj()
+            .one(doc_id(key))
+            .await
+            .map_err(classify)?;
+        Ok(doc.is_some_and(|d| d.expire_at.as_millisecond() > now.timestamp_millis()))
+    }
+
+    /// Records the dedupe `key` until `expire_at` (the publisher's webhook dedupe).
+    pub async fn remember_dedupe_key(
         &self,
         key: &str,
         expire_at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    ) -> Result<(), PortError> {
         let doc = DedupeDoc {
             expire_at: jiff::Timestamp::from_millisecond(expire_at.timestamp_millis())
                 .map_err(|e| PortError::permanent(format!("invalid expiry: {e}")))?,
         };
-        match self
-            .db
+        self.db
             .fluent()
-            .insert()
-            .into(DEDUPE)
+            .update()
+            .in_col(DEDUPE)
             .document_id(doc_id(key))
             .object(&doc)
             .execute::<()>()
             .await
-        {
-            Ok(()) => Ok(true),
-            Err(FirestoreError::DataConflictError(_)) => Ok(false),
-            Err(e) => Err(classify(e)),
-        }
-    }
-
-    /// Forgets `key`: a publish that failed after claiming it must be retried by the provider.
-    pub async fn release_dedupe_key(&self, key: &str) -> Result<(), PortError> {
-        self.db
-            .fluent()
-            .delete()
-            .from(DEDUPE)
-            .document_id(doc_id(key))
-            .execute()
-            .await
             .map_err(classify)
     }
 
-    async fn delete_all(&self, parent: &str, collection: &str) -> Result<(), PortError> {
+    /// Deletes every document of `collection` under `parent` (not their sub-collections).
+    pub(crate) async fn delete_all(&self, parent: &str, collection: &str) -> Result<(), PortError> {
         loop {
             let docs = self
                 .db
@@ -167,6 +198,50 @@ pub(crate) fn doc_id(raw: &str) -> String {
         }
     }
     out
+}
+
+/// The most writes one `BatchWrite` request may carry.
+pub(crate) const MAX_BATCH: usize = 500;
+
+/// A server-side increment of `field` by `by` (an `i64` or an `f64`), applied atomically with
+/// the write that carries it.
+pub(crate) fn increment(
+    field: &str,
+    by: impl Into<firestore::FirestoreValue>,
+) -> firestore::FirestoreFieldTransform {
+    firestore::FirestoreFieldTransform {
+        field: field.to_owned(),
+        transform_type: firestore::FirestoreFieldTransformType::Increment(by.into()),
+    }
+}
+
+/// A batch's answer, with per-write refusals turned into the port's errors.
+fn checked(
+    response: FirestoreResult<FirestoreBatchWriteResponse>,
+) -> Result<Vec<FirestoreWriteResult>, PortError> {
+    let response = response.map_err(classify)?;
+    for status in &response.statuses {
+        // google.rpc.Code: 0 OK, 5 NOT_FOUND, 6 ALREADY_EXISTS, 9 FAILED_PRECONDITION,
+        // 4/8/10/14 deadline, exhausted, aborted, unavailable.
+        match status.code {
+            0 => {}
+            5 => return Err(PortError::NotFound(status.message.clone())),
+            6 | 9 => return Err(PortError::Conflict(status.message.clone())),
+            4 | 8 | 10 | 14 => {
+                return Err(PortError::transient(format!(
+                    "Firestore is unavailable: {}",
+                    status.message
+                )));
+            }
+            code => {
+                return Err(PortError::permanent(format!(
+                    "Firestore refused a write (code {code}): {}",
+                    status.message
+                )));
+            }
+        }
+    }
+    Ok(response.write_results)
 }
 
 /// Maps Firestore's errors onto the port's classification.
@@ -384,7 +459,10 @@ impl TenantStore for FirestoreStores {
     async fn delete(&self, id: &TenantId) -> Result<bool, PortError> {
         let existed = TenantStore::get(self, id).await?.is_some();
         let parent = self.tenant_parent(id.as_ref())?;
-        // Everything the tenant owns goes with it.
+        // Everything the tenant owns goes with it: first what lives outside its document's
+        // tree (agents' keys) and what nests deeper (web chat lines), then each collection.
+        self.delete_agent_keys(id).await?;
+        self.delete_webchat(id).await?;
         for collection in [
             CONVERSATIONS,
             OUTBOX,
@@ -392,6 +470,13 @@ impl TenantStore for FirestoreStores {
             "knowledge",
             "knowledge_chunks",
             "knowledge_meta",
+            crate::desk::AGENTS,
+            crate::desk::DESK_LINKS,
+            crate::assistant::ACCOUNTS,
+            crate::assistant::ACCOUNTS_META,
+            crate::assistant::USAGE,
+            crate::assistant::AUDIT,
+            crate::embeddings::EMBEDDINGS,
         ] {
             self.delete_all(&parent, collection).await?;
         }

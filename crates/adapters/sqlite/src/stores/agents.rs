@@ -118,24 +118,29 @@ impl DeskLinkStore for SqliteStores {
 
     async fn conversation_for(
         &self,
+        tenant: &TenantId,
         desk: DeskKind,
         external: &str,
     ) -> Result<Option<ConversationId>, PortError> {
         let (desk, external) = (desk.as_str(), external.to_owned());
-        let found: Option<String> = self
+        let found: Vec<String> = self
             .db
             .read(move |c| {
-                Ok(c.row(
+                let mut stmt = c.prepare_cached(
                     "SELECT conversation FROM desk_links WHERE desk = ?1 AND external = ?2",
-                    params![desk, external],
-                    |r| r.get(0),
-                )
-                .optional()?)
+                )?;
+                let rows = stmt.query_map(params![desk, external], |r| r.get(0))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await?;
-        found
-            .map(|id| ConversationId::parse(&id).map_err(|e| PortError::permanent(e.to_string())))
-            .transpose()
+        // Another tenant's desk may use the same room number: only this tenant's counts.
+        for id in found {
+            let id = ConversationId::parse(&id).map_err(|e| PortError::permanent(e.to_string()))?;
+            if id.tenant() == *tenant {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     async fn set_link(

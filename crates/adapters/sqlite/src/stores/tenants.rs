@@ -104,9 +104,15 @@ impl TenantStore for SqliteStores {
                     "accounts",
                     "llm_usage",
                     "security_audit",
+                    "agents",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
+                // Desk links are keyed by conversation, whose id starts with the tenant's.
+                c.exec(
+                    "DELETE FROM desk_links WHERE substr(conversation, 1, length(?1) + 1) = ?1 || ':'",
+                    [&id],
+                )?;
                 Ok(deleted > 0)
             })
             .await?)

@@ -81,10 +81,16 @@ impl WebChatStore for SqliteStores {
         Ok(self
             .db
             .write(move |c| {
-                c.exec(
-                    "INSERT INTO webchat_messages (tenant, session, author, text, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                // A line belongs to a session the tenant has, as on every backend.
+                let inserted = c.exec(
+                    "INSERT INTO webchat_messages (tenant, session, author, text, at)
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS
+                       (SELECT 1 FROM webchat_sessions WHERE tenant = ?1 AND session = ?2)",
                     params![tenant, session, author_name(author), text, now],
                 )?;
+                if inserted == 0 {
+                    return Err(DbError::NotFound(format!("web chat session {session}")));
+                }
                 Ok(c.last_insert_rowid())
             })
             .await?)
