@@ -19,8 +19,8 @@ use atiende_domain::{
     ProviderMessageId, StatusUpdate, Tenant, TenantId, TwilioSettings,
 };
 use atiende_ports::{
-    AgentAccount, AuditEntry, Claim, ConversationFilter, DeadLetter, KnowledgeDocument,
-    OutboxState, PortError,
+    AgentAccount, AuditEntry, Claim, ConversationFilter, DeadLetter, JOBS_KEPT, JobRecord,
+    KnowledgeDocument, OutboxState, PortError,
 };
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -468,6 +468,7 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
     assert_eq!(s.accounts.count_accounts(&tid).await.unwrap(), 0);
     assert_eq!(s.usage.usage(&tid, "2026-12").await.unwrap().0, 0);
     assert!(s.audit.entries(&tid, 10).await.unwrap().is_empty());
+    assert!(s.jobs.job(&tid, "job-1").await.unwrap().is_none());
     assert!(
         s.embeddings
             .get_embeddings(&tid, "m", &["k".to_owned()])
@@ -475,6 +476,60 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn job(id: &str, started: i64, finished: bool, data: &str) -> JobRecord {
+    JobRecord {
+        id: id.to_owned(),
+        started_at: t0() + Duration::seconds(started),
+        heartbeat_at: t0() + Duration::seconds(started + 1),
+        finished,
+        data: data.to_owned(),
+    }
+}
+
+async fn ingestion_jobs_are_kept_per_tenant_newest_first(s: StatePorts) {
+    let (a, b) = (fresh_tenant(), fresh_tenant());
+    let (ta, tb) = (TenantId::parse(&a).unwrap(), TenantId::parse(&b).unwrap());
+    s.jobs
+        .put_job(&ta, &job("job-1", 0, false, "{\"n\":1}"))
+        .await
+        .unwrap();
+    s.jobs
+        .put_job(&ta, &job("job-2", 5, false, "{}"))
+        .await
+        .unwrap();
+    // The running job's outcome replaces its record.
+    s.jobs
+        .put_job(&ta, &job("job-1", 0, true, "{\"n\":2}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.jobs.job(&ta, "job-1").await.unwrap(),
+        Some(job("job-1", 0, true, "{\"n\":2}"))
+    );
+    assert!(s.jobs.job(&tb, "job-1").await.unwrap().is_none());
+    let ids: Vec<String> = s
+        .jobs
+        .jobs(&ta, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ids, ["job-2", "job-1"]);
+    assert!(s.jobs.jobs(&tb, 10).await.unwrap().is_empty());
+    // Only the most recent are listed.
+    for i in 0..(JOBS_KEPT + 2) {
+        let started = i64::try_from(i).unwrap() + 10;
+        s.jobs
+            .put_job(&ta, &job(&format!("job-x{i:03}"), started, true, "{}"))
+            .await
+            .unwrap();
+    }
+    let listed = s.jobs.jobs(&ta, 1000).await.unwrap();
+    assert_eq!(listed.len(), JOBS_KEPT);
+    assert_eq!(listed[0].id, format!("job-x{:03}", JOBS_KEPT + 1));
 }
 
 fn agent(tenant: &str, id: &str) -> AgentAccount {
@@ -939,4 +994,5 @@ contract!(
     usage_adds_up_across_concurrent_writers,
     the_audit_is_append_only_newest_first_per_tenant,
     embeddings_are_cached_per_tenant_and_model,
+    ingestion_jobs_are_kept_per_tenant_newest_first,
 );

@@ -63,7 +63,7 @@ pub enum DocumentInput {
 }
 
 /// What happened to one ingested document.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IngestedDocument {
     /// The document's id.
     pub id: String,

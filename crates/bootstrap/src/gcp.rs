@@ -14,7 +14,7 @@ use atiende_adapter_gcp::{
 use atiende_domain::Topic;
 use atiende_platform::Settings;
 use atiende_platform::config::{BusBackend, PubSubDelivery};
-use atiende_platform::push::push_path;
+use atiende_platform::push::{DESK_WAIT_TASK, push_path};
 use atiende_ports::bus::PushAuthenticator;
 use atiende_ports::{DeadLetterStore, EventPublisher, HealthCheck, MessageHandler};
 use tracing::info;
@@ -148,13 +148,11 @@ pub(crate) fn connected(settings: &Settings) -> anyhow::Result<Connected> {
                 .public_url
                 .iter()
                 .flat_map(|base| {
-                    Topic::ALL.map(|t| {
-                        format!(
-                            "{}{}",
-                            base.trim_end_matches('/'),
-                            push_path(t.subscription())
-                        )
-                    })
+                    let base = base.trim_end_matches('/');
+                    Topic::ALL
+                        .map(|t| format!("{base}{}", push_path(t.subscription())))
+                        .into_iter()
+                        .chain([format!("{base}{DESK_WAIT_TASK}")])
                 })
                 .collect()
         };

@@ -437,21 +437,29 @@ impl Embedded {
         ))
     }
 
-    /// Starts the background check that tells customers nobody has taken their conversation
-    /// yet (`processor.desk_wait_secs`; 0 turns it off). It runs where the processor runs.
-    pub fn spawn_wait_watch(&self) {
+    /// The check that tells customers nobody has taken their conversation yet; `None` when
+    /// `processor.desk_wait_secs` is 0 (off).
+    pub fn wait_watch(&self) -> Option<WaitWatch> {
         let p = &self.settings.processor;
-        if p.desk_wait_secs == 0 {
+        (p.desk_wait_secs > 0).then(|| {
+            WaitWatch::new(
+                self.tenants.clone(),
+                self.ports.stores.conversations.clone(),
+                self.gateway(),
+                self.clock.clone(),
+                Duration::from_secs(p.desk_wait_secs),
+            )
+        })
+    }
+
+    /// Runs [`Embedded::wait_watch`] every `processor.desk_wait_check_secs` in this process: the
+    /// all-in-one binary's timer. Separate services have none (an instance may be scaled to
+    /// zero); a scheduler calls ingest's `/tasks/desk-wait` instead.
+    pub fn spawn_wait_watch(&self) {
+        let Some(watch) = self.wait_watch() else {
             return;
-        }
-        let watch = WaitWatch::new(
-            self.tenants.clone(),
-            self.ports.stores.conversations.clone(),
-            self.gateway(),
-            self.clock.clone(),
-            Duration::from_secs(p.desk_wait_secs),
-        );
-        let every = Duration::from_secs(p.desk_wait_check_secs);
+        };
+        let every = Duration::from_secs(self.settings.processor.desk_wait_check_secs);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

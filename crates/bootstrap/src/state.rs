@@ -17,7 +17,7 @@ use atiende_platform::{
 };
 use atiende_ports::{
     AccountStore, AgentStore, ConversationStore, DeadLetterStore, DeliveryLog, DeskLinkStore,
-    EmbeddingCache, EventPublisher, HealthCheck, KnowledgeStore, Outbox, SecurityAudit,
+    EmbeddingCache, EventPublisher, HealthCheck, JobStore, KnowledgeStore, Outbox, SecurityAudit,
     TenantStore, UsageLedger, WebChatStore,
 };
 
@@ -50,6 +50,8 @@ pub struct Stores {
     pub usage: Arc<dyn UsageLedger>,
     /// The security audit log.
     pub audit: Arc<dyn SecurityAudit>,
+    /// Knowledge ingestion jobs' status.
+    pub jobs: Arc<dyn JobStore>,
 }
 
 impl Stores {
@@ -69,6 +71,7 @@ impl Stores {
             + AccountStore
             + UsageLedger
             + SecurityAudit
+            + JobStore
             + 'static,
     {
         Self {
@@ -84,7 +87,8 @@ impl Stores {
             webchat: store.clone(),
             accounts: store.clone(),
             usage: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            jobs: store,
         }
     }
 }

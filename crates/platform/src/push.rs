@@ -29,6 +29,11 @@ pub fn push_path(subscription: &str) -> String {
     format!("/pubsub/push/{subscription}")
 }
 
+/// Where a scheduler asks ingest to tell customers nobody has taken their conversation yet
+/// (`POST`, authenticated like a push request). On Cloud Run no process stays up to run a timer,
+/// so Cloud Scheduler calls this every minute.
+pub const DESK_WAIT_TASK: &str = "/tasks/desk-wait";
+
 /// A bus consumer: a handler reachable in-process (subscribe [`Consumer::handler`] to an embedded
 /// bus) and over HTTP (its push route, registered by [`Consumer::configure`]). The processor and
 /// the dispatcher are each one.

@@ -49,6 +49,35 @@ pub trait KnowledgeStore: Send + Sync {
     async fn revision(&self, tenant: &TenantId) -> Result<u64, PortError>;
 }
 
+/// The stored record of a knowledge ingestion job: any admin instance answers for any job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The job's id.
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When the process running it last said it was alive (or when it finished).
+    pub heartbeat_at: DateTime<Utc>,
+    /// Whether it finished (succeeded or failed).
+    pub finished: bool,
+    /// What the job reports (its state, progress and results), as JSON the use case defines.
+    pub data: String,
+}
+
+/// Jobs kept per tenant; older ones are forgotten when a new one is stored.
+pub const JOBS_KEPT: usize = 50;
+
+/// Ingestion jobs' records, per tenant (the most recent [`JOBS_KEPT`]).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates or replaces a job's record.
+    async fn put_job(&self, tenant: &TenantId, job: &JobRecord) -> Result<(), PortError>;
+    /// One of the tenant's jobs.
+    async fn job(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, PortError>;
+    /// The tenant's most recent jobs, newest first.
+    async fn jobs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<JobRecord>, PortError>;
+}
+
 /// A passage found by a keyword search, with what the ranking knew.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeywordHit {

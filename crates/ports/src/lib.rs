@@ -14,8 +14,8 @@
 //! * [`bus`]: publishing events and handling deliveries, plus the Pub/Sub push envelope.
 //! * [`store`]: tenants, conversations, delivery receipts, the dispatcher's outbox, web chat.
 //! * [`tenant_doc`]: the stored form of a tenant, shared by every tenant store.
-//! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, and the
-//!   embedding model.
+//! * [`knowledge`]: a tenant's documents, the keyword and vector indexes over them, the
+//!   embedding model, and the records of ingestion jobs.
 //! * [`assistant`]: credit accounts the tools read, model spending per tenant.
 //! * [`llm`]: one chat completion at an OpenAI-compatible provider.
 //! * [`channel`]: sending a message through a provider.
@@ -45,8 +45,8 @@ pub use desk::{AgentAccount, AgentStore, Alerter, DeskError, DeskLinkStore, Huma
 pub use error::{BoxError, PortError};
 pub use health::HealthCheck;
 pub use knowledge::{
-    DenseHit, EmbedRole, Embedder, EmbeddingCache, KeywordHit, KeywordIndex, KnowledgeDocument,
-    KnowledgeStore, VectorIndex,
+    DenseHit, EmbedRole, Embedder, EmbeddingCache, JOBS_KEPT, JobRecord, JobStore, KeywordHit,
+    KeywordIndex, KnowledgeDocument, KnowledgeStore, VectorIndex,
 };
 pub use llm::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, ToolCall,

@@ -73,7 +73,11 @@ impl Admin {
             token: infra.settings.admin_token.clone(),
             tenants: infra.tenant_admin()?,
             knowledge: knowledge.clone(),
-            jobs: Arc::new(IngestionJobs::new(knowledge, infra.clock.clone())),
+            jobs: Arc::new(IngestionJobs::new(
+                knowledge,
+                infra.stores().jobs.clone(),
+                infra.clock.clone(),
+            )),
             max_upload_bytes: infra.settings.limits.max_admin_bytes,
             conversations: infra.conversation_admin(),
             console: infra.console(),

@@ -179,7 +179,7 @@ async fn ingest_knowledge(
     let tenant = tenant_id(&admin, &id).await?;
     let documents = uploads::read_documents(&request, payload, admin.max_upload_bytes).await?;
     if uploads::prefers_async(&request) {
-        let job = admin.jobs.start(tenant.clone(), documents);
+        let job = admin.jobs.start(tenant.clone(), documents).await?;
         return Ok(HttpResponse::Accepted()
             .insert_header((
                 header::LOCATION,
@@ -198,7 +198,7 @@ async fn list_ingestion_jobs(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&admin, &id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "jobs": admin.jobs.list(&tenant) })))
+    Ok(HttpResponse::Ok().json(json!({ "jobs": admin.jobs.list(&tenant).await? })))
 }
 
 async fn get_ingestion_job(
@@ -208,7 +208,7 @@ async fn get_ingestion_job(
 ) -> Result<HttpResponse, ApiError> {
     let (id, job) = path.into_inner();
     let tenant = tenant_id(&admin, &id).await?;
-    Ok(HttpResponse::Ok().json(admin.jobs.get(&tenant, &job)?))
+    Ok(HttpResponse::Ok().json(admin.jobs.get(&tenant, &job).await?))
 }
 
 async fn list_knowledge(

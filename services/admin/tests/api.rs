@@ -16,7 +16,7 @@ const TOKEN: &str = "admin-test-token";
 
 struct Harness {
     _dir: tempfile::TempDir,
-    _infra: Embedded,
+    infra: Embedded,
     server: atiende_testkit::TestServer,
     http: reqwest::Client,
 }
@@ -32,7 +32,7 @@ async fn spawn_with(token: Option<&str>) -> Harness {
         atiende_testkit::TestServer::start(Arc::new(move |cfg| Arc::clone(&admin).configure(cfg)));
     Harness {
         _dir: dir,
-        _infra: infra,
+        infra,
         server,
         http: reqwest::Client::new(),
     }
@@ -676,4 +676,58 @@ async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
         &[],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_process_died_is_reported_interrupted_never_running() {
+    let h = spawn().await;
+    h.call(Method::POST, "/admin/tenants", Some(acme())).await;
+    // Another admin instance started this job, wrote its progress, and was stopped.
+    let tenant = atiende_domain::TenantId::parse("acme").unwrap();
+    let started = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let running = json!({
+        "id": "job-lost",
+        "state": "running",
+        "progress": { "documents_total": 3, "documents_done": 1, "passages_total": 40, "passages_embedded": 12 },
+        "started_at": started,
+    });
+    h.infra
+        .stores()
+        .jobs
+        .put_job(
+            &tenant,
+            &atiende_ports::JobRecord {
+                id: "job-lost".into(),
+                started_at: started,
+                heartbeat_at: started + chrono::Duration::seconds(20),
+                finished: false,
+                data: running.to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    let (status, job) = h
+        .call(
+            Method::GET,
+            "/admin/tenants/acme/knowledge/jobs/job-lost",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["code"], "interrupted", "{job}");
+    assert_eq!(
+        job["progress"]["documents_done"], 1,
+        "what it had done is kept: {job}"
+    );
+    // The verdict is recorded: the job is not running for anyone any more.
+    let stored = h
+        .infra
+        .stores()
+        .jobs
+        .job(&tenant, "job-lost")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.finished);
 }

@@ -17,10 +17,13 @@
 //!   the tenant's Rocket.Chat, from the outgoing webhook (token in the body) or the Omnichannel
 //!   webhook (`X-RocketChat-Livechat-Token`).
 //! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
+//! * `POST /tasks/desk-wait`: a scheduler's call to tell waiting customers nobody has taken
+//!   their conversation yet (see `tasks`).
 
 mod chatwoot;
 mod meta;
 mod rocketchat;
+mod tasks;
 mod twilio;
 pub mod webchat;
 
@@ -45,6 +48,7 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     public_url: String,
     limits: Limits,
+    tasks: Arc<tasks::Tasks>,
 }
 
 impl Ingest {
@@ -58,11 +62,16 @@ impl Ingest {
             clock: infra.clock.clone(),
             public_url: infra.public_url.clone(),
             limits: infra.settings.limits.clone(),
+            tasks: Arc::new(tasks::Tasks {
+                wait_watch: infra.wait_watch(),
+                auth: infra.push_auth(),
+            }),
         }
     }
 
     /// Registers the routes.
     pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        let scheduled = Arc::clone(&self.tasks);
         let data = web::Data::from(self);
         cfg.app_data(data)
             .route("/webhooks/twilio/{tenant}", web::post().to(twilio::webhook))
@@ -88,6 +97,7 @@ impl Ingest {
                 web::post().to(rocketchat::webhook),
             );
         webchat::configure(cfg);
+        tasks::configure(scheduled, cfg);
     }
 
     /// The tenant named in a URL; 404 when the id is invalid or unknown.

@@ -42,7 +42,6 @@ pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
         infra
             .consume(Topic::Inbound.subscription(), processor.handler())
             .await?;
-        infra.spawn_wait_watch();
         Ok(Arc::new(move |cfg: &mut web::ServiceConfig| processor.configure(cfg))
             as atiende_platform::server::Configure)
     })

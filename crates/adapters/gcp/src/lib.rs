@@ -10,7 +10,8 @@
 //!   dedupe keys on Firestore, with optimistic concurrency by update-time preconditions.
 //! * [`knowledge`]: tenants' documents and passages, shared by the admin service that ingests
 //!   them and every processor instance that searches them; [`embeddings`]: their vectors,
-//!   computed once per model for every instance.
+//!   computed once per model for every instance; [`jobs`]: the status of uploads run in the
+//!   background, readable from any admin instance.
 //! * [`desk`]: the console's agents and the external desks' links; [`webchat`]: the web chat's
 //!   transcripts; [`assistant`]: credit accounts, the model budget's ledger and the security
 //!   audit. With these every state port has a Firestore implementation: nothing a service needs
@@ -22,6 +23,7 @@
 pub mod assistant;
 pub mod desk;
 pub mod embeddings;
+pub mod jobs;
 pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;

@@ -477,6 +477,7 @@ impl TenantStore for FirestoreStores {
             crate::assistant::USAGE,
             crate::assistant::AUDIT,
             crate::embeddings::EMBEDDINGS,
+            crate::jobs::INGESTION_JOBS,
         ] {
             self.delete_all(&parent, collection).await?;
         }

@@ -475,6 +475,18 @@ CREATE TABLE security_audit (
 );
 CREATE INDEX security_audit_by_tenant ON security_audit (tenant, seq);
 "#,
+    // 7: knowledge ingestion jobs, so their status outlives the process that ran them.
+    r#"
+CREATE TABLE ingestion_jobs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    finished INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

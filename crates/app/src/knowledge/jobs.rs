@@ -2,27 +2,36 @@
 //!
 //! Embedding runs at about 30 passages a second on one core (docs/benchmarks.md), so a big
 //! catalog takes minutes — longer than an HTTP request should wait. A job runs the same
-//! ingestion as a synchronous upload, counting documents and passages as it goes; its status is
-//! kept in the process that runs it (the admin service) for the most recent
-//! [`MAX_JOBS_PER_TENANT`] jobs of each tenant. A job lost to a restart lost nothing stored:
-//! documents are stored whole or not at all, and the upload can simply be sent again (it is
-//! idempotent).
+//! ingestion as a synchronous upload in the process that received it, counting documents and
+//! passages as it goes, and writes its status to the [`JobStore`] when it starts, every
+//! [`HEARTBEAT`] while it runs and when it ends: on Cloud Run the next status request may reach
+//! another admin instance, or come after this one scaled down.
+//!
+//! A job whose process died stops beating; once its last beat is older than [`STALE_AFTER`] it
+//! is reported — and recorded — as failed with the code `interrupted`, never left "running".
+//! Nothing stored is lost with it: documents are stored whole or not at all, and the upload can
+//! simply be sent again (it is idempotent).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use atiende_domain::TenantId;
-use atiende_ports::Clock;
+use atiende_ports::{Clock, JOBS_KEPT, JobRecord, JobStore, PortError};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{DocumentInput, IngestedDocument, KnowledgeService};
 use crate::AppError;
 
-/// Finished jobs kept per tenant for status queries; older ones are forgotten.
-pub const MAX_JOBS_PER_TENANT: usize = 50;
+/// How often a running job writes its progress (and so says it is alive).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long after its last beat a running job is taken for dead.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Jobs kept per tenant for status queries; older ones are forgotten.
+pub const MAX_JOBS_PER_TENANT: usize = JOBS_KEPT;
 
 /// What an ingestion has done so far.
 #[derive(Debug, Default)]
@@ -34,7 +43,7 @@ pub struct IngestProgress {
 }
 
 /// A snapshot of [`IngestProgress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressView {
     /// Documents in the upload.
     pub documents_total: usize,
@@ -73,7 +82,7 @@ impl IngestProgress {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum JobState {
     /// Still working.
@@ -85,15 +94,16 @@ pub enum JobState {
     },
     /// Stopped; nothing of the upload was stored unless it says so in `message`.
     Failed {
-        /// `validation`, `too_large`, `unsupported` or `unavailable`, `internal`.
-        code: &'static str,
+        /// `validation`, `too_large`, `unsupported`, `unavailable`, `internal`, or
+        /// `interrupted` (the process running it stopped).
+        code: String,
         /// Why.
         message: String,
     },
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     /// Its id.
     pub id: String,
@@ -109,118 +119,157 @@ pub struct JobView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-struct Job {
-    id: String,
-    started_at: DateTime<Utc>,
-    progress: IngestProgress,
-    outcome: Mutex<(JobState, Option<DateTime<Utc>>)>,
-}
-
-impl Job {
-    fn view(&self) -> JobView {
-        let (state, finished_at) = self
-            .outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        JobView {
-            id: self.id.clone(),
-            state,
-            progress: self.progress.view(),
-            started_at: self.started_at,
-            finished_at,
-        }
-    }
-}
-
-/// Runs ingestions in the background and remembers how they went.
+/// Runs ingestions in the background and keeps their status in the [`JobStore`].
 pub struct IngestionJobs {
     knowledge: Arc<KnowledgeService>,
+    store: Arc<dyn JobStore>,
     clock: Arc<dyn Clock>,
-    /// Per tenant, oldest first.
-    jobs: Mutex<HashMap<TenantId, Vec<Arc<Job>>>>,
 }
 
 impl IngestionJobs {
-    /// Jobs over `knowledge`.
-    pub fn new(knowledge: Arc<KnowledgeService>, clock: Arc<dyn Clock>) -> Self {
+    /// Jobs over `knowledge`, recorded in `store`.
+    pub fn new(
+        knowledge: Arc<KnowledgeService>,
+        store: Arc<dyn JobStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             knowledge,
+            store,
             clock,
-            jobs: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Starts ingesting `documents` for `tenant` on the runtime; returns at once.
-    pub fn start(self: &Arc<Self>, tenant: TenantId, documents: Vec<DocumentInput>) -> JobView {
-        let job = Arc::new(Job {
+    /// Records a new job for `tenant` and starts ingesting `documents` on the runtime; returns
+    /// once the job is recorded (any admin instance can then tell its status).
+    pub async fn start(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        documents: Vec<DocumentInput>,
+    ) -> Result<JobView, AppError> {
+        let view = JobView {
             id: format!("job-{}", uuid::Uuid::new_v4().simple()),
+            state: JobState::Running,
+            progress: IngestProgress::default().view(),
             started_at: self.clock.now(),
-            progress: IngestProgress::default(),
-            outcome: Mutex::new((JobState::Running, None)),
-        });
-        {
-            let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-            let list = jobs.entry(tenant.clone()).or_default();
-            list.push(job.clone());
-            // Forget the oldest finished jobs beyond the limit; running ones stay.
-            while list.len() > MAX_JOBS_PER_TENANT {
-                let Some(oldest) = list.iter().position(|j| {
-                    !matches!(
-                        j.outcome.lock().unwrap_or_else(PoisonError::into_inner).0,
-                        JobState::Running
-                    )
-                }) else {
-                    break;
-                };
-                list.remove(oldest);
-            }
-        }
-        let view = job.view();
-        let this = self.clone();
-        tokio::spawn(async move {
-            let result = this
-                .knowledge
-                .ingest_with_progress(&tenant, documents, &job.progress)
-                .await;
-            let state = match result {
-                Ok(documents) => {
-                    info!(tenant = %tenant, job = %job.id, documents = documents.len(), "Ingestion job finished.");
-                    JobState::Succeeded { documents }
-                }
-                Err(e) => {
-                    warn!(tenant = %tenant, job = %job.id, error = %e, "Ingestion job failed.");
-                    JobState::Failed {
-                        code: error_code(&e),
-                        message: e.to_string(),
+            finished_at: None,
+        };
+        self.record(&tenant, &view).await?;
+        let (this, job) = (self.clone(), view.clone());
+        tokio::spawn(async move { this.run(tenant, job, documents).await });
+        Ok(view)
+    }
+
+    async fn run(&self, tenant: TenantId, mut job: JobView, documents: Vec<DocumentInput>) {
+        let progress = IngestProgress::default();
+        let ingest = self
+            .knowledge
+            .ingest_with_progress(&tenant, documents, &progress);
+        tokio::pin!(ingest);
+        let mut beats = tokio::time::interval(HEARTBEAT);
+        beats.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut ingest => break result,
+                _ = beats.tick() => {
+                    job.progress = progress.view();
+                    if let Err(e) = self.record(&tenant, &job).await {
+                        warn!(tenant = %tenant, job = %job.id, error = %e, "Could not record an ingestion job's progress.");
                     }
                 }
+            }
+        };
+        job.progress = progress.view();
+        job.state = match result {
+            Ok(documents) => {
+                info!(tenant = %tenant, job = %job.id, documents = documents.len(), "Ingestion job finished.");
+                JobState::Succeeded { documents }
+            }
+            Err(e) => {
+                warn!(tenant = %tenant, job = %job.id, error = %e, "Ingestion job failed.");
+                JobState::Failed {
+                    code: error_code(&e).to_owned(),
+                    message: e.to_string(),
+                }
+            }
+        };
+        job.finished_at = Some(self.clock.now());
+        // The outcome must not be lost to a passing store error: a few tries, then the job is
+        // reported interrupted once its beats stop.
+        for attempt in 0..3 {
+            match self.record(&tenant, &job).await {
+                Ok(()) => return,
+                Err(e) => {
+                    warn!(tenant = %tenant, job = %job.id, attempt, error = %e, "Could not record an ingestion job's outcome.");
+                    tokio::time::sleep(HEARTBEAT).await;
+                }
+            }
+        }
+    }
+
+    async fn record(&self, tenant: &TenantId, job: &JobView) -> Result<(), AppError> {
+        let data = serde_json::to_string(job)
+            .map_err(|e| AppError::Internal(PortError::permanent_from("cannot encode a job", e)))?;
+        self.store
+            .put_job(
+                tenant,
+                &JobRecord {
+                    id: job.id.clone(),
+                    started_at: job.started_at,
+                    heartbeat_at: self.clock.now(),
+                    finished: job.finished_at.is_some(),
+                    data,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The job as stored, or as failed if the process running it has stopped beating (the
+    /// verdict is recorded, so the job is never left running).
+    async fn view(&self, tenant: &TenantId, record: JobRecord) -> Result<JobView, AppError> {
+        let mut view: JobView = serde_json::from_str(&record.data).map_err(|e| {
+            AppError::Internal(PortError::permanent(format!(
+                "corrupt ingestion job {}: {e}",
+                record.id
+            )))
+        })?;
+        let silent = (self.clock.now() - record.heartbeat_at)
+            .to_std()
+            .unwrap_or_default();
+        if !record.finished && silent > STALE_AFTER {
+            view.state = JobState::Failed {
+                code: "interrupted".to_owned(),
+                message: format!(
+                    "the admin instance running it stopped {}s ago; documents it stored are kept, and sending the upload again stores the rest",
+                    silent.as_secs()
+                ),
             };
-            *job.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
-                (state, Some(this.clock.now()));
-        });
-        view
+            view.finished_at = Some(self.clock.now());
+            if let Err(e) = self.record(tenant, &view).await {
+                warn!(tenant = %tenant, job = %view.id, error = %e, "Could not record an interrupted ingestion job.");
+            }
+        }
+        Ok(view)
     }
 
     /// One of `tenant`'s jobs; another tenant's job id is not found.
-    pub fn get(&self, tenant: &TenantId, id: &str) -> Result<JobView, AppError> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(tenant)
-            .and_then(|list| list.iter().find(|j| j.id == id))
-            .map(|j| j.view())
-            .ok_or_else(|| AppError::NotFound(format!("ingestion job {id}")))
+    pub async fn get(&self, tenant: &TenantId, id: &str) -> Result<JobView, AppError> {
+        let record = self
+            .store
+            .job(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("ingestion job {id}")))?;
+        self.view(tenant, record).await
     }
 
     /// `tenant`'s recent jobs, newest first.
-    pub fn list(&self, tenant: &TenantId) -> Vec<JobView> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(tenant)
-            .map(|list| list.iter().rev().map(|j| j.view()).collect())
-            .unwrap_or_default()
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<JobView>, AppError> {
+        let mut views = Vec::new();
+        for record in self.store.jobs(tenant, MAX_JOBS_PER_TENANT).await? {
+            views.push(self.view(tenant, record).await?);
+        }
+        Ok(views)
     }
 }
 

@@ -5,6 +5,7 @@ mod assistant;
 mod conversations;
 mod dead_letters;
 mod delivery;
+mod jobs;
 mod knowledge;
 mod outbox;
 mod tenants;

@@ -105,6 +105,7 @@ impl TenantStore for SqliteStores {
                     "llm_usage",
                     "security_audit",
                     "agents",
+                    "ingestion_jobs",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
