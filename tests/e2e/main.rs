@@ -22,6 +22,7 @@ mod layering;
 mod litellm;
 mod meta;
 mod rocketchat;
+mod scale_to_zero;
 pub(crate) mod split_services;
 mod state_contract;
 mod terraform;

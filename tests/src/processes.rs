@@ -155,6 +155,36 @@ impl Service {
         spawned.elapsed()
     }
 
+    /// Sets (or replaces) one of its environment variables, for its next start.
+    pub fn set_env(&mut self, key: &str, value: impl Into<String>) {
+        self.env.insert(key.to_owned(), value.into());
+    }
+
+    /// Where it keeps local data (`ATIENDE_DATA_DIR`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.env
+            .get("ATIENDE_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+    }
+
+    /// Kills it (SIGKILL) and starts it again on a new, empty data directory, as Cloud Run starts
+    /// a new instance with a disk of its own; returns how long it took to become ready.
+    pub async fn restart_on_empty_disk(&mut self) -> Duration {
+        self.kill();
+        let previous = self.data_dir();
+        let mut n = 1;
+        let fresh = loop {
+            let candidate = PathBuf::from(format!("{}-{n}", previous.display()));
+            if !candidate.exists() {
+                break candidate;
+            }
+            n += 1;
+        };
+        self.set_env("ATIENDE_DATA_DIR", fresh.display().to_string());
+        self.start().await
+    }
+
     /// Kills it (SIGKILL) and waits for it to go.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

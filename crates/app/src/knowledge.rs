@@ -25,7 +25,7 @@ use atiende_ports::{
 use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::AppError;
 
@@ -486,6 +486,9 @@ impl KnowledgeService {
                 progress.embedded(slice.len());
             }
         }
+        // How many vectors a build had to compute: on Cloud Run a cold processor should find
+        // every one in the shared cache (admin embeds at upload time).
+        info!(tenant = %tenant, model, passages = keys.len(), embedded = missing.len(), "Passage vectors ready.");
         Ok(passages
             .iter()
             .zip(&keys)
