@@ -36,6 +36,8 @@ pub fn emulator_env(
         ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0".to_owned()),
         ("ATIENDE_DEMO", (service == "admin").to_string()),
         ("ATIENDE_SHUTDOWN_GRACE_SECS", "5".to_owned()),
+        // Google's emulator pushes without a token.
+        ("ATIENDE_BUS__UNAUTHENTICATED_PUSH", "true".to_owned()),
         (
             "ATIENDE_DISPATCHER__PER_RECIPIENT_PER_MINUTE",
             "600".to_owned(),

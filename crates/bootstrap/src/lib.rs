@@ -295,6 +295,24 @@ impl Embedded {
             .map(|token| Arc::new(push::SharedToken(token)) as Arc<dyn PushAuthenticator>)
     }
 
+    /// Refuses to serve push routes nobody authenticates: a service that exposes them (the
+    /// processor and the dispatcher alone) needs `gcp.push_service_account` or
+    /// `bus.push_token`, unless `bus.unauthenticated_push` says its network is private.
+    pub fn require_push_auth(&self, service: &str) -> anyhow::Result<()> {
+        if self.push_auth().is_some() || self.settings.bus.unauthenticated_push {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{service} serves push routes, and anyone could post to them: set gcp.push_service_account (Pub/Sub's OIDC token) or bus.push_token, or bus.unauthenticated_push = true on a private network or with Google's emulator"
+        )
+    }
+
+    /// Whether push-style requests (push routes, scheduled tasks) may carry no credential: there
+    /// is no authenticator and `bus.unauthenticated_push` allows it.
+    pub fn unauthenticated_push(&self) -> bool {
+        self.settings.bus.unauthenticated_push
+    }
+
     /// Starts consuming `subscription` with `handler` where the settings say this process
     /// should pull (Pub/Sub with `gcp.delivery = "pull"`). With push delivery the service's push
     /// route is the consumer, and on the embedded bus the caller subscribes in process or has

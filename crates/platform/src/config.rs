@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Why the settings could not be loaded.
@@ -488,10 +488,15 @@ pub struct BusSettings {
     /// Where a service running alone pushes what it publishes (Pub/Sub push endpoints).
     pub push: PushEndpoints,
     /// A bearer token push requests must carry (`ATIENDE_BUS__PUSH_TOKEN`), for services that
-    /// run as separate processes on the embedded bus. Without it the push routes are open:
-    /// keep them on a private network.
+    /// run as separate processes on the embedded bus (on Pub/Sub, `gcp.push_service_account`
+    /// has Google sign them instead).
     #[serde(skip_serializing)]
     pub push_token: Option<SecretString>,
+    /// Lets a service with push routes (the processor, the dispatcher, ingest's scheduled tasks)
+    /// accept requests that carry no credential, when neither `bus.push_token` nor
+    /// `gcp.push_service_account` is set. Only for a private network or Google's emulator,
+    /// whose push carries no token; otherwise such a service refuses to start.
+    pub unauthenticated_push: bool,
 }
 
 impl Default for BusSettings {
@@ -505,6 +510,7 @@ impl Default for BusSettings {
             backend: BusBackend::Embedded,
             push: PushEndpoints::default(),
             push_token: None,
+            unauthenticated_push: false,
         }
     }
 }
@@ -792,6 +798,28 @@ impl Settings {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
+        // An empty token would match a request that carries none.
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().is_empty())
+        {
+            return Err(invalid(
+                "admin_token",
+                "is empty: set a long random token, or leave it unset to turn the admin API off",
+            ));
+        }
+        if self
+            .bus
+            .push_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().is_empty())
+        {
+            return Err(invalid(
+                "bus.push_token",
+                "is empty: set a long random token, or leave it unset",
+            ));
+        }
         if !matches!(self.store.durability.as_str(), "normal" | "full") {
             return Err(invalid("store.durability", "expected normal or full"));
         }
@@ -948,6 +976,23 @@ mod tests {
                 .to_string()
                 .contains("twilio.api_base")
         );
+    }
+
+    #[test]
+    fn empty_tokens_are_refused_because_they_match_requests_without_one() {
+        let s = Settings {
+            admin_token: Some(SecretString::from("  ")),
+            ..Settings::default()
+        };
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("admin_token") && err.contains("empty"),
+            "{err}"
+        );
+        let mut s = Settings::default();
+        s.bus.push_token = Some(SecretString::from(""));
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("bus.push_token"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn consumer(infra: &Embedded) -> Arc<Consumer> {
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
     // No knowledge, embedding model or model chain: the dispatcher only sends.
     atiende_bootstrap::run_service("dispatcher", Needs::STATE, settings, |infra| async move {
+        infra.require_push_auth("the dispatcher")?;
         let dispatcher = consumer(&infra);
         infra
             .consume(Topic::Outbound.subscription(), dispatcher.handler())

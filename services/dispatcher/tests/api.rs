@@ -381,7 +381,7 @@ async fn bursts_to_one_customer_wait_for_the_pacer_instead_of_failing() {
 async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
     atiende_testkit::process::assert_runs_alone_and_stops_cleanly(
         env!("CARGO_BIN_EXE_atiende-dispatcher"),
-        &[],
+        &[("ATIENDE_BUS__PUSH_TOKEN", "push-secret")],
     )
     .await;
 }

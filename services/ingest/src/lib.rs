@@ -65,6 +65,7 @@ impl Ingest {
             tasks: Arc::new(tasks::Tasks {
                 wait_watch: infra.wait_watch(),
                 auth: infra.push_auth(),
+                open: infra.unauthenticated_push(),
             }),
         }
     }

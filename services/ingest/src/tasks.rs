@@ -20,6 +20,8 @@ use tracing::info;
 pub(crate) struct Tasks {
     pub(crate) wait_watch: Option<WaitWatch>,
     pub(crate) auth: Option<Arc<dyn PushAuthenticator>>,
+    /// Whether a call without a credential is accepted (`bus.unauthenticated_push`).
+    pub(crate) open: bool,
 }
 
 pub(crate) fn configure(tasks: Arc<Tasks>, cfg: &mut web::ServiceConfig) {
@@ -34,13 +36,23 @@ pub(crate) fn configure(tasks: Arc<Tasks>, cfg: &mut web::ServiceConfig) {
 
 impl Tasks {
     async fn desk_wait(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-        if let Some(auth) = &self.auth {
-            let presented =
-                header_str(request, "authorization").and_then(|h| h.strip_prefix("Bearer "));
-            if auth.verify(presented).await.is_err() {
-                return Err(ApiError::Unauthorized(
-                    "a valid scheduler token is required".to_owned(),
-                ));
+        match &self.auth {
+            Some(auth) => {
+                let presented =
+                    header_str(request, "authorization").and_then(|h| h.strip_prefix("Bearer "));
+                if auth.verify(presented).await.is_err() {
+                    return Err(ApiError::Unauthorized(
+                        "a valid scheduler token is required".to_owned(),
+                    ));
+                }
+            }
+            None if self.open => {}
+            None => {
+                return Err(ApiError::Forbidden {
+                    code: "tasks_not_configured",
+                    message: "scheduled tasks need gcp.push_service_account or bus.push_token"
+                        .to_owned(),
+                });
             }
         }
         let Some(watch) = &self.wait_watch else {

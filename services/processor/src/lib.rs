@@ -33,6 +33,7 @@ pub fn consumer(infra: &Embedded) -> anyhow::Result<Arc<Consumer>> {
 /// Runs the processor alone.
 pub async fn run(settings: atiende_platform::Settings) -> anyhow::Result<()> {
     atiende_bootstrap::run_service("processor", Needs::ALL, settings, |infra| async move {
+        infra.require_push_auth("the processor")?;
         match infra.settings.bus.push.dispatcher.clone() {
             _ if !infra.embedded_bus() => {}
             Some(url) => infra.push_to(Topic::Outbound.subscription(), &url)?,

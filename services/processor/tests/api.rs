@@ -247,7 +247,31 @@ async fn after_a_handoff_the_bot_stays_silent() {
 async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
     atiende_testkit::process::assert_runs_alone_and_stops_cleanly(
         env!("CARGO_BIN_EXE_atiende-processor"),
-        &[],
+        &[("ATIENDE_BUS__PUSH_TOKEN", "push-secret")],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_without_push_credentials_it_refuses_to_start_and_names_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_atiende-processor"))
+        .env("ATIENDE_DATA_DIR", dir.path())
+        .env("ATIENDE_PORT", "0")
+        .env("ATIENDE_KNOWLEDGE__EMBEDDER", "none")
+        .env_remove("ATIENDE_BUS__PUSH_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("it stops by itself")
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("bus.push_token")
+            && said.contains("gcp.push_service_account")
+            && said.contains("bus.unauthenticated_push"),
+        "{said}"
+    );
 }
