@@ -14,6 +14,8 @@ locals {
   # before the services exist: the push subscriptions and ingest's own public URL need it.
   run_url    = { for s in local.services : s => "https://atiende-${s}-${data.google_project.this.number}.${var.region}.run.app" }
   public_url = var.public_base_url != "" ? var.public_base_url : local.run_url["ingest"]
+  # Where Cloud Scheduler tells ingest to sweep waiting customers (scheduler.tf).
+  desk_wait_url = "${local.run_url["ingest"]}/tasks/desk-wait"
 
   # Settings every service shares (docs/configuration.md).
   common_env = {
@@ -22,13 +24,18 @@ locals {
     ATIENDE_GCP__PROJECT   = var.project_id
     ATIENDE_DEMO           = "false"
     ATIENDE_LOG__FORMAT    = "json"
-    ATIENDE_DATA_DIR       = "/tmp/atiende"
+    # Nothing is written there: with Firestore and Pub/Sub every piece of state is shared,
+    # and an instance's disk (gone on scale-down) holds nothing (tests/e2e/scale_to_zero.rs).
+    ATIENDE_DATA_DIR = "/tmp/atiende"
   }
-  # Only the services that search knowledge load the embedding model.
+  # Ingest and the dispatcher build no knowledge index or embedding model at all; the
+  # processor and admin load multilingual-e5-small (shipped in their images).
   service_env = {
+    # Cloud Scheduler calls ingest's /tasks/desk-wait with an OIDC token of the push account.
     ingest = {
-      ATIENDE_PUBLIC_URL          = local.public_url
-      ATIENDE_KNOWLEDGE__EMBEDDER = "none"
+      ATIENDE_PUBLIC_URL                = local.public_url
+      ATIENDE_GCP__PUSH_SERVICE_ACCOUNT = google_service_account.push.email
+      ATIENDE_GCP__PUSH_AUDIENCE        = local.desk_wait_url
     }
     # The consumers verify Pub/Sub's OIDC token: its account, and its audience (the push URL).
     processor = {
@@ -41,7 +48,6 @@ locals {
       ATIENDE_PUBLIC_URL                = local.public_url
       ATIENDE_GCP__PUSH_SERVICE_ACCOUNT = google_service_account.push.email
       ATIENDE_GCP__PUSH_AUDIENCE        = module.bus.push_endpoints["atiende-outbound"]
-      ATIENDE_KNOWLEDGE__EMBEDDER       = "none"
     }
     admin = {
       ATIENDE_PUBLIC_URL          = local.public_url
@@ -71,6 +77,7 @@ resource "google_project_service" "apis" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "iam.googleapis.com",
+    "cloudscheduler.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

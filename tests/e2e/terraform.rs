@@ -122,3 +122,56 @@ fn firestore_ttl_and_indexes_name_what_the_adapter_writes() {
         );
     }
 }
+
+/// Every collection with a TTL field in the adapter has Firestore's TTL policy on it, and the
+/// database can be recovered (point-in-time recovery, a daily backup).
+#[cfg(feature = "gcp")]
+#[test]
+fn every_expiring_collection_has_its_ttl_policy_and_the_database_its_backups() {
+    use atiende_adapter_gcp::jobs::{INGESTION_JOBS, JOBS_TTL_FIELD};
+    use atiende_adapter_gcp::webchat::{WEBCHAT, WEBCHAT_LINES, WEBCHAT_TTL_FIELD};
+    let firestore = read("firestore.tf");
+    for (collection, field) in [
+        (WEBCHAT, WEBCHAT_TTL_FIELD),
+        (WEBCHAT_LINES, WEBCHAT_TTL_FIELD),
+        (INGESTION_JOBS, JOBS_TTL_FIELD),
+    ] {
+        let declared = firestore
+            .split("resource \"google_firestore_field\"")
+            .any(|block| {
+                block.contains(&format!("collection = \"{collection}\""))
+                    && block.contains(&format!("field      = \"{field}\""))
+                    && block.contains("ttl_config")
+            });
+        assert!(declared, "a TTL policy on {collection}.{field}");
+    }
+    assert!(firestore.contains("POINT_IN_TIME_RECOVERY_ENABLED"));
+    assert!(firestore.contains("google_firestore_backup_schedule"));
+}
+
+/// Cloud Scheduler calls the route ingest serves for the desk wait, with an OIDC token whose
+/// audience ingest is told to expect.
+#[test]
+fn the_scheduler_calls_ingests_desk_wait_task_with_a_token_ingest_verifies() {
+    let scheduler = read("scheduler.tf");
+    let main = read("main.tf");
+    let task = atiende_platform::push::DESK_WAIT_TASK;
+    assert!(main.contains(&format!(
+        "desk_wait_url = \"${{local.run_url[\"ingest\"]}}{task}\""
+    )));
+    assert!(scheduler.contains("uri         = local.desk_wait_url"));
+    assert!(scheduler.contains("audience              = local.desk_wait_url"));
+    let ingest = main
+        .split("ingest = {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap();
+    assert!(
+        ingest.contains("ATIENDE_GCP__PUSH_AUDIENCE        = local.desk_wait_url"),
+        "{ingest}"
+    );
+    assert!(
+        ingest.contains("ATIENDE_GCP__PUSH_SERVICE_ACCOUNT"),
+        "{ingest}"
+    );
+}
