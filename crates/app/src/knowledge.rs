@@ -364,11 +364,18 @@ impl KnowledgeService {
         let depth = limit.max(CANDIDATES);
         let mut found: HashMap<String, Retrieved> = HashMap::new();
         if mode != SearchMode::Dense {
-            let hits = self
+            let mut hits = self
                 .index
                 .search(tenant, query, depth)
                 .await?
                 .unwrap_or_default();
+            // One tiebreak for every backend: equal scores rank by passage id, so tantivy and
+            // Qdrant give fusion the same ranks.
+            hits.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| a.passage.id.cmp(&b.passage.id))
+            });
             for (i, hit) in hits.into_iter().enumerate() {
                 found.insert(
                     hit.passage.id.clone(),
@@ -388,11 +395,16 @@ impl KnowledgeService {
         if let (Some(dense), Some(vector), false) =
             (&self.dense, vector, mode == SearchMode::Keyword)
         {
-            let hits = dense
+            let mut hits = dense
                 .index
                 .search(tenant, vector, depth)
                 .await?
                 .unwrap_or_default();
+            hits.sort_by(|a, b| {
+                b.similarity
+                    .total_cmp(&a.similarity)
+                    .then_with(|| a.passage.id.cmp(&b.passage.id))
+            });
             for (i, hit) in hits.into_iter().enumerate() {
                 let entry = found
                     .entry(hit.passage.id.clone())

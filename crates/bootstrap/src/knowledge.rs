@@ -17,7 +17,7 @@ use atiende_ports::{Embedder, KeywordIndex, VectorIndex};
 use tracing::{info, warn};
 
 /// The keyword and vector indexes `knowledge.index` names.
-pub(crate) fn indexes(
+pub(crate) async fn indexes(
     knowledge: &KnowledgeSettings,
 ) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
     match knowledge.index {
@@ -25,7 +25,7 @@ pub(crate) fn indexes(
             Arc::new(TantivyIndex::new()),
             Arc::new(ExactVectorIndex::new()),
         )),
-        IndexChoice::Qdrant => qdrant_indexes(knowledge),
+        IndexChoice::Qdrant => qdrant_indexes(knowledge).await,
     }
 }
 
@@ -47,15 +47,23 @@ fn qdrant_knowledge(
 }
 
 #[cfg(feature = "qdrant")]
-fn qdrant_indexes(
+async fn qdrant_indexes(
     knowledge: &KnowledgeSettings,
 ) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
     let client = Arc::new(qdrant_knowledge(knowledge)?);
+    // A server too old is refused; one not answering yet is the readiness check's business.
+    match client.ensure_supported().await {
+        Ok(version) => info!(%version, "Qdrant server version supported."),
+        Err(e) if e.is_transient() => {
+            warn!(error = %e, "Qdrant did not answer; its version is checked at setup.");
+        }
+        Err(e) => return Err(e).context("knowledge.qdrant.url"),
+    }
     Ok((client.clone(), client))
 }
 
 #[cfg(not(feature = "qdrant"))]
-fn qdrant_indexes(
+async fn qdrant_indexes(
     _: &KnowledgeSettings,
 ) -> anyhow::Result<(Arc<dyn KeywordIndex>, Arc<dyn VectorIndex>)> {
     anyhow::bail!("knowledge.index = \"qdrant\" needs a binary built with `--features qdrant`")
@@ -73,6 +81,10 @@ pub async fn qdrant_setup(settings: &Settings, recreate: bool) -> anyhow::Result
         ),
     };
     let client = qdrant_knowledge(&settings.knowledge)?;
+    client
+        .ensure_supported()
+        .await
+        .with_context(|| format!("Qdrant at {}", settings.knowledge.qdrant.url))?;
     let collection = &settings.knowledge.qdrant.collection;
     let created = client
         .setup(u64::try_from(dimensions)?, recreate)

@@ -169,11 +169,7 @@ impl Embedded {
             .build()
             .context("cannot build the HTTP client")?;
         let knowledge = if needs.knowledge {
-            Some(knowledge_service(
-                &settings.knowledge,
-                &ports.stores,
-                &clock,
-            )?)
+            Some(knowledge_service(&settings.knowledge, &ports.stores, &clock).await?)
         } else {
             None
         };
@@ -579,12 +575,12 @@ async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
 
 /// Knowledge search on the settings' indexes and embedding model, over the stores' documents
 /// and cached vectors; with its keyword index (tenant deletion forgets a tenant there).
-fn knowledge_service(
+async fn knowledge_service(
     settings: &KnowledgeSettings,
     stores: &Stores,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<(Arc<KnowledgeService>, Arc<dyn KeywordIndex>)> {
-    let (index, vectors) = knowledge::indexes(settings)?;
+    let (index, vectors) = knowledge::indexes(settings).await?;
     let mut service = KnowledgeService::new(stores.knowledge.clone(), index.clone(), clock.clone());
     if let Some(embedder) = knowledge::embedder(settings)? {
         service = service.with_dense(DenseRetrieval {

@@ -52,6 +52,22 @@ pub struct QdrantSettings {
     pub timeout: Duration,
 }
 
+/// The oldest Qdrant server (major, minor) atiende works with: 1.19 computes a sparse vector's
+/// IDF over the points a query's filter selects.
+pub const MIN_SERVER: (u64, u64) = (1, 19);
+
+/// Whether a server reporting `version` ("1.19.0", "v1.20.1-dev") is at least [`MIN_SERVER`].
+fn supported(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= MIN_SERVER,
+        _ => false,
+    }
+}
+
 /// Both knowledge indexes on one Qdrant collection.
 pub struct QdrantKnowledge {
     client: Qdrant,
@@ -114,6 +130,22 @@ impl QdrantKnowledge {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Checks that the server is at least [`MIN_SERVER`]: older servers compute the sparse
+    /// vectors' IDF over every point of the collection — across all tenants — instead of the
+    /// tenant's own, so one tenant's vocabulary would change another's scores without any error.
+    /// Returns the server's version.
+    pub async fn ensure_supported(&self) -> Result<String, PortError> {
+        let reply = self.client.health_check().await.map_err(classify)?;
+        if supported(&reply.version) {
+            Ok(reply.version)
+        } else {
+            Err(PortError::permanent(format!(
+                "Qdrant {} is too old: atiende needs {}.{} or later (per-tenant IDF over a filtered corpus)",
+                reply.version, MIN_SERVER.0, MIN_SERVER.1
+            )))
+        }
     }
 
     /// Whether the server answers.
