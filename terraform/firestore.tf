@@ -53,19 +53,6 @@ resource "google_firestore_index" "outbox_by_state" {
   }
 }
 
-# An action's record found by its id across tenants (the dispatcher's finish).
-resource "google_firestore_field" "outbox_action_id" {
-  database   = google_firestore_database.main.name
-  collection = "outbox"
-  field      = "action_id"
-  index_config {
-    indexes {
-      order       = "ASCENDING"
-      query_scope = "COLLECTION_GROUP"
-    }
-  }
-}
-
 # Recovery: any version of the last seven days can be read back (point-in-time recovery), and a
 # daily backup is kept for two weeks.
 resource "google_firestore_backup_schedule" "daily" {

@@ -288,7 +288,7 @@ async fn an_action_is_claimed_until_it_is_finished_then_never_again(s: StatePort
         Claim::Claimed { attempts: 2 }
     );
     s.outbox
-        .finish(&a.id, OutboxState::Sent, Some("SM9"), None, t0())
+        .finish(&a.tenant, &a.id, OutboxState::Sent, Some("SM9"), None, t0())
         .await
         .unwrap();
     let Claim::AlreadyDone(record) = s.outbox.claim(&a, t0()).await.unwrap() else {
@@ -312,7 +312,15 @@ async fn an_action_is_claimed_until_it_is_finished_then_never_again(s: StatePort
     let missing = ActionId::caused_by(&c.id, &ProviderMessageId::parse("SM404").unwrap(), 0);
     assert!(matches!(
         s.outbox
-            .finish(&missing, OutboxState::Sent, None, None, t0())
+            .finish(&c.tenant, &missing, OutboxState::Sent, None, None, t0())
+            .await,
+        Err(PortError::NotFound(_))
+    ));
+    // Another tenant cannot finish this tenant's action.
+    let other = TenantId::parse(fresh_tenant()).unwrap();
+    assert!(matches!(
+        s.outbox
+            .finish(&other, &a.id, OutboxState::Failed, None, None, t0())
             .await,
         Err(PortError::NotFound(_))
     ));

@@ -295,6 +295,7 @@ impl OutboundDispatcher {
                     .map(|t| format!("sent template {t:?} instead of free-form text"));
                 self.outbox
                     .finish(
+                        &action.tenant,
                         &action.id,
                         OutboxState::Sent,
                         Some(&receipt.provider_message_id),
@@ -326,7 +327,7 @@ impl OutboundDispatcher {
                 let reason = format!("{} {message}", code.unwrap_or_default()).trim().to_owned();
                 warn!(action = %action.id.masked(), reason = %scrub_digits(&reason), "Provider refused the message.");
                 self.outbox
-                    .finish(&action.id, OutboxState::Failed, None, Some(&reason), now)
+                    .finish(&action.tenant, &action.id, OutboxState::Failed, None, Some(&reason), now)
                     .await?;
                 Ok(Dispatched::Failed { reason })
             }
@@ -439,7 +440,14 @@ impl OutboundDispatcher {
             Ok(()) => {
                 let detail = format!("delivered to the {target}");
                 self.outbox
-                    .finish(&action.id, OutboxState::Sent, None, Some(&detail), now)
+                    .finish(
+                        &action.tenant,
+                        &action.id,
+                        OutboxState::Sent,
+                        None,
+                        Some(&detail),
+                        now,
+                    )
                     .await?;
                 Ok(Dispatched::Sent {
                     provider_message_id: String::new(),
@@ -453,7 +461,14 @@ impl OutboundDispatcher {
             Err(DeskError::Permanent { message }) => {
                 warn!(action = %action.id.masked(), reason = %scrub_digits(&message), "The desk refused the action.");
                 self.outbox
-                    .finish(&action.id, OutboxState::Failed, None, Some(&message), now)
+                    .finish(
+                        &action.tenant,
+                        &action.id,
+                        OutboxState::Failed,
+                        None,
+                        Some(&message),
+                        now,
+                    )
                     .await?;
                 Ok(Dispatched::Failed { reason: message })
             }
@@ -475,6 +490,7 @@ impl OutboundDispatcher {
         warn!(action = %action.id.masked(), reason = %scrub_digits(&reason), "Outbound action parked.");
         self.outbox
             .finish(
+                &action.tenant,
                 &action.id,
                 OutboxState::Parked,
                 None,

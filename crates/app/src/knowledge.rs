@@ -369,11 +369,13 @@ impl KnowledgeService {
                 .search(tenant, query, depth)
                 .await?
                 .unwrap_or_default();
-            // One tiebreak for every backend: equal scores rank by passage id, so tantivy and
-            // Qdrant give fusion the same ranks.
+            // The keyword order every backend uses — coverage, then BM25 — with one tiebreak
+            // for all: equal hits rank by passage id, so tantivy and Qdrant give fusion the same
+            // ranks.
             hits.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
+                b.coverage
+                    .total_cmp(&a.coverage)
+                    .then(b.score.total_cmp(&a.score))
                     .then_with(|| a.passage.id.cmp(&b.passage.id))
             });
             for (i, hit) in hits.into_iter().enumerate() {

@@ -159,9 +159,11 @@ pub enum Claim {
 pub trait Outbox: Send + Sync {
     /// Claims `action` for sending.
     async fn claim(&self, action: &OutboundAction, now: DateTime<Utc>) -> Result<Claim, PortError>;
-    /// Records how the send ended.
+    /// Records how the send ended. The tenant names where the record is (one write, no lookup);
+    /// another tenant's action is not found.
     async fn finish(
         &self,
+        tenant: &TenantId,
         action: &ActionId,
         state: OutboxState,
         provider_message_id: Option<&str>,

@@ -219,8 +219,12 @@ impl EventPublisher for PubSubPublisher {
             .publishers
             .get(topic.name())
             .ok_or_else(|| PortError::permanent(format!("no publisher for {}", topic.name())))?;
+        // Only what enters from outside is deduplicated here: providers and desks deliver their
+        // webhooks more than once. An outbound action published twice (a processor redelivered
+        // after its publish) is sent once anyway — the dispatcher's outbox claims each action —
+        // so its key would only cost a Firestore read and write per message.
         let dedupe = match (&self.dedupe, &message.dedupe_key) {
-            (Some((keys, ttl)), Some(key)) => {
+            (Some((keys, ttl)), Some(key)) if topic == Topic::Inbound => {
                 let key = format!("{}:{key}", topic.name());
                 if keys.seen(&key).await? {
                     return Ok(PublishOutcome::Duplicate);

@@ -316,6 +316,11 @@ struct ConversationDoc {
     state: String,
     updated_at: i64,
     data: String,
+    /// New on every save. Firestore keeps a document's `update_time` when a write changes
+    /// nothing, so without it a save of an unchanged conversation would keep the version and
+    /// let a second save over the same read succeed too.
+    #[serde(default)]
+    save_id: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -532,6 +537,7 @@ impl ConversationStore for FirestoreStores {
             updated_at: millis(conversation.updated_at),
             data: serde_json::to_string(conversation)
                 .map_err(|e| PortError::permanent_from("cannot encode a conversation", e))?,
+            save_id: uuid::Uuid::new_v4().simple().to_string(),
         };
         let id = doc_id(conversation.id.as_str());
         // A create names the document by its id (the body must not carry a name); an update
@@ -695,49 +701,46 @@ impl Outbox for FirestoreStores {
 
     async fn finish(
         &self,
+        tenant: &TenantId,
         action: &ActionId,
         state: OutboxState,
         provider_message_id: Option<&str>,
         detail: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        // The action id alone does not name the tenant: find the record by its id field.
-        let docs: Vec<firestore::FirestoreDocument> = self
-            .db
-            .fluent()
-            .select()
-            .from(OUTBOX)
-            .all_descendants()
-            .filter(|q| {
-                q.for_all([q
-                    .field(firestore::path!(OutboxDoc::action_id))
-                    .eq(action.to_string())])
-            })
-            .limit(1)
-            .query()
-            .await
-            .map_err(classify)?;
-        let Some(doc) = docs.into_iter().next() else {
-            return Err(PortError::NotFound(format!("outbox record {action}")));
+        /// The fields a finish changes (an update mask: the rest of the record stays).
+        #[derive(Serialize, Deserialize)]
+        struct Finished {
+            state: String,
+            provider_message_id: Option<String>,
+            detail: Option<String>,
+            updated_at: i64,
+        }
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        let finished = Finished {
+            state: state.as_str().to_owned(),
+            provider_message_id: provider_message_id.map(str::to_owned),
+            detail: detail.map(str::to_owned),
+            updated_at: millis(now),
         };
-        let mut stored: OutboxDoc =
-            FirestoreDb::deserialize_doc_to(&doc).map_err(|e| corrupt("outbox", e))?;
-        stored.state = state.as_str().to_owned();
-        stored.provider_message_id = provider_message_id.map(str::to_owned);
-        stored.detail = detail.map(str::to_owned);
-        stored.updated_at = millis(now);
-        let parent = self.tenant_parent(&stored.tenant)?;
+        // One write by path, no lookup; the record must exist (claimed before the send).
         self.db
             .fluent()
             .update()
+            .fields(["state", "provider_message_id", "detail", "updated_at"])
             .in_col(OUTBOX)
             .precondition(FirestoreWritePrecondition::Exists(true))
             .document_id(doc_id(&action.to_string()))
             .parent(&parent)
-            .object(&stored)
+            .object(&finished)
             .execute::<()>()
             .await
-            .map_err(classify)
+            .map_err(|e| match classify(e) {
+                PortError::Conflict(_) | PortError::NotFound(_) => {
+                    PortError::NotFound(format!("outbox record {action}"))
+                }
+                other @ (PortError::Transient { .. } | PortError::Permanent { .. }) => other,
+            })
     }
 
     async fn list(

@@ -153,9 +153,16 @@ async fn an_action_is_claimed_until_it_is_finished_then_never_again() {
         s.claim(&action, t0()).await.unwrap(),
         Claim::Claimed { attempts: 2 }
     );
-    s.finish(&action.id, OutboxState::Sent, Some("SM9"), None, t0())
-        .await
-        .unwrap();
+    s.finish(
+        &action.tenant,
+        &action.id,
+        OutboxState::Sent,
+        Some("SM9"),
+        None,
+        t0(),
+    )
+    .await
+    .unwrap();
     let Claim::AlreadyDone(record) = s.claim(&action, t0()).await.unwrap() else {
         panic!("a sent action must not be claimed again");
     };

@@ -106,13 +106,14 @@ impl Outbox for SqliteStores {
 
     async fn finish(
         &self,
+        tenant: &TenantId,
         action: &ActionId,
         state: OutboxState,
         provider_message_id: Option<&str>,
         detail: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let id = action.to_string();
+        let (id, tenant) = (action.to_string(), tenant.to_string());
         let provider = provider_message_id.map(str::to_owned);
         let detail = detail.map(str::to_owned);
         let now = millis(now);
@@ -120,8 +121,8 @@ impl Outbox for SqliteStores {
             .write(move |c| {
                 let changed = c.exec(
                     "UPDATE outbox SET state = ?2, provider_message_id = ?3, detail = ?4, updated_at = ?5
-                     WHERE action_id = ?1",
-                    params![id, state.as_str(), provider, detail, now],
+                     WHERE action_id = ?1 AND tenant = ?6",
+                    params![id, state.as_str(), provider, detail, now, tenant],
                 )?;
                 if changed == 0 {
                     return Err(DbError::NotFound(format!("outbox record {id}")));
