@@ -121,19 +121,7 @@ impl Bot {
 
     /// The tool results the provider received, in order.
     fn tool_results(&self) -> Vec<Value> {
-        self.llm
-            .requests()
-            .last()
-            .map(|(_, body)| {
-                body["messages"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|m| m["role"] == "tool")
-                    .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.llm.tool_results()
     }
 }
 

@@ -27,8 +27,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use atiende_adapter_twilio::signature as sig;
-use atiende_e2e::processes::{ACCOUNT, PUBLIC_URL, Service, emulator_env};
+use atiende_e2e::processes::{DEMO_LINE, Service, TwilioLine, emulator_env, send_line_webhook};
 use atiende_testkit::{
     FakeChatwoot, FakeLlm, FakeRocketChat, FakeTwilio, TestServer, fake_llm::Scripted,
 };
@@ -87,14 +86,6 @@ fn balancer(backends: Vec<String>) -> TestServer {
     }))
 }
 
-/// A tenant's Twilio side, to sign its webhooks.
-struct Line<'a> {
-    tenant: &'a str,
-    account: &'a str,
-    token: &'a str,
-    number: String,
-}
-
 /// The deployment under test and the fakes around it.
 struct Cloud {
     run: String,
@@ -134,29 +125,8 @@ impl Cloud {
     }
 
     /// A customer of `line` writes; ingest must accept it.
-    async fn customer_says(&self, line: &Line<'_>, sid: &str, from: &str, text: &str) {
-        let params: Vec<(String, String)> = [
-            ("MessageSid", sid),
-            ("AccountSid", line.account),
-            ("From", &format!("whatsapp:{from}")),
-            ("To", &format!("whatsapp:{}", line.number)),
-            ("Body", text),
-            ("NumMedia", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let path = format!("/webhooks/twilio/{}", line.tenant);
-        let signature = sig::compute(line.token, &format!("{PUBLIC_URL}{path}"), &params);
-        let response = self
-            .http
-            .post(format!("{}{path}", self.ingest.url()))
-            .header("x-twilio-signature", signature)
-            .form(&params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "ingest accepted {sid}");
+    async fn customer_says(&self, line: &TwilioLine<'_>, sid: &str, from: &str, text: &str) {
+        send_line_webhook(&self.http, &self.ingest.url(), line, (sid, from, text)).await;
     }
 
     /// The `n`-th message Twilio was asked to send to `to` (waits for it).
@@ -256,7 +226,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     let sid = |i: u32| format!("SM{}{i:02}", &run[..30]);
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start(&[
-        (ACCOUNT, "12345"),
+        (DEMO_LINE.account, DEMO_LINE.token),
         (CW_ACCOUNT, "cw-twilio"),
         (RC_ACCOUNT, "rc-twilio"),
     ]);
@@ -311,12 +281,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     cloud.admin.start().await;
     cloud.processor.start().await;
     cloud.dispatcher.start().await;
-    let demo = Line {
-        tenant: "demo",
-        account: ACCOUNT,
-        token: "12345",
-        number: "+14155238886".into(),
-    };
+    let demo = DEMO_LINE;
     // An earlier run on the same emulator may have left the demo's assistant changed.
     let (status, body) = cloud
         .admin(
@@ -494,20 +459,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .await;
     let told = cloud.nth_to(&owner, 0).await;
     assert_eq!(told, "Listo, ya revisé tu cuenta. ¿Algo más?");
-    let told_to_tool: Vec<Value> = cloud
-        .llm
-        .requests()
-        .last()
-        .map(|(_, body)| {
-            body["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["role"] == "tool")
-                .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
+    let told_to_tool = cloud.llm.tool_results();
     assert_eq!(told_to_tool[0]["autorizado"], true, "{told_to_tool:?}");
     assert_eq!(told_to_tool[0]["balance"], 12500.0, "{told_to_tool:?}");
 
@@ -737,17 +689,18 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let cw_line = Line {
+    let (cw_number, rc_number) = (format!("+1415{prefix:06}1"), format!("+1415{prefix:06}2"));
+    let cw_line = TwilioLine {
         tenant: &cw,
         account: CW_ACCOUNT,
         token: "cw-twilio",
-        number: format!("+1415{prefix:06}1"),
+        number: &cw_number,
     };
-    let rc_line = Line {
+    let rc_line = TwilioLine {
         tenant: &rc,
         account: RC_ACCOUNT,
         token: "rc-twilio",
-        number: format!("+1415{prefix:06}2"),
+        number: &rc_number,
     };
     let (cw_customer, rc_customer) = (phone(30), phone(31));
     cloud

@@ -207,13 +207,38 @@ impl Drop for Service {
     }
 }
 
-/// A Twilio webhook's form fields for the demo tenant.
-pub fn webhook_params(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
+/// A tenant's WhatsApp number at Twilio: what its webhooks are signed with.
+pub struct TwilioLine<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its Twilio account SID.
+    pub account: &'a str,
+    /// The account's auth token.
+    pub token: &'a str,
+    /// Its WhatsApp number.
+    pub number: &'a str,
+}
+
+/// The demo tenant's line.
+pub const DEMO_LINE: TwilioLine<'static> = TwilioLine {
+    tenant: "demo",
+    account: ACCOUNT,
+    token: "12345",
+    number: "+14155238886",
+};
+
+/// A Twilio webhook's form fields for a message to `line`.
+pub fn webhook_params(
+    line: &TwilioLine<'_>,
+    sid: &str,
+    from: &str,
+    body: &str,
+) -> Vec<(String, String)> {
     [
         ("MessageSid", sid),
-        ("AccountSid", ACCOUNT),
+        ("AccountSid", line.account),
         ("From", &format!("whatsapp:{from}")),
-        ("To", "whatsapp:+14155238886"),
+        ("To", &format!("whatsapp:{}", line.number)),
         ("Body", body),
         ("NumMedia", "0"),
     ]
@@ -222,22 +247,30 @@ pub fn webhook_params(sid: &str, from: &str, body: &str) -> Vec<(String, String)
     .collect()
 }
 
-/// Posts a Twilio webhook to ingest at `ingest`, signed as Twilio signs it; asserts it is accepted.
-pub async fn send_webhook(http: &reqwest::Client, ingest: &str, sid: &str, from: &str, body: &str) {
-    let params = webhook_params(sid, from, body);
-    let signature = sig::compute(
-        "12345",
-        &format!("{PUBLIC_URL}/webhooks/twilio/demo"),
-        &params,
-    );
+/// Posts a Twilio webhook for `line` to ingest at `ingest`, signed as Twilio signs it; asserts it
+/// is accepted.
+pub async fn send_line_webhook(
+    http: &reqwest::Client,
+    ingest: &str,
+    line: &TwilioLine<'_>,
+    (sid, from, body): (&str, &str, &str),
+) {
+    let params = webhook_params(line, sid, from, body);
+    let path = format!("/webhooks/twilio/{}", line.tenant);
+    let signature = sig::compute(line.token, &format!("{PUBLIC_URL}{path}"), &params);
     let response = http
-        .post(format!("{ingest}/webhooks/twilio/demo"))
+        .post(format!("{ingest}{path}"))
         .header("x-twilio-signature", signature)
         .form(&params)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "ingest accepted {sid}");
+}
+
+/// Posts a Twilio webhook to the demo tenant at ingest (see [`send_line_webhook`]).
+pub async fn send_webhook(http: &reqwest::Client, ingest: &str, sid: &str, from: &str, body: &str) {
+    send_line_webhook(http, ingest, &DEMO_LINE, (sid, from, body)).await;
 }
 
 /// The four services on the emulators, not started yet: ingest creates the topics and the push

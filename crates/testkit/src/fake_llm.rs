@@ -152,6 +152,19 @@ impl FakeLlm {
         self.lock().requests.clone()
     }
 
+    /// The tool results the last request carried back to the model (each tool message's JSON
+    /// content), in order.
+    pub fn tool_results(&self) -> Vec<Value> {
+        self.requests()
+            .last()
+            .and_then(|(_, body)| body["messages"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
+            .collect()
+    }
+
     /// How many requests arrived.
     pub fn calls(&self) -> usize {
         self.lock().requests.len()
