@@ -137,7 +137,8 @@ impl Service {
         let ready = format!("{}/health/ready", self.url());
         let client = reqwest::Client::new();
         let mut up = None;
-        for _ in 0..300 {
+        // Polled every 10 ms: the start → ready figure of the benchmark is read off this loop.
+        for _ in 0..6000 {
             if let Some(child) = self.child.as_mut()
                 && child.try_wait().ok().flatten().is_some()
             {
@@ -149,7 +150,7 @@ impl Service {
                 up = Some(());
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         if up.is_none() {
             panic!("{} did not become ready:\n{}", self.name, self.logs());
