@@ -77,13 +77,11 @@ fn pubsub_settings(settings: &Settings) -> anyhow::Result<PubSubSettings> {
     })
 }
 
-/// The Pub/Sub publisher (creating the topology first when `gcp.create_topology` asks), with
-/// its webhook dedupe on `firestore` when the state is there, and its health check.
+/// The Pub/Sub publisher (creating the topology first when `gcp.create_topology` asks) and its
+/// health check; [`with_dedupe`] adds the webhook dedupe once Firestore is connected.
 pub(crate) async fn pubsub(
     settings: &Settings,
-    firestore: Option<&FirestoreStores>,
-    checks: &mut Vec<Arc<dyn HealthCheck>>,
-) -> anyhow::Result<Arc<dyn EventPublisher>> {
+) -> anyhow::Result<(PubSubPublisher, Arc<dyn HealthCheck>)> {
     let g = &settings.gcp;
     let pubsub = pubsub_settings(settings)?;
     if g.create_topology {
@@ -119,22 +117,30 @@ pub(crate) async fn pubsub(
         .await
         .context("cannot create the Pub/Sub topics and subscriptions")?;
     }
-    let mut publisher = PubSubPublisher::connect(&pubsub)
-        .await
-        .context("cannot connect to Pub/Sub")?;
-    if let Some(stores) = firestore {
-        publisher = publisher.with_dedupe(
-            Arc::new(stores.clone()),
-            Duration::from_secs(g.dedupe_ttl_secs),
-        );
-    }
-    checks.push(Arc::new(
+    // The clients are independent: built at once, they cost a service's start one of them.
+    let (publisher, health) = tokio::join!(
+        PubSubPublisher::connect(&pubsub),
         PubSubHealth::connect(&pubsub)
-            .await
-            .context("cannot connect to Pub/Sub")?,
-    ));
+    );
+    let publisher = publisher.context("cannot connect to Pub/Sub")?;
+    let health: Arc<dyn HealthCheck> = Arc::new(health.context("cannot connect to Pub/Sub")?);
     info!(project = %pubsub.project, emulator = ?pubsub.endpoint, delivery = ?g.delivery, "Bus on Pub/Sub.");
-    Ok(Arc::new(publisher))
+    Ok((publisher, health))
+}
+
+/// `publisher` dropping webhooks whose provider id Firestore has seen (`gcp.dedupe_ttl_secs`).
+pub(crate) fn with_dedupe(
+    settings: &Settings,
+    publisher: PubSubPublisher,
+    firestore: Option<&FirestoreStores>,
+) -> Arc<dyn EventPublisher> {
+    Arc::new(match firestore {
+        Some(stores) => publisher.with_dedupe(
+            Arc::new(stores.clone()),
+            Duration::from_secs(settings.gcp.dedupe_ttl_secs),
+        ),
+        None => publisher,
+    })
 }
 
 /// What the GCP adapters need after start: pull settings and the push requests' verifier.

@@ -154,19 +154,25 @@ impl Embedded {
         bound_port: u16,
         needs: Needs,
     ) -> anyhow::Result<Self> {
+        // Building the HTTP client loads the system's root certificates (tens of milliseconds):
+        // on a blocking thread while the state's clients connect.
+        let request_timeout = Duration::from_millis(settings.dispatcher.request_timeout_ms);
+        let http = tokio::task::spawn_blocking(move || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(request_timeout)
+                .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
+                .build()
+        });
         let ports = state::open(settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenants: Arc<dyn TenantStore> = Arc::new(CachedTenantStore::new(
             ports.stores.tenants.clone(),
             TENANT_CACHE_TTL,
         ));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_millis(
-                settings.dispatcher.request_timeout_ms,
-            ))
-            .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = http
+            .await
+            .context("the HTTP client's builder stopped")?
             .context("cannot build the HTTP client")?;
         let knowledge = if needs.knowledge {
             Some(knowledge_service(&settings.knowledge, &ports.stores, &clock).await?)

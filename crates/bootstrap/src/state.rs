@@ -187,10 +187,23 @@ async fn gcp_ports(
     embedded_bus: Option<Arc<dyn EventPublisher>>,
     checks: &mut Vec<Arc<dyn HealthCheck>>,
 ) -> anyhow::Result<(Stores, Arc<dyn EventPublisher>)> {
-    let firestore = match settings.store.backend {
-        StoreBackend::Firestore => Some(crate::gcp::firestore(settings).await?),
-        StoreBackend::Sqlite => None,
+    // Firestore and Pub/Sub are connected at once: a service's start pays for the slower only.
+    let connect_firestore = async {
+        match settings.store.backend {
+            StoreBackend::Firestore => crate::gcp::firestore(settings).await.map(Some),
+            StoreBackend::Sqlite => Ok(None),
+        }
     };
+    let on_pubsub = embedded_bus.is_none();
+    let connect_pubsub = async {
+        if on_pubsub {
+            crate::gcp::pubsub(settings).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (firestore, pubsub) = tokio::join!(connect_firestore, connect_pubsub);
+    let (firestore, pubsub) = (firestore?, pubsub?);
     let stores = match (&firestore, sqlite) {
         (Some(firestore), _) => {
             let firestore = Arc::new(firestore.clone());
@@ -200,9 +213,13 @@ async fn gcp_ports(
         (None, Some(sqlite)) => sqlite,
         (None, None) => anyhow::bail!("no store for store.backend"),
     };
-    let publisher = match embedded_bus {
-        Some(bus) => bus,
-        None => crate::gcp::pubsub(settings, firestore.as_ref(), checks).await?,
+    let publisher = match (embedded_bus, pubsub) {
+        (Some(bus), _) => bus,
+        (None, Some((publisher, health))) => {
+            checks.push(health);
+            crate::gcp::with_dedupe(settings, publisher, firestore.as_ref())
+        }
+        (None, None) => anyhow::bail!("no publisher for bus.backend"),
     };
     Ok((stores, publisher))
 }
