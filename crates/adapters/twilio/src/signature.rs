@@ -20,23 +20,26 @@ type HmacSha1 = Hmac<Sha1>;
 
 /// The string Twilio signs: the URL, then every name and value.
 pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
-    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let mut out = String::with_capacity(url.len() + params.len() * 24);
-    out.push_str(url);
-    for name in names {
-        let mut values: Vec<&str> = params
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        values.sort_unstable();
-        values.dedup();
-        for value in values {
-            out.push_str(name);
-            out.push_str(value);
-        }
+    let mut out = String::from(url);
+    out.push_str(&params_part(params));
+    out
+}
+
+/// The parameters' part of the signing string: each name followed by one of its values, for
+/// every distinct (name, value) pair, names and then values in byte order. One sort of the pairs,
+/// so a form of many fields costs O(n log n): grouping values name by name was quadratic, and an
+/// unauthenticated request of 28,000 empty fields took seconds of CPU to refuse.
+fn params_part(params: &[(String, String)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len()).sum());
+    for (name, value) in pairs {
+        out.push_str(name);
+        out.push_str(value);
     }
     out
 }
@@ -122,10 +125,12 @@ pub fn verify(
     let expected = STANDARD
         .decode(header.trim())
         .map_err(|_| SignatureError::Malformed)?;
+    // The parameters' part is the same for every URL variant: built once.
+    let part = params_part(params);
     let matches = |candidate: &str| {
-        mac(auth_token, &signing_string(candidate, params))
-            .verify_slice(&expected)
-            .is_ok()
+        let mut mac = mac(auth_token, candidate);
+        mac.update(part.as_bytes());
+        mac.verify_slice(&expected).is_ok()
     };
     // The URL as given almost always matches; the port variants are the rare fallback.
     if matches(url) {
@@ -165,6 +170,45 @@ pub fn verify_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Twilio's definition, name by name, as the SDKs write it.
+    fn reference(url: &str, params: &[(String, String)]) -> String {
+        let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut out = url.to_owned();
+        for name in names {
+            let mut values: Vec<&str> = params
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            values.sort_unstable();
+            values.dedup();
+            for value in values {
+                out.push_str(name);
+                out.push_str(value);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_one_sort_signing_string_is_twilios_definition() {
+        let mut form: Vec<(String, String)> = Vec::new();
+        for i in 0..300_u32 {
+            // Repeated names, repeated and unsorted values, names that prefix each other.
+            let name = ["MediaUrl", "MediaUrl0", "Body", "b", "Z", ""][(i % 6) as usize];
+            let value = format!("{}", (i * 7919) % 13);
+            form.push((name.to_owned(), value));
+        }
+        form.push(("Body".into(), String::new()));
+        assert_eq!(
+            signing_string("https://a.example/x?y=1", &form),
+            reference("https://a.example/x?y=1", &form)
+        );
+        assert_eq!(signing_string("u", &[]), reference("u", &[]));
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
