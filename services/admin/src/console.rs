@@ -39,11 +39,18 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// A comment line this often keeps proxies from closing an idle stream.
 const HEARTBEAT_EVERY: u32 = 30;
 
+/// The largest JSON body the console takes: a sign-in key or an agent's reply (WhatsApp caps a
+/// message at 4,096 characters).
+const CONSOLE_JSON_LIMIT: usize = 64 * 1024;
+
 pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/console").route(web::get().to(page)))
         .service(
             web::scope("/console/api")
                 .app_data(data)
+                // Public routes (sign-in takes no credential): a key or a reply is small, so no
+                // request is buffered up to the admin API's upload limit.
+                .app_data(atiende_platform::http::json_config(CONSOLE_JSON_LIMIT))
                 .route("/session", web::post().to(sign_in))
                 .route("/session", web::delete().to(sign_out))
                 .route("/me", web::get().to(me))

@@ -731,3 +731,19 @@ async fn a_job_whose_process_died_is_reported_interrupted_never_running() {
         .unwrap();
     assert!(stored.finished);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_public_sign_in_does_not_buffer_a_megabyte() {
+    let h = spawn().await;
+    let response = h
+        .http
+        .post(format!("{}/console/api/session", h.server.url()))
+        .header("content-type", "application/json")
+        .body(format!("{{\"key\": \"{}\"}}", "k".repeat(1 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.to_string().contains("65536"), "{body}");
+}

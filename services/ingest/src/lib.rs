@@ -73,6 +73,7 @@ impl Ingest {
     /// Registers the routes.
     pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         let scheduled = Arc::clone(&self.tasks);
+        let max_webchat_chars = self.limits.max_webchat_chars;
         let data = web::Data::from(self);
         cfg.app_data(data)
             .route("/webhooks/twilio/{tenant}", web::post().to(twilio::webhook))
@@ -97,7 +98,7 @@ impl Ingest {
                 "/webhooks/rocketchat/{tenant}",
                 web::post().to(rocketchat::webhook),
             );
-        webchat::configure(cfg);
+        webchat::configure(cfg, max_webchat_chars);
         tasks::configure(scheduled, cfg);
     }
 

@@ -25,17 +25,20 @@ use crate::Ingest;
 /// The page, compiled into the binary.
 const PAGE: &str = include_str!("webchat.html");
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, max_chars: usize) {
     cfg.route("/", web::get().to(page))
         .route("/webchat/tenants", web::get().to(tenants))
         .route("/webchat/{tenant}/sessions", web::post().to(create_session))
-        .route(
-            "/webchat/{tenant}/sessions/{session}/messages",
-            web::post().to(post_message),
-        )
-        .route(
-            "/webchat/{tenant}/sessions/{session}/messages",
-            web::get().to(list_messages),
+        .service(
+            web::resource("/webchat/{tenant}/sessions/{session}/messages")
+                // A public route: the body is buffered only up to what `limits.max_webchat_chars`
+                // characters can take in JSON (six bytes for an escaped one), not the admin
+                // API's upload limit.
+                .app_data(atiende_platform::http::json_config(
+                    max_chars.saturating_mul(6).saturating_add(1024),
+                ))
+                .route(web::post().to(post_message))
+                .route(web::get().to(list_messages)),
         );
 }
 

@@ -589,6 +589,22 @@ async fn the_web_chat_is_a_channel_with_its_own_sessions() {
         .await
         .unwrap();
     assert_eq!(long.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A public route: a megabyte is refused by its size, not read into memory as the admin API's
+    // uploads may be.
+    let huge = h
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"text\": \"{}\"}}", "x".repeat(1 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = huge.json().await.unwrap();
+    assert!(
+        body.to_string().contains("13024"),
+        "the limit is the web chat's: {body}"
+    );
     let unknown = format!(
         "{base}/webchat/demo/sessions/{}/messages",
         "00000000-0000-4000-8000-000000000000"
