@@ -75,18 +75,29 @@ impl From<DbError> for PortError {
             DbError::NotFound(what) => PortError::NotFound(what),
             DbError::Unavailable(what) => PortError::transient(what),
             DbError::Corrupt(what) => PortError::permanent(what),
-            DbError::Sqlite(e) => {
-                let busy = matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                );
-                if busy {
-                    PortError::transient_from("database busy", e)
-                } else {
-                    PortError::permanent_from("database error", e)
-                }
-            }
+            DbError::Sqlite(e) => match transient_reason(&e) {
+                Some(reason) => PortError::transient_from(reason, e),
+                None => PortError::permanent_from("database error", e),
+            },
         }
+    }
+}
+
+/// Why a SQLite failure may pass, if it may: a busy or locked database, and the disk's troubles
+/// (full, an I/O error, read-only, out of memory), which an operator fixes without touching the
+/// message. Treated as permanent they dead-lettered every message while a disk was full — and the
+/// dead letter's own write failed too.
+fn transient_reason(error: &rusqlite::Error) -> Option<&'static str> {
+    #[allow(clippy::wildcard_enum_match_arm)]
+    match error.sqlite_error_code()? {
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+            Some("database busy")
+        }
+        rusqlite::ErrorCode::DiskFull => Some("the disk is full"),
+        rusqlite::ErrorCode::SystemIoFailure => Some("the disk failed a read or write"),
+        rusqlite::ErrorCode::ReadOnly => Some("the database is read-only"),
+        rusqlite::ErrorCode::OutOfMemory => Some("out of memory"),
+        _ => None,
     }
 }
 
@@ -548,6 +559,31 @@ pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_failing_or_read_only_disk_is_worth_retrying_a_broken_statement_is_not() {
+        let failure = |code| {
+            PortError::from(DbError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            )))
+        };
+        for code in [
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_READONLY,
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_LOCKED,
+        ] {
+            assert!(failure(code).is_transient(), "code {code}");
+        }
+        for code in [
+            rusqlite::ffi::SQLITE_CONSTRAINT,
+            rusqlite::ffi::SQLITE_CORRUPT,
+        ] {
+            assert!(!failure(code).is_transient(), "code {code}");
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_commit_together_and_a_failing_one_rolls_back_alone() {
