@@ -54,7 +54,7 @@ impl ChatwootDesk {
             request = request.json(&body);
         }
         let response = request.send().await.map_err(|e| DeskError::Transient {
-            message: format!("request to Chatwoot failed: {e}"),
+            message: format!("request to Chatwoot failed: {}", e.without_url()),
             retry_after: None,
         })?;
         let status = response.status().as_u16();
@@ -64,7 +64,7 @@ impl ChatwootDesk {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, Utc::now()));
         let bytes = response.bytes().await.map_err(|e| DeskError::Transient {
-            message: format!("reading Chatwoot's response failed: {e}"),
+            message: format!("reading Chatwoot's response failed: {}", e.without_url()),
             retry_after: None,
         })?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

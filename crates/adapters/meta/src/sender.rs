@@ -164,7 +164,7 @@ impl ChannelSender for MetaSender {
             .await
             .map_err(|e| SendError::Transient {
                 code: None,
-                message: format!("request to the Graph API failed: {e}"),
+                message: format!("request to the Graph API failed: {}", e.without_url()),
                 retry_after: None,
             })?;
         let status = response.status().as_u16();
@@ -175,7 +175,7 @@ impl ChannelSender for MetaSender {
             .and_then(|v| parse_retry_after(v, Utc::now()));
         let bytes = response.bytes().await.map_err(|e| SendError::Transient {
             code: None,
-            message: format!("reading the Graph API response failed: {e}"),
+            message: format!("reading the Graph API response failed: {}", e.without_url()),
             retry_after: None,
         })?;
         if (200..300).contains(&status) {

@@ -91,7 +91,7 @@ impl OpenAiEmbedder {
                 LlmError::Unavailable {
                     provider: provider(),
                     retry_after: None,
-                    message: format!("connection failed: {e}"),
+                    message: format!("connection failed: {}", e.without_url()),
                 }
             }
         })?;

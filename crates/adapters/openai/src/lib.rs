@@ -419,7 +419,7 @@ impl OpenAiChat {
             if e.is_timeout() {
                 timed_out()
             } else {
-                self.unavailable(format!("connection failed: {e}"))
+                self.unavailable(format!("connection failed: {}", e.without_url()))
             }
         })?;
         let status = response.status().as_u16();
@@ -439,7 +439,10 @@ impl OpenAiChat {
             if e.is_timeout() {
                 timed_out()
             } else {
-                self.unavailable(format!("reading the completion failed: {e}"))
+                self.unavailable(format!(
+                    "reading the completion failed: {}",
+                    e.without_url()
+                ))
             }
         })?;
         parse_completion(&bytes, &self.endpoint.model).map_err(|m| self.invalid(m))

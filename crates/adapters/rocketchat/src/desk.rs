@@ -98,20 +98,24 @@ impl RocketChatDesk {
             },
             code: None,
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transient(format!("request to Rocket.Chat failed: {e}")))?;
+        let response = request.send().await.map_err(|e| {
+            transient(format!(
+                "request to Rocket.Chat failed: {}",
+                e.without_url()
+            ))
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, Utc::now()));
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transient(format!("reading Rocket.Chat's response failed: {e}")))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            transient(format!(
+                "reading Rocket.Chat's response failed: {}",
+                e.without_url()
+            ))
+        })?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = value["error"].as_str().map(str::to_owned);
         if (200..=299).contains(&status) && value["success"] != false {

@@ -163,7 +163,7 @@ impl ChannelSender for TwilioSender {
             .await
             .map_err(|e| SendError::Transient {
                 code: None,
-                message: format!("request to Twilio failed: {e}"),
+                message: format!("request to Twilio failed: {}", e.without_url()),
                 retry_after: None,
             })?;
         let status = response.status().as_u16();
@@ -174,7 +174,7 @@ impl ChannelSender for TwilioSender {
             .and_then(|v| parse_retry_after(v, Utc::now()));
         let body = response.bytes().await.map_err(|e| SendError::Transient {
             code: None,
-            message: format!("reading Twilio's response failed: {e}"),
+            message: format!("reading Twilio's response failed: {}", e.without_url()),
             retry_after: None,
         })?;
         if (200..300).contains(&status) {

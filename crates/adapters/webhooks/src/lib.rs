@@ -23,7 +23,7 @@ use chrono::Utc;
 /// and 5xx (and no answer) may succeed later, anything else will not.
 async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(), DeskError> {
     let response = request.send().await.map_err(|e| DeskError::Transient {
-        message: format!("request to the {what} failed: {e}"),
+        message: format!("request to the {what} failed: {}", e.without_url()),
         retry_after: None,
     })?;
     let status = response.status().as_u16();
@@ -41,4 +41,29 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(), DeskEr
         retry_after,
         "",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An incoming webhook's URL is its credential (Slack's `/services/T…/B…/secret`): a failed
+    /// call must not carry it into logs, dead letters or the admin API.
+    #[tokio::test]
+    async fn a_failed_call_does_not_repeat_the_url_and_its_token() {
+        let client = reqwest::Client::new();
+        // Nothing listens on port 1.
+        let request = client
+            .post("http://127.0.0.1:1/services/T0000/B0000/s3cr3t-webhook-token")
+            .body("{}");
+        let Err(DeskError::Transient { message, .. }) = send(request, "team chat").await else {
+            panic!("an unreachable webhook is a transient failure");
+        };
+        assert!(
+            message.contains("request to the team chat failed"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(!message.contains("/services/"), "{message}");
+    }
 }
