@@ -72,12 +72,24 @@ impl FirestoreStores {
 
     /// Deletes the key documents of a tenant's agents (part of deleting the tenant).
     pub(crate) async fn delete_agent_keys(&self, tenant: &TenantId) -> Result<(), PortError> {
-        for agent in AgentStore::list(self, tenant).await? {
-            if let Some(doc) = self.agent_doc(tenant.as_ref(), &agent.agent.id).await? {
-                self.delete_key(&doc.key_digest).await?;
-            }
+        for doc in self.agent_docs(tenant).await? {
+            self.delete_key(&doc.key_digest).await?;
         }
         Ok(())
+    }
+
+    /// A tenant's agents as stored, keys' digests included: one query.
+    async fn agent_docs(&self, tenant: &TenantId) -> Result<Vec<AgentDoc>, PortError> {
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        self.db()
+            .fluent()
+            .select()
+            .from(AGENTS)
+            .parent(&parent)
+            .obj()
+            .query()
+            .await
+            .map_err(classify)
     }
 
     async fn delete_key(&self, digest: &str) -> Result<(), PortError> {
@@ -155,18 +167,9 @@ impl AgentStore for FirestoreStores {
     }
 
     async fn list(&self, tenant: &TenantId) -> Result<Vec<AgentAccount>, PortError> {
-        let parent = self.tenant_parent(tenant.as_ref())?;
-        let docs: Vec<AgentDoc> = self
-            .db()
-            .fluent()
-            .select()
-            .from(AGENTS)
-            .parent(&parent)
-            .obj()
-            .query()
-            .await
-            .map_err(classify)?;
-        let mut agents = docs
+        let mut agents = self
+            .agent_docs(tenant)
+            .await?
             .into_iter()
             .map(|d| account(tenant.as_ref(), d))
             .collect::<Result<Vec<_>, _>>()?;
