@@ -21,6 +21,7 @@ mod knowledge;
 mod layering;
 mod litellm;
 mod meta;
+mod realworld;
 mod rocketchat;
 mod scale_to_zero;
 pub(crate) mod split_services;

@@ -415,7 +415,12 @@ impl InboundProcessor {
             MessageContent::Location { .. } => {
                 return reply(SystemText::LocationReceived.render(locale));
             }
-            MessageContent::Reaction { .. } => return Ok(Vec::new()),
+            // Neither is a new message from the customer: an edit or deletion of one already
+            // answered, or something WhatsApp reported. A person sees it in the history.
+            MessageContent::Reaction { .. } | MessageContent::Notice { .. } => {
+                return Ok(Vec::new());
+            }
+            MessageContent::Form { .. } => return reply(SystemText::FormReceived.render(locale)),
             MessageContent::Unsupported { .. } => {
                 return reply(SystemText::UnsupportedReceived.render(locale));
             }

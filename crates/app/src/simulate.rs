@@ -132,6 +132,7 @@ impl Simulator {
             sent_at: None,
             received_at: now,
             in_reply_to: None,
+            referral: None,
         };
         let actions = match self.processor.process(&message, None).await? {
             Processed::Handled { actions } => actions,

@@ -103,6 +103,28 @@ impl UserId {
         Ok(Self(value.to_owned()))
     }
 
+    /// Parses WhatsApp's business-scoped user id (BSUID): a two-letter country code, a dot,
+    /// optionally `ENT.`, and digits (`US.13491208655302741918`). Placeholders and other strings
+    /// a payload may carry in `from` are not a WhatsApp user.
+    pub fn parse_bsuid(value: &str) -> Result<Self, ValidationError> {
+        let value = value.trim();
+        let id = value.strip_prefix("whatsapp:").unwrap_or(value);
+        let shaped = id.split_once('.').is_some_and(|(country, rest)| {
+            let digits = rest.strip_prefix("ENT.").unwrap_or(rest);
+            country.len() == 2
+                && country.bytes().all(|b| b.is_ascii_uppercase())
+                && (1..=40).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !shaped {
+            return Err(ValidationError::new(
+                "WhatsApp user id",
+                "must be a country code, a dot and digits, like US.13491208655302741918",
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -139,11 +161,16 @@ pub enum ContactIdentity {
 
 impl ContactIdentity {
     /// Parses the identity WhatsApp puts in `From` (Twilio) or `from`/`user_id` (Meta): a phone
-    /// number when it looks like one, otherwise a user id.
+    /// number when it is one, otherwise a business-scoped user id; anything else is refused.
     pub fn parse_whatsapp(value: &str) -> Result<Self, ValidationError> {
         match PhoneNumber::parse(value) {
             Ok(phone) => Ok(Self::Phone(phone)),
-            Err(_) => UserId::parse(value).map(Self::User),
+            Err(_) => UserId::parse_bsuid(value).map(Self::User).map_err(|_| {
+                ValidationError::new(
+                    "WhatsApp sender",
+                    "is neither a phone number nor a WhatsApp user id",
+                )
+            }),
         }
     }
 
@@ -235,6 +262,29 @@ mod tests {
         assert!(matches!(user, ContactIdentity::User(_)));
         assert_eq!(user.key(), "u.US.13491208655302741918");
         assert!(!user.masked().to_string().contains("1349120865530"));
+    }
+
+    #[test]
+    fn only_phone_numbers_and_whatsapp_user_ids_are_whatsapp_senders() {
+        for good in [
+            "US.13491208655302741918",
+            "IN.2081978709342942",
+            "US.ENT.118157",
+        ] {
+            assert!(UserId::parse_bsuid(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "+12345",
+            "PHONE_NUMBER",
+            "<WHATSAPP_USER_PHONE_NUMBER>",
+            "BSUID_123",
+            "us.123",
+            "USA.123",
+            "US.",
+            "US.12a",
+        ] {
+            assert!(ContactIdentity::parse_whatsapp(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -217,6 +217,9 @@ pub struct Conversation {
     /// Customer messages since the summary was last refreshed.
     #[serde(default)]
     pub since_summary: u32,
+    /// The ad or post the customer last came from (click-to-WhatsApp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::Referral>,
     /// The burst of customer messages waiting for one answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_turn: Option<PendingTurn>,
@@ -258,6 +261,7 @@ impl Conversation {
             lead: crate::turn::LeadFields::default(),
             summary: None,
             since_summary: 0,
+            referral: None,
             pending_turn: None,
             traces: Vec::new(),
         }
@@ -286,29 +290,39 @@ impl Conversation {
             .saturating_sub(MAX_RECENT_INBOUND_IDS);
         self.recent_inbound_ids.drain(..overflow);
 
+        // A notice (an edit, a deletion, a changed number) is history, not a new message: it
+        // neither reopens a resolved conversation nor counts as the customer writing.
+        let notice = matches!(message.content, MessageContent::Notice { .. });
         let at = message.sent_at.unwrap_or(message.received_at);
         // Provider timestamps can arrive out of order; the window follows the latest one.
-        if self.last_customer_message_at.is_none_or(|last| at > last) {
+        if !notice && self.last_customer_message_at.is_none_or(|last| at > last) {
             self.last_customer_message_at = Some(at);
         }
-        self.since_summary = self.since_summary.saturating_add(1);
+        if !notice {
+            self.since_summary = self.since_summary.saturating_add(1);
+        }
         if message.contact.profile_name.is_some() {
             self.contact.profile_name = message.contact.profile_name.clone();
         }
         if message.contact.phone.is_some() {
             self.contact.phone = message.contact.phone.clone();
         }
-        if self.state == ConversationState::Resolved {
-            // A fresh start: nothing offered or counted before the resolution carries over.
-            self.handoff_offered = false;
-            self.unanswered_in_a_row = 0;
-            self.handoff_reason = None;
+        if message.referral.is_some() {
+            self.referral = message.referral.clone();
         }
-        // CustomerWrote is valid in every state.
-        self.state = self
-            .state
-            .apply(StateEvent::CustomerWrote)
-            .unwrap_or(self.state);
+        if !notice {
+            if self.state == ConversationState::Resolved {
+                // A fresh start: nothing offered or counted before the resolution carries over.
+                self.handoff_offered = false;
+                self.unanswered_in_a_row = 0;
+                self.handoff_reason = None;
+            }
+            // CustomerWrote is valid in every state.
+            self.state = self
+                .state
+                .apply(StateEvent::CustomerWrote)
+                .unwrap_or(self.state);
+        }
         let (text, media) = describe(&message.content);
         self.push_turn(Turn {
             at: message.received_at,
@@ -517,6 +531,24 @@ pub fn describe(content: &MessageContent) -> (String, Vec<MediaRef>) {
             )
         }
         MessageContent::Reaction { emoji } => (format!("[reaction {emoji}]"), Vec::new()),
+        MessageContent::Form { name, fields } => {
+            let answers = fields
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let name = name.as_deref().unwrap_or("form");
+            (
+                format!("[{name}] {answers}").trim_end().to_owned(),
+                Vec::new(),
+            )
+        }
+        MessageContent::Notice { kind, detail } => (
+            format!("[{kind}] {}", detail.as_deref().unwrap_or_default())
+                .trim_end()
+                .to_owned(),
+            Vec::new(),
+        ),
         MessageContent::Unsupported { kind } => (format!("[{kind}]"), Vec::new()),
     }
 }
@@ -556,6 +588,7 @@ mod tests {
             sent_at: Some(at),
             received_at: at,
             in_reply_to: None,
+            referral: None,
         }
     }
 

@@ -116,6 +116,9 @@ pub struct HandoffPacket {
     pub transcript: Vec<Turn>,
     /// When the handoff was decided.
     pub requested_at: DateTime<Utc>,
+    /// The ad or post the customer came from, when the conversation started from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::Referral>,
 }
 
 impl HandoffPacket {
@@ -144,6 +147,7 @@ impl HandoffPacket {
             locale,
             transcript: conversation.turns[start..].to_vec(),
             requested_at: now,
+            referral: conversation.referral.clone(),
         }
     }
 

@@ -151,6 +151,7 @@ mod tests {
             sent_at: None,
             received_at: DateTime::from_timestamp(1_760_000_000, 0).unwrap(),
             in_reply_to: None,
+            referral: None,
         };
         let event = BusEvent::InboundMessageReceivedV1 { message };
         let json = serde_json::to_value(&event).unwrap();

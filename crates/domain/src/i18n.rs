@@ -67,6 +67,8 @@ pub enum SystemText<'a> {
     LocationReceived,
     /// The customer sent content the bot cannot read.
     UnsupportedReceived,
+    /// The customer submitted a form (a WhatsApp Flow); its answers are kept for a person.
+    FormReceived,
     /// The question that closes an answer.
     AnythingElse,
     /// The label before a price.
@@ -170,6 +172,12 @@ impl SystemText<'_> {
             }
             (Self::UnsupportedReceived, Locale::En) => {
                 "I received your message, but I can only read text. I saved it for a person from the team to review. Could you tell me in writing how I can help?".to_owned()
+            }
+            (Self::FormReceived, Locale::Es) => {
+                "Recibí tus respuestas y las guardé para el equipo. ¿Te ayudo con algo más?".to_owned()
+            }
+            (Self::FormReceived, Locale::En) => {
+                "I received your answers and saved them for the team. Can I help you with anything else?".to_owned()
             }
             (Self::AnythingElse, Locale::Es) => "¿Te ayudo con algo más?".to_owned(),
             (Self::AnythingElse, Locale::En) => "Can I help you with anything else?".to_owned(),

@@ -98,6 +98,9 @@ pub struct Lead {
     pub ticket: String,
     /// When it was captured.
     pub captured_at: DateTime<Utc>,
+    /// The ad or post the customer came from (click-to-WhatsApp), when they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::Referral>,
 }
 
 impl Lead {
@@ -161,6 +164,7 @@ impl Lead {
             conversation_id: conversation.id.clone(),
             ticket: ticket.as_str().to_owned(),
             captured_at: now,
+            source: conversation.referral.clone(),
         }
     }
 
@@ -202,6 +206,7 @@ impl Lead {
             conversation_id: conversation.clone(),
             ticket: packet.ticket.as_str().to_owned(),
             captured_at: packet.requested_at,
+            source: packet.referral.clone(),
         }
     }
 }

@@ -65,7 +65,7 @@ pub use hours::{BusinessHours, OpeningSpan};
 pub use ids::{ActionId, ConversationId, ProviderMessageId, TenantId};
 pub use lead::{Lead, Urgency};
 pub use locale::Locale;
-pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent};
+pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent, Referral};
 pub use outbound::{ActionKind, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
 pub use tenant::{

@@ -31,6 +31,61 @@ pub struct InboundMessage {
     /// The message this one replies to, when the customer used "reply".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<ProviderMessageId>,
+    /// The ad or post the customer tapped to start writing (click-to-WhatsApp), when they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<Referral>,
+}
+
+/// Click-to-WhatsApp attribution: the ad or post a conversation started from. The business
+/// paid for that click, so the lead its CRM receives says where the customer came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    /// `ad` or `post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The ad's or post's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Where the ad or post lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    /// The ad's headline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    /// The ad's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Meta's click id, which its conversions API matches to the ad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctwa_clid: Option<String>,
+}
+
+impl Referral {
+    /// Builds a referral from whatever fields a provider sent, each trimmed and capped; `None`
+    /// when none of them says anything.
+    pub fn from_fields(
+        source_type: Option<&str>,
+        source_id: Option<&str>,
+        source_url: Option<&str>,
+        headline: Option<&str>,
+        body: Option<&str>,
+        ctwa_clid: Option<&str>,
+    ) -> Option<Self> {
+        let field = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.chars().take(500).collect::<String>())
+        };
+        let referral = Self {
+            source_type: field(source_type),
+            source_id: field(source_id),
+            source_url: field(source_url),
+            headline: field(headline),
+            body: field(body),
+            ctwa_clid: field(ctwa_clid),
+        };
+        (referral != Self::default()).then_some(referral)
+    }
 }
 
 impl InboundMessage {
@@ -41,6 +96,8 @@ impl InboundMessage {
             MessageContent::Media { caption, .. } => caption.as_deref(),
             MessageContent::Location { .. }
             | MessageContent::Reaction { .. }
+            | MessageContent::Form { .. }
+            | MessageContent::Notice { .. }
             | MessageContent::Unsupported { .. } => None,
         }
     }
@@ -80,6 +137,24 @@ pub enum MessageContent {
     Reaction {
         /// The emoji (empty when a reaction is removed).
         emoji: String,
+    },
+    /// A form the customer filled in and sent (a WhatsApp Flow's reply).
+    Form {
+        /// The flow's name, when the provider gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The answers, by field name.
+        fields: std::collections::BTreeMap<String, String>,
+    },
+    /// Something the channel reported that the customer did not write as a new message: an
+    /// edit or deletion of an earlier message, a changed number, an answer to a call-permission
+    /// request. Kept in the history for a person to see; the bot never answers it.
+    Notice {
+        /// What happened: `edit`, `revoke`, `system.user_changed_number`, …
+        kind: String,
+        /// What the notice says (an edit's new text, a system notice's body), when anything.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// Content atiende cannot read (contacts cards, orders, unknown types). Kept so a person can
     /// look at it.

@@ -161,5 +161,6 @@ pub fn whatsapp_text(
         sent_at: None,
         received_at: chrono::Utc::now(),
         in_reply_to: None,
+        referral: None,
     }
 }

@@ -36,8 +36,8 @@ use atiende_domain::{
     Agent, ConversationId, DeskAction, DeskEvent, DeskKind, InboundMessage, Tenant, TenantId,
 };
 use atiende_platform::{ApiError, config::Limits, trace::TraceParent};
-use atiende_ports::{Clock, DeskLinkStore, TenantStore, WebChatStore};
-use tracing::info;
+use atiende_ports::{Clock, DeadLetter, DeadLetterStore, DeskLinkStore, TenantStore, WebChatStore};
+use tracing::{info, warn};
 
 /// The ingest service's state.
 pub struct Ingest {
@@ -45,6 +45,7 @@ pub struct Ingest {
     gateway: Arc<InboundGateway>,
     webchat: Arc<dyn WebChatStore>,
     desk_links: Arc<dyn DeskLinkStore>,
+    dead_letters: Arc<dyn DeadLetterStore>,
     clock: Arc<dyn Clock>,
     public_url: String,
     limits: Limits,
@@ -59,6 +60,7 @@ impl Ingest {
             gateway: infra.gateway(),
             webchat: infra.webchat(),
             desk_links: infra.desk_links(),
+            dead_letters: infra.dead_letters(),
             clock: infra.clock.clone(),
             public_url: infra.public_url.clone(),
             limits: infra.settings.limits.clone(),
@@ -131,6 +133,34 @@ impl Ingest {
 }
 
 impl Ingest {
+    /// Parks the items of a provider's notification that could not be read, where an operator
+    /// looks for what was not processed (`GET /admin/dead-letters`); the readable rest of the
+    /// notification goes on. Parking is best effort: the provider retrying a whole batch for one
+    /// item it will never change would only repeat the failure.
+    async fn park_skipped(
+        &self,
+        tenant: &TenantId,
+        skipped: &[atiende_adapter_meta::webhook::Skipped],
+    ) {
+        for item in skipped {
+            warn!(%tenant, reason = %item.reason, "Skipped an unreadable notification item.");
+            let Some(data) = &item.item else { continue };
+            let letter = DeadLetter {
+                subscription: "webhooks/meta".to_owned(),
+                message_id: item.key(),
+                ordering_key: None,
+                attributes: [("tenant".to_owned(), tenant.to_string())].into(),
+                data: data.clone(),
+                reason: item.reason.clone(),
+                attempts: 1,
+                at: self.clock.now(),
+            };
+            if let Err(e) = self.dead_letters.record(letter).await {
+                warn!(%tenant, error = %e, "Could not park an unreadable notification item.");
+            }
+        }
+    }
+
     /// Publishes what an agent did at an external desk, continuing the caller's trace.
     async fn desk_event(
         &self,

@@ -11,7 +11,6 @@ use atiende_platform::{
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tracing::warn;
 
 use crate::Ingest;
 
@@ -64,9 +63,7 @@ pub(crate) async fn notification(
     .map_err(crate::invalid_signature)?;
     let events = parse_notification(&body, &tenant.id, &meta.phone_number_id, ingest.clock.now())
         .map_err(|e| ApiError::bad_body(e.to_string()))?;
-    for skipped in &events.skipped {
-        warn!(tenant = %tenant.id, item = %skipped, "Skipped an unreadable notification item.");
-    }
+    ingest.park_skipped(&tenant.id, &events.skipped).await;
     let trace = TraceParent::continue_or_start(header_str(&request, "traceparent")).to_string();
     let (mut accepted, mut duplicates) = (0, 0);
     // If one of several messages fails transiently, the 503 makes Meta resend the whole batch;

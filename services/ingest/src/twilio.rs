@@ -8,6 +8,7 @@ use atiende_platform::{
     trace::TraceParent,
 };
 use secrecy::ExposeSecret;
+use tracing::debug;
 
 use crate::Ingest;
 
@@ -73,6 +74,9 @@ pub(crate) async fn webhook(
         }
         TwilioEvent::Status(status) => {
             ingest.gateway.record_status(&status).await?;
+        }
+        TwilioEvent::Ignored(what) => {
+            debug!(tenant = %tenant.id, %what, "Acknowledged a Twilio callback atiende does not use.");
         }
     }
     Ok(empty_twiml())

@@ -157,6 +157,7 @@ async fn post_message(
         sent_at: Some(now),
         received_at: now,
         in_reply_to: None,
+        referral: None,
     };
     let seq = ingest
         .webchat

@@ -8,7 +8,8 @@ use std::marker::PhantomData;
 
 use atiende_domain::{
     Channel, Contact, ContactIdentity, ConversationId, DeliveryState, InboundMessage, MediaKind,
-    MediaRef, MessageContent, PhoneNumber, ProviderMessageId, StatusUpdate, TenantId,
+    MediaRef, MessageContent, PhoneNumber, ProviderMessageId, Referral, StatusUpdate, TenantId,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -82,6 +83,9 @@ pub enum TwilioEvent {
     Message(Box<InboundMessage>),
     /// A delivery receipt for a message we sent.
     Status(StatusUpdate),
+    /// A callback atiende has no use for (an intermediate status such as `receiving`); it is
+    /// acknowledged so Twilio does not report an error.
+    Ignored(String),
 }
 
 fn required<'a>(form: &'a SignedForm<Verified>, name: &str) -> Result<&'a str, WebhookError> {
@@ -104,9 +108,9 @@ impl SignedForm<Verified> {
         let id =
             ProviderMessageId::parse(sid).map_err(|e| WebhookError::Malformed(e.to_string()))?;
         if let Some(status) = self.get("MessageStatus") {
-            let state = DeliveryState::parse(status).ok_or_else(|| {
-                WebhookError::Malformed(format!("unknown MessageStatus {status}"))
-            })?;
+            let Some(state) = DeliveryState::parse(status) else {
+                return Ok(TwilioEvent::Ignored(format!("MessageStatus {status}")));
+            };
             return Ok(TwilioEvent::Status(StatusUpdate {
                 tenant: tenant.clone(),
                 channel: Channel::TwilioWhatsApp,
@@ -120,13 +124,26 @@ impl SignedForm<Verified> {
             }));
         }
 
+        // The same rule as Meta's: the phone number keys the conversation whenever Twilio gives
+        // one (in `From` or `WaId`); the business-scoped user id (`From` or `ExternalUserId`)
+        // only when it does not, so one person is one conversation.
         let from = required(&self, "From")?;
-        let identity = ContactIdentity::parse_whatsapp(from)
-            .map_err(|e| WebhookError::Malformed(format!("From: {e}")))?;
-        let phone = match (&identity, self.get("WaId")) {
-            (ContactIdentity::Phone(p), _) => Some(p.clone()),
-            (ContactIdentity::User(_), Some(wa_id)) => PhoneNumber::parse(wa_id).ok(),
-            (ContactIdentity::User(_), None) => None,
+        let phone = PhoneNumber::parse(from)
+            .ok()
+            .or_else(|| self.get("WaId").and_then(|w| PhoneNumber::parse(w).ok()));
+        let identity = match phone.clone() {
+            Some(phone) => ContactIdentity::Phone(phone),
+            None => UserId::parse_bsuid(from)
+                .or_else(|e| {
+                    self.get("ExternalUserId")
+                        .map_or(Err(e), UserId::parse_bsuid)
+                })
+                .map(ContactIdentity::User)
+                .map_err(|_| {
+                    WebhookError::Malformed(
+                        "From is neither a phone number nor a WhatsApp user id".to_owned(),
+                    )
+                })?,
         };
         let contact = Contact {
             identity,
@@ -152,6 +169,14 @@ impl SignedForm<Verified> {
             in_reply_to: self
                 .get("OriginalRepliedMessageSid")
                 .and_then(|s| ProviderMessageId::parse(s).ok()),
+            referral: Referral::from_fields(
+                self.get("ReferralSourceType"),
+                self.get("ReferralSourceId"),
+                self.get("ReferralSourceUrl"),
+                self.get("ReferralHeadline"),
+                self.get("ReferralBody"),
+                self.get("ReferralCtwaClid"),
+            ),
         })))
     }
 
