@@ -72,7 +72,11 @@ async fn main() {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let url = format!("{}/webhooks/twilio/demo", stack.running.public_url());
-        let signature = atiende_adapter_twilio::signature::compute("12345", &url, &params);
+        let signature = atiende_adapter_twilio::signature::compute(
+            "demo-twilio-auth-token-0000",
+            &url,
+            &params,
+        );
         let response = stack
             .http
             .post(format!(

@@ -54,7 +54,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let twilio = FakeTwilio::start(&[(ACCOUNT, "12345")]);
+    let twilio = FakeTwilio::start(&[(ACCOUNT, "demo-twilio-auth-token-0000")]);
     let dir = tempfile::tempdir().unwrap();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let FourServices {

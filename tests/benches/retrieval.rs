@@ -118,7 +118,7 @@ impl Bench {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-retrieval");
         std::fs::create_dir_all(&dir).unwrap();
         let mut settings = atiende_bootstrap::test_settings(&dir);
-        settings.demo = true;
+        settings.demo = Some(true);
         settings.knowledge.embedder = EmbedderChoice::E5;
         if let Some(threads) = std::env::var("BENCH_THREADS")
             .ok()

@@ -163,7 +163,7 @@ async fn main() {
         .unwrap_or(500);
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.log.filter = "warn".to_owned();
     if std::env::var("BENCH_EMBEDDER").as_deref() == Ok("e5") {
         settings.knowledge.embedder = EmbedderChoice::E5;

@@ -49,14 +49,14 @@ fn agent_message(id: u64, text: &str, private: bool, conversation: &str) -> Valu
 #[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
 async fn chatwoot_agents_take_over_and_hand_back() {
     let stack = Stack::start().await;
-    let chatwoot = FakeChatwoot::start(3, "cw-token");
+    let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
     let (status, tenant) = stack
         .admin(
             Method::PATCH,
             "/admin/tenants/demo",
             Some(json!({ "chatwoot": {
                 "base_url": chatwoot.base_url(), "account_id": 3, "inbox_id": 58,
-                "api_token": "cw-token", "webhook_secret": SECRET } })),
+                "api_token": "cw-api-access-token", "webhook_secret": SECRET } })),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{tenant}");

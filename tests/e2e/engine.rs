@@ -40,7 +40,7 @@ impl Bot {
         llm.require_key("sk-primary");
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(dir.path());
-        settings.demo = true;
+        settings.demo = Some(true);
         settings.llm.providers = vec![LlmProvider {
             name: "fake".into(),
             base_url: llm.base_url().into(),
@@ -481,7 +481,7 @@ async fn an_openai_compatible_embeddings_api_makes_search_hybrid() {
     api.require_key("sk-embed");
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.knowledge.embedder = atiende_platform::config::EmbedderChoice::OpenAi;
     settings.knowledge.openai.base_url = api.base_url().into();
     settings.knowledge.openai.api_key = Some(SecretString::from("sk-embed"));

@@ -20,7 +20,7 @@ async fn four_processes_on_the_emulators_answer_each_message_once_across_a_proce
     if !pubsub_ok || !crate::state_contract::emulator("FIRESTORE_EMULATOR_HOST") {
         return;
     }
-    let twilio = FakeTwilio::start(&[(ACCOUNT, "12345")]);
+    let twilio = FakeTwilio::start(&[(ACCOUNT, "demo-twilio-auth-token-0000")]);
     let dir = tempfile::tempdir().unwrap();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let FourServices {

@@ -112,7 +112,7 @@ const GOLD: &[(&str, Locale, Option<&str>)] = &[
 async fn run_gold(embedder: EmbedderChoice) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = atiende_bootstrap::test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.knowledge.embedder = embedder;
     let infra = atiende_bootstrap::Embedded::open(&settings, 0)
         .await

@@ -61,7 +61,7 @@ async fn litellm_failures_fall_back_through_the_chain_or_hand_off() {
     let proxy = LiteLlmProxy::start(MODELS).await;
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.llm.providers = vec![
         provider(&proxy, "gemini", "throttled"),
         provider(&proxy, "openai", "broken"),

@@ -74,7 +74,7 @@ async fn rocketchat_agents_take_over_with_ticket_commands() {
             "/admin/tenants/demo",
             Some(
                 json!({ "chatwoot": { "base_url": "https://cw.example.com", "account_id": 1,
-                "inbox_id": 1, "api_token": "x", "webhook_secret": "y" } }),
+                "inbox_id": 1, "api_token": "cw-api-access-token", "webhook_secret": "cw-webhook-secret" } }),
             ),
         )
         .await;

@@ -227,8 +227,8 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start(&[
         (DEMO_LINE.account, DEMO_LINE.token),
-        (CW_ACCOUNT, "cw-twilio"),
-        (RC_ACCOUNT, "rc-twilio"),
+        (CW_ACCOUNT, "cw-twilio-auth-token"),
+        (RC_ACCOUNT, "rc-twilio-auth-token"),
     ]);
     let llm = FakeLlm::start();
     llm.require_key(LLM_KEY);
@@ -645,7 +645,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     }
 
     // 7. Chatwoot and Rocket.Chat desks, both ways, across restarts of ingest and dispatcher.
-    let chatwoot = FakeChatwoot::start(3, "cw-token");
+    let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
     let rocket = FakeRocketChat::start();
     let cw = format!("cw-{}", &run[..8]);
     let rc = format!("rc-{}", &run[..8]);
@@ -653,18 +653,18 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         (
             &cw,
             CW_ACCOUNT,
-            "cw-twilio",
+            "cw-twilio-auth-token",
             format!("+1415{prefix:06}1"),
             json!({ "chatwoot": { "base_url": chatwoot.base_url(), "account_id": 3,
-                "inbox_id": 58, "api_token": "cw-token", "webhook_secret": CW_SECRET } }),
+                "inbox_id": 58, "api_token": "cw-api-access-token", "webhook_secret": CW_SECRET } }),
         ),
         (
             &rc,
             RC_ACCOUNT,
-            "rc-twilio",
+            "rc-twilio-auth-token",
             format!("+1415{prefix:06}2"),
             json!({ "rocketchat": { "base_url": rocket.base_url(), "department": "ventas",
-                "outgoing_token": RC_TOKEN, "livechat_secret": "rc-livechat" } }),
+                "outgoing_token": RC_TOKEN, "livechat_secret": "rc-livechat-secret" } }),
         ),
     ] {
         let (status, body) = cloud
@@ -693,13 +693,13 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     let cw_line = TwilioLine {
         tenant: &cw,
         account: CW_ACCOUNT,
-        token: "cw-twilio",
+        token: "cw-twilio-auth-token",
         number: &cw_number,
     };
     let rc_line = TwilioLine {
         tenant: &rc,
         account: RC_ACCOUNT,
-        token: "rc-twilio",
+        token: "rc-twilio-auth-token",
         number: &rc_number,
     };
     let (cw_customer, rc_customer) = (phone(30), phone(31));

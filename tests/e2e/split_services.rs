@@ -23,7 +23,10 @@ pub(crate) struct SplitServices {
 
 impl SplitServices {
     pub(crate) async fn start() -> Self {
-        let twilio = FakeTwilio::start(&[("AC00000000000000000000000000000000", "12345")]);
+        let twilio = FakeTwilio::start(&[(
+            "AC00000000000000000000000000000000",
+            "demo-twilio-auth-token-0000",
+        )]);
         let dir = tempfile::tempdir().unwrap();
         let base = |edit: &dyn Fn(&mut atiende_platform::Settings)| {
             let mut s = test_settings(dir.path());
@@ -45,7 +48,9 @@ impl SplitServices {
         let processor = atiende_processor::consumer(&processor_infra).unwrap();
         let processor_server = TestServer::start(Arc::new(move |cfg| processor.configure(cfg)));
 
-        let ingest_infra = Embedded::open(&base(&|s| s.demo = true), 0).await.unwrap();
+        let ingest_infra = Embedded::open(&base(&|s| s.demo = Some(true)), 0)
+            .await
+            .unwrap();
         ingest_infra.load_demo_if_enabled().await.unwrap();
         ingest_infra
             .push_to(Topic::Inbound.subscription(), processor_server.url())
@@ -77,7 +82,7 @@ impl SplitServices {
         .collect();
         // The SDK-signed path is covered by the `twilio` module; here the subject is the wiring.
         let signature = sig::compute(
-            "12345",
+            "demo-twilio-auth-token-0000",
             "https://atiende.example.com/webhooks/twilio/demo",
             &params,
         );

@@ -41,11 +41,11 @@ impl Stack {
     /// The demo tenant with adjusted settings.
     pub async fn start_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Self {
         atiende_platform::telemetry::init_for_tests();
-        let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, "12345")]);
+        let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, "demo-twilio-auth-token-0000")]);
         let meta = FakeMeta::start(&[("106540352242922", "demo-access-token")]);
         let dir = tempfile::tempdir().unwrap();
         let mut settings = atiende_bootstrap::test_settings(dir.path());
-        settings.demo = true;
+        settings.demo = Some(true);
         settings.admin_token = Some(ADMIN_TOKEN.into());
         settings.twilio.api_base = twilio.base_url().to_owned();
         settings.meta.graph_base = meta.base_url().to_owned();
@@ -63,7 +63,7 @@ impl Stack {
     /// POSTs a Twilio webhook to `path`, signed by the official twilio SDK for the public URL.
     pub async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
         let url = format!("{}{path}", self.running.public_url());
-        let signature = python::twilio_signature("12345", &url, params).await;
+        let signature = python::twilio_signature("demo-twilio-auth-token-0000", &url, params).await;
         self.http
             .post(format!("{}{path}", self.running.local_url()))
             .header("x-twilio-signature", signature)
@@ -100,7 +100,7 @@ impl Stack {
 
     /// POSTs a Meta notification, signed with Python's `hmac` and the demo app secret.
     pub async fn meta_webhook(&self, body: &str) -> reqwest::Response {
-        let signature = python::meta_signature("demo-app-secret", body).await;
+        let signature = python::meta_signature("demo-meta-app-secret", body).await;
         self.http
             .post(format!("{}/webhooks/meta/demo", self.running.local_url()))
             .header("content-type", "application/json")

@@ -224,7 +224,7 @@ pub struct TwilioLine<'a> {
 pub const DEMO_LINE: TwilioLine<'static> = TwilioLine {
     tenant: "demo",
     account: ACCOUNT,
-    token: "12345",
+    token: "demo-twilio-auth-token-0000",
     number: "+14155238886",
 };
 

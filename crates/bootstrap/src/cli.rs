@@ -16,7 +16,7 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         host: "127.0.0.1".to_owned(),
         port: 0,
         data_dir: data_dir.to_path_buf(),
-        demo: false,
+        demo: Some(false),
         workers: Some(2),
         shutdown_grace_secs: 2,
         ..Settings::default()

@@ -235,7 +235,12 @@ impl Embedded {
 
     /// Loads the demo tenant when the settings ask for it.
     pub async fn load_demo_if_enabled(&self) -> anyhow::Result<()> {
-        if self.settings.demo {
+        if self.settings.loads_demo() {
+            if self.settings.demo.is_none() {
+                tracing::info!(
+                    "Loading the demo tenant (the embedded default at a local address; ATIENDE_DEMO=false turns it off)."
+                );
+            }
             atiende_demo::load(&self.tenant_admin()?, &*self.knowledge()?)
                 .await
                 .context("cannot load the demo tenant")?;

@@ -25,9 +25,9 @@ pub const ACCOUNTS_CSV: &str = include_str!("../data/cuentas.csv");
 /// The demo tenant's id.
 pub const TENANT_ID: &str = "demo";
 /// The demo tenant's Twilio auth token (public).
-pub const TWILIO_AUTH_TOKEN: &str = "12345";
+pub const TWILIO_AUTH_TOKEN: &str = "demo-twilio-auth-token-0000";
 /// The demo tenant's Meta app secret (public).
-pub const META_APP_SECRET: &str = "demo-app-secret";
+pub const META_APP_SECRET: &str = "demo-meta-app-secret";
 /// The demo tenant's Meta phone number id.
 pub const META_PHONE_NUMBER_ID: &str = "106540352242922";
 /// The demo agent's console key (public, like the other demo credentials).

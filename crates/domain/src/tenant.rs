@@ -130,13 +130,14 @@ impl Tenant {
         if let Some(alerts) = &self.alerts {
             alerts.validate()?;
         }
-        if let Some(crm) = &self.crm
-            && !is_http_url(&crm.webhook_url)
-        {
-            return Err(ValidationError::new(
-                "crm.webhook_url",
-                "expected an http(s) URL",
-            ));
+        if let Some(crm) = &self.crm {
+            if !is_http_url(&crm.webhook_url) {
+                return Err(ValidationError::new(
+                    "crm.webhook_url",
+                    "expected an http(s) URL",
+                ));
+            }
+            check_secret("crm.signing_secret", &crm.signing_secret)?;
         }
         for (name, template) in &self.templates {
             if name.is_empty() || name.len() > 64 {
@@ -177,6 +178,7 @@ impl TwilioSettings {
                 "expected AC followed by 32 letters or digits",
             ));
         }
+        check_secret("twilio.auth_token", &self.auth_token)?;
         if let Some(mg) = &self.messaging_service_sid
             && !(mg.len() == 34 && mg.starts_with("MG"))
         {
@@ -213,6 +215,9 @@ impl MetaSettings {
                 "expected the numeric phone number id",
             ));
         }
+        check_secret("meta.access_token", &self.access_token)?;
+        check_secret("meta.app_secret", &self.app_secret)?;
+        check_secret("meta.verify_token", &self.verify_token)?;
         Ok(())
     }
 }
@@ -248,6 +253,8 @@ impl ChatwootSettings {
                 "account_id and inbox_id are positive numbers",
             ));
         }
+        check_secret("chatwoot.api_token", &self.api_token)?;
+        check_secret("chatwoot.webhook_secret", &self.webhook_secret)?;
         Ok(())
     }
 }
@@ -288,6 +295,10 @@ impl RocketChatSettings {
                 "must be 1-100 characters",
             ));
         }
+        check_secret("rocketchat.outgoing_token", &self.outgoing_token)?;
+        if let Some(secret) = &self.livechat_secret {
+            check_secret("rocketchat.livechat_secret", secret)?;
+        }
         Ok(())
     }
 }
@@ -325,6 +336,23 @@ pub struct CrmSettings {
     pub webhook_url: String,
     /// The key the CRM verifies the signature with.
     pub signing_secret: SecretString,
+}
+
+/// The fewest characters a tenant secret may have. Providers issue longer ones (Twilio's auth
+/// token and Meta's app secret are 32 hex digits); a short or empty one would let anyone sign
+/// webhooks as the provider, since an empty HMAC key or token is trivially guessed.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+fn check_secret(field: &'static str, secret: &SecretString) -> Result<(), ValidationError> {
+    use secrecy::ExposeSecret;
+    let secret = secret.expose_secret();
+    if secret.trim().chars().count() < MIN_SECRET_CHARS || secret.len() > 4096 {
+        return Err(ValidationError::new(
+            field,
+            "must be at least 16 characters (the value the provider issued, or a long random one)",
+        ));
+    }
+    Ok(())
 }
 
 fn is_http_url(url: &str) -> bool {

@@ -59,8 +59,10 @@ pub struct Settings {
     /// without it.
     #[serde(skip_serializing)]
     pub admin_token: Option<SecretString>,
-    /// Load the demo tenant at start.
-    pub demo: bool,
+    /// Load the demo tenant at start (`ATIENDE_DEMO`). Unset, it loads only on the embedded
+    /// default (SQLite) at a local address: its credentials are public test values, so a
+    /// deployment reachable from the internet, or on GCP, must ask for it explicitly.
+    pub demo: Option<bool>,
     /// Worker threads of the HTTP server (default: one per core but one, at least one).
     pub workers: Option<usize>,
     /// Seconds in-flight work may take to finish after SIGTERM.
@@ -97,7 +99,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             public_url: None,
             admin_token: None,
-            demo: true,
+            demo: None,
             workers: None,
             shutdown_grace_secs: 10,
             log: LogSettings::default(),
@@ -747,6 +749,15 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Whether the demo tenant loads: as `demo` says, or, unset, only on the embedded default
+    /// at a local address.
+    pub fn loads_demo(&self) -> bool {
+        self.demo.unwrap_or_else(|| {
+            self.store.backend == StoreBackend::Sqlite
+                && self.public_url.as_deref().is_none_or(is_local_url)
+        })
+    }
+
     /// Checks ranges and formats, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.public_url {
@@ -907,6 +918,16 @@ impl Settings {
     }
 }
 
+/// Whether `url` names this machine (`localhost`, a loopback address).
+fn is_local_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    })
+}
+
 fn check_base_url(setting: &'static str, value: &str) -> Result<(), ConfigError> {
     let parsed = url::Url::parse(value)
         .map_err(|e| invalid(setting, format!("{value:?} is not a URL: {e}")))?;
@@ -931,6 +952,21 @@ fn check_base_url(setting: &'static str, value: &str) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_loads_by_default_only_on_the_embedded_store_at_a_local_address() {
+        let mut s = Settings::default();
+        assert!(s.loads_demo());
+        s.public_url = Some("http://127.0.0.1:8080".into());
+        assert!(s.loads_demo());
+        s.public_url = Some("https://atiende.example.com".into());
+        assert!(!s.loads_demo(), "reachable from the internet");
+        s.demo = Some(true);
+        assert!(s.loads_demo(), "asked for");
+        let mut gcp = Settings::default();
+        gcp.store.backend = StoreBackend::Firestore;
+        assert!(!gcp.loads_demo(), "on GCP");
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -70,13 +70,13 @@ fn acme() -> Value {
         "language": "es",
         "twilio": {
             "account_sid": "AC11111111111111111111111111111111",
-            "auth_token": "tw-secret-value",
+            "auth_token": "tw-auth-token-secret-value",
             "whatsapp_number": "whatsapp:+18095550000"
         },
         "meta": {
             "phone_number_id": "1234567890",
             "access_token": "meta-access-secret",
-            "app_secret": "meta-app-secret",
+            "app_secret": "meta-app-secret-value",
             "verify_token": "meta-verify-secret"
         },
         "templates": {}
@@ -192,9 +192,9 @@ async fn tenants_are_created_read_updated_and_deleted_without_ever_returning_sec
     for body in [&created, &listed, &one, &patched] {
         let text = body.to_string();
         for secret in [
-            "tw-secret-value",
+            "tw-auth-token-secret-value",
             "meta-access-secret",
-            "meta-app-secret",
+            "meta-app-secret-value",
             "meta-verify-secret",
         ] {
             assert!(!text.contains(secret), "a secret leaked: {text}");
@@ -226,6 +226,14 @@ async fn invalid_tenants_are_400_with_the_field_named() {
         (
             json!({"id": "ok", "name": "x", "twilio": {"account_sid": "AC11111111111111111111111111111111", "auth_token": "t", "whatsapp_number": "12"}}),
             "phone number",
+        ),
+        (
+            json!({"id": "ok", "name": "x", "twilio": {"account_sid": "AC11111111111111111111111111111111", "auth_token": "", "whatsapp_number": "+18095550100"}}),
+            "twilio.auth_token",
+        ),
+        (
+            json!({"id": "ok", "name": "x", "meta": {"phone_number_id": "1", "access_token": "long-enough-access-token", "app_secret": "short", "verify_token": "long-enough-verify-token"}}),
+            "meta.app_secret",
         ),
     ];
     for (body, mention) in cases {

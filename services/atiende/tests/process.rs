@@ -28,7 +28,7 @@ fn signed_webhook(sid: &str, from: &str, text: &str) -> (Vec<(String, String)>, 
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let signature = atiende_adapter_twilio::signature::compute(
-        "12345",
+        "demo-twilio-auth-token-0000",
         &format!("{PUBLIC}/webhooks/twilio/demo"),
         &params,
     );
@@ -37,7 +37,10 @@ fn signed_webhook(sid: &str, from: &str, text: &str) -> (Vec<(String, String)>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
-    let twilio = FakeTwilio::start(&[("AC00000000000000000000000000000000", "12345")]);
+    let twilio = FakeTwilio::start(&[(
+        "AC00000000000000000000000000000000",
+        "demo-twilio-auth-token-0000",
+    )]);
     // Twilio is down during the first run, so nothing can be sent before the kill: whatever was
     // accepted is somewhere on the bus (inbound or outbound) when the process dies.
     twilio.fail_next(
@@ -52,6 +55,8 @@ async fn accepted_messages_survive_kill_9_and_are_answered_exactly_once() {
     let env = [
         ("TWILIO_API_BASE", twilio.base_url()),
         ("ATIENDE_PUBLIC_URL", PUBLIC),
+        // A public URL: the demo loads only when asked for.
+        ("ATIENDE_DEMO", "true"),
         // However slow the machine is between the first webhook and the kill, the outbound
         // actions must still be on the bus, not dead-lettered, when the second run starts.
         ("ATIENDE_BUS__MAX_ATTEMPTS", "100000"),

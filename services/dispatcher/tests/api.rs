@@ -34,11 +34,14 @@ async fn spawn() -> Harness {
 }
 
 async fn spawn_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Harness {
-    let twilio = FakeTwilio::start(&[("AC00000000000000000000000000000000", "12345")]);
+    let twilio = FakeTwilio::start(&[(
+        "AC00000000000000000000000000000000",
+        "demo-twilio-auth-token-0000",
+    )]);
     let meta = FakeMeta::start(&[("106540352242922", "demo-access-token")]);
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.public_url = Some(PUBLIC.to_owned());
     settings.twilio.api_base = twilio.base_url().to_owned();
     settings.meta.graph_base = meta.base_url().to_owned();

@@ -18,7 +18,7 @@ use atiende_testkit::{TestServer, bus::Recorder};
 use reqwest::StatusCode;
 
 const PUBLIC: &str = "https://atiende.example.com";
-const TOKEN: &str = "12345";
+const TOKEN: &str = "demo-twilio-auth-token-0000";
 const META_FIXTURE: &[u8] =
     include_bytes!("../../../crates/adapters/meta/tests/fixtures/meta_text_message.json");
 
@@ -34,7 +34,7 @@ async fn spawn_with(edit: impl FnOnce(&mut atiende_platform::Settings)) -> Harne
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     settings.public_url = Some(PUBLIC.to_owned());
-    settings.demo = true;
+    settings.demo = Some(true);
     edit(&mut settings);
     let infra = Embedded::open(&settings, 0).await.unwrap();
     infra.load_demo_if_enabled().await.unwrap();
@@ -476,7 +476,7 @@ async fn meta_notifications_are_verified_over_the_raw_bytes_and_published_once()
     let h = spawn().await;
     let good = format!(
         "sha256={}",
-        meta_signature::compute("demo-app-secret", META_FIXTURE)
+        meta_signature::compute("demo-meta-app-secret", META_FIXTURE)
     );
     assert_eq!(
         h.post_meta(META_FIXTURE, Some(good.clone())).await.status(),
@@ -514,7 +514,7 @@ async fn meta_notifications_are_verified_over_the_raw_bytes_and_published_once()
     let garbage = b"{\"object\": 42}";
     let signed = format!(
         "sha256={}",
-        meta_signature::compute("demo-app-secret", garbage)
+        meta_signature::compute("demo-meta-app-secret", garbage)
     );
     assert_eq!(
         h.post_meta(garbage, Some(signed)).await.status(),

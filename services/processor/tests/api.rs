@@ -31,7 +31,7 @@ struct Harness {
 async fn spawn_with(token: Option<&str>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.demo = true;
+    settings.demo = Some(true);
     settings.bus.push_token = token.map(SecretString::from);
     let infra = Embedded::open(&settings, 0).await.unwrap();
     infra.load_demo_if_enabled().await.unwrap();
