@@ -246,6 +246,16 @@ async fn account_status_is_told_only_to_the_registered_whatsapp_number() {
         "masked: {}",
         tool.arguments
     );
+
+    // An account that does not exist is refused in the very same words: no enumeration.
+    bot.llm.push([
+        Scripted::tool_calls(&[("estado_de_cuenta", json!({"cuenta": "999-999"}))]),
+        turn("Listo. ¿Algo más?", 0.9, &[]),
+    ]);
+    bot.say_from("+18095559999", "Estado de la cuenta 999999")
+        .await;
+    let unknown = bot.tool_results();
+    assert_eq!(unknown[0], stranger[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -628,8 +638,13 @@ async fn a_rolling_summary_is_kept_off_the_reply_path_and_fed_to_later_prompts()
         .find(|(_, b)| !b["response_format"].is_null())
         .unwrap()
         .1;
-    let evidence = last["messages"][1]["content"].as_str().unwrap();
+    // The summary is the customer's words retold: fenced user content, not a system message.
+    let customer = &last["messages"][2];
+    assert_eq!(customer["role"], "user");
+    let text = customer["content"].as_str().unwrap();
+    assert!(text.starts_with("<datos_del_cliente>"), "{text}");
     assert!(
-        evidence.contains("Resumen de la conversación hasta ahora: Cliente de Constructora Caribe")
+        text.contains("resumen de la conversación hasta ahora: Cliente de Constructora Caribe"),
+        "{text}"
     );
 }

@@ -286,16 +286,14 @@ impl ToolRunner<'_> {
             .account(&self.tenant.id, number)
             .await
             .map_err(|e| format!("cuentas no disponibles: {e}"))?;
-        let Some(account) = account else {
-            return Ok((json!({"encontrada": false}), "ok"));
-        };
-        if !self.asker_owns(&account.whatsapp) {
-            // Whether the account exists is not disclosed either.
+        // An account that does not exist and one that is not the asker's get the same answer,
+        // word for word: a different one would let anyone enumerate account numbers.
+        let Some(account) = account.filter(|a| self.asker_owns(&a.whatsapp)) else {
             return Ok((
-                json!({"autorizado": false, "motivo": "Por seguridad el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta."}),
+                json!({"autorizado": false, "motivo": "Por seguridad el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta, y solo si la cuenta existe."}),
                 "refused",
             ));
-        }
+        };
         effects.grounded = true;
         Ok((
             json!({"autorizado": true, "cuenta": account.number, "titular": account.holder,
