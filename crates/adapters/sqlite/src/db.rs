@@ -123,8 +123,8 @@ impl Db {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("atiende.sqlite3");
+        restrict_permissions(&path)?;
         let writer_conn = open_connection(&path, durability, false)?;
-        restrict_permissions(&path);
         migrate(&writer_conn)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -241,15 +241,37 @@ fn open_connection(
     Ok(conn)
 }
 
+/// Keeps the database and its WAL and shared-memory files private to the service's user: they
+/// hold tenants' provider credentials and customers' conversations. The database file is
+/// created `0600` before SQLite opens it (SQLite gives the `-wal` and `-shm` files the
+/// database's mode), and files left by an older version are narrowed, so none is ever readable
+/// under a permissive umask. (The directory is the operator's to choose and is left alone.)
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    // The database holds tenants' provider credentials and customers' conversations.
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+fn restrict_permissions(path: &Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| DbError::Unavailable(format!("cannot restrict {}: {e}", p.display())))
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", path.display())))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            private(&file, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) {}
+fn restrict_permissions(_path: &Path) -> Result<(), DbError> {
+    Ok(())
+}
 
 /// Runs passive checkpoints (which never block the writer) until every `Db` handle is gone.
 fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
@@ -559,6 +581,27 @@ pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Durability::Normal).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            files.iter().any(|f| f.to_string_lossy().ends_with("-wal")),
+            "{files:?}"
+        );
+        for file in files {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        drop(db);
+    }
 
     #[test]
     fn a_full_failing_or_read_only_disk_is_worth_retrying_a_broken_statement_is_not() {
