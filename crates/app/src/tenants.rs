@@ -218,7 +218,8 @@ pub struct NewTenant {
     /// Templates by name.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateRef>,
-    /// Whether the web chat may reach this tenant (default true).
+    /// Whether the web chat may reach this tenant (default false: off until the tenant turns it
+    /// on, since a public chat spends model calls and desk time).
     pub webchat_enabled: Option<bool>,
     /// The assistant's persona, tools, models and limits.
     #[serde(default)]
@@ -486,7 +487,8 @@ impl TenantAdmin {
             alerts: input.alerts.map(|a| merge_alerts(None, a)).transpose()?,
             crm: input.crm.map(|c| merge_crm(None, c)).transpose()?,
             templates: input.templates,
-            webchat_enabled: input.webchat_enabled.unwrap_or(true),
+            // Off until the tenant turns it on: a public chat costs model calls and desk time.
+            webchat_enabled: input.webchat_enabled.unwrap_or(false),
             assistant: input.assistant,
             created_at: now,
             updated_at: now,

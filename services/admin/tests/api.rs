@@ -170,6 +170,10 @@ async fn tenants_are_created_read_updated_and_deleted_without_ever_returning_sec
     assert_eq!(created["twilio"]["whatsapp_number"], "+18095550000");
     assert_eq!(created["twilio"]["auth_token_set"], true);
     assert_eq!(
+        created["webchat_enabled"], false,
+        "the public web chat is off until the tenant turns it on"
+    );
+    assert_eq!(
         created["webhooks"]["twilio"],
         "https://atiende.example.com/webhooks/twilio/acme"
     );

@@ -6,7 +6,8 @@
 //! visitor's identity (a username-only contact, with no phone number).
 //!
 //! * `GET /` — the page.
-//! * `GET /webchat/tenants` — tenants that accept web chat (`id`, `name`).
+//! * `GET /webchat/{tenant}` — the tenant's public name, if it offers web chat (404 otherwise).
+//!   There is deliberately no list of tenants: who a deployment serves is not public.
 //! * `POST /webchat/{tenant}/sessions` — a new session.
 //! * `POST /webchat/{tenant}/sessions/{session}/messages` — `{"text": "…"}`; 202.
 //! * `GET /webchat/{tenant}/sessions/{session}/messages?after=N` — the transcript after `N`.
@@ -27,7 +28,7 @@ const PAGE: &str = include_str!("webchat.html");
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, max_chars: usize) {
     cfg.route("/", web::get().to(page))
-        .route("/webchat/tenants", web::get().to(tenants))
+        .route("/webchat/{tenant}", web::get().to(tenant))
         .route("/webchat/{tenant}/sessions", web::post().to(create_session))
         .service(
             web::resource("/webchat/{tenant}/sessions/{session}/messages")
@@ -53,14 +54,12 @@ async fn page() -> HttpResponse {
         .body(PAGE)
 }
 
-async fn tenants(ingest: web::Data<Ingest>) -> Result<HttpResponse, ApiError> {
-    let tenants = ingest.tenants.list().await?;
-    let visible: Vec<_> = tenants
-        .iter()
-        .filter(|t| t.webchat_enabled)
-        .map(|t| json!({ "id": t.id, "name": t.name }))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "tenants": visible })))
+async fn tenant(
+    ingest: web::Data<Ingest>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = webchat_tenant(&ingest, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": tenant.id, "name": tenant.name })))
 }
 
 async fn webchat_tenant(ingest: &Ingest, id: &str) -> Result<std::sync::Arc<Tenant>, ApiError> {
