@@ -35,6 +35,8 @@ pub fn emulator_env(
         ("ATIENDE_KNOWLEDGE__EMBEDDER", "none".to_owned()),
         ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0".to_owned()),
         ("ATIENDE_DEMO", (service == "admin").to_string()),
+        // The fake desks and CRMs listen on 127.0.0.1.
+        ("ATIENDE_ALLOW_PRIVATE_URLS", "true".to_owned()),
         ("ATIENDE_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         // Google's emulator pushes without a token.
         ("ATIENDE_BUS__UNAUTHENTICATED_PUSH", "true".to_owned()),

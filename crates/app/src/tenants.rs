@@ -442,6 +442,29 @@ pub struct TenantAdmin {
     store: Arc<dyn TenantStore>,
     index: Arc<dyn KeywordIndex>,
     clock: Arc<dyn Clock>,
+    allow_private_urls: bool,
+}
+
+/// The URLs atiende calls on the tenant's behalf, with the setting each comes from.
+fn outbound_urls(tenant: &Tenant) -> Vec<(&'static str, String)> {
+    use secrecy::ExposeSecret;
+    let mut urls = Vec::new();
+    if let Some(c) = &tenant.chatwoot {
+        urls.push(("chatwoot.base_url", c.base_url.clone()));
+    }
+    if let Some(r) = &tenant.rocketchat {
+        urls.push(("rocketchat.base_url", r.base_url.clone()));
+    }
+    if let Some(a) = &tenant.alerts {
+        urls.push((
+            "alerts.webhook_url",
+            a.webhook_url.expose_secret().to_owned(),
+        ));
+    }
+    if let Some(c) = &tenant.crm {
+        urls.push(("crm.webhook_url", c.webhook_url.clone()));
+    }
+    urls
 }
 
 impl TenantAdmin {
@@ -455,7 +478,33 @@ impl TenantAdmin {
             store,
             index,
             clock,
+            allow_private_urls: false,
         }
+    }
+
+    /// Lets tenants' desk, alert and CRM URLs name private and local addresses: for tests, and
+    /// for a desk on the same private network as atiende (`allow_private_urls`).
+    #[must_use]
+    pub fn allowing_private_urls(mut self, allow: bool) -> Self {
+        self.allow_private_urls = allow;
+        self
+    }
+
+    /// Validates `tenant`, including that the URLs atiende will call for it are public.
+    fn check(&self, tenant: &Tenant) -> Result<(), AppError> {
+        tenant.validate()?;
+        if !self.allow_private_urls {
+            for (setting, url) in outbound_urls(tenant) {
+                if let Some(why) = atiende_domain::address::private_host(&url) {
+                    return Err(atiende_domain::ValidationError::new(
+                        setting,
+                        format!("must point at a public address: {why}"),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Turns a [`NewTenant`] into a validated [`Tenant`] without storing it.
@@ -493,7 +542,7 @@ impl TenantAdmin {
             created_at: now,
             updated_at: now,
         };
-        tenant.validate()?;
+        self.check(&tenant)?;
         Ok(tenant)
     }
 
@@ -594,7 +643,7 @@ impl TenantAdmin {
             tenant.webchat_enabled = webchat;
         }
         tenant.updated_at = self.clock.now();
-        tenant.validate()?;
+        self.check(&tenant)?;
         self.store.update(&tenant).await?;
         Ok(Arc::new(tenant))
     }

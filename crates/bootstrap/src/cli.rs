@@ -17,6 +17,8 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         port: 0,
         data_dir: data_dir.to_path_buf(),
         demo: Some(false),
+        // Tests stand fake desks and CRMs up on 127.0.0.1.
+        allow_private_urls: true,
         workers: Some(2),
         shutdown_grace_secs: 2,
         ..Settings::default()

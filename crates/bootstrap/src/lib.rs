@@ -14,6 +14,8 @@
 //! * `knowledge`: the keyword and vector indexes and the embedding model.
 //! * `model`: the chain of language-model providers.
 //! * `push`: push authentication and the embedded bus's HTTP push between processes.
+//! * `outbound`: the HTTP client for tenants' own URLs (desks, alerts, CRM), which reaches
+//!   only public addresses and follows no redirects.
 //! * `cli`: command line, settings, logging, runtime; serving one service.
 //! * `gcp` (`--features gcp`): Firestore, Pub/Sub, OIDC and pull workers.
 
@@ -22,6 +24,7 @@ mod cli;
 mod gcp;
 mod knowledge;
 mod model;
+mod outbound;
 mod push;
 pub mod state;
 
@@ -116,6 +119,9 @@ pub struct Embedded {
     pub clock: Arc<dyn Clock>,
     /// The HTTP client for providers and push deliveries.
     pub http: reqwest::Client,
+    /// The HTTP client for URLs a tenant supplied (its desk, alert webhook and CRM): public
+    /// addresses only, unless `allow_private_urls`, and no redirects.
+    pub tenant_http: reqwest::Client,
     /// The conversation engine, when language models are configured.
     pub engine: Option<Arc<ConversationEngine>>,
     /// Knowledge search with its keyword index, when the service needs it.
@@ -157,12 +163,16 @@ impl Embedded {
         // Building the HTTP client loads the system's root certificates (tens of milliseconds):
         // on a blocking thread while the state's clients connect.
         let request_timeout = Duration::from_millis(settings.dispatcher.request_timeout_ms);
+        let allow_private = settings.allow_private_urls;
         let http = tokio::task::spawn_blocking(move || {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(request_timeout)
-                .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
-                .build()
+            let builder = || {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .timeout(request_timeout)
+                    .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
+            };
+            let tenant = outbound::tenant_client(builder(), allow_private)?;
+            Ok::<_, reqwest::Error>((builder().build()?, tenant))
         });
         let ports = state::open(settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -170,7 +180,7 @@ impl Embedded {
             ports.stores.tenants.clone(),
             TENANT_CACHE_TTL,
         ));
-        let http = http
+        let (http, tenant_http) = http
             .await
             .context("the HTTP client's builder stopped")?
             .context("cannot build the HTTP client")?;
@@ -213,6 +223,7 @@ impl Embedded {
             tenants,
             clock,
             http,
+            tenant_http,
             engine,
             knowledge,
             ports,
@@ -422,15 +433,15 @@ impl Embedded {
             },
         )
         .with_desk(Arc::new(ChatwootDesk::new(
-            self.http.clone(),
+            self.tenant_http.clone(),
             self.desk_links(),
         )))
         .with_desk(Arc::new(RocketChatDesk::new(
-            self.http.clone(),
+            self.tenant_http.clone(),
             self.desk_links(),
         )))
-        .with_alerter(Arc::new(SlackAlerter::new(self.http.clone())))
-        .with_leads(Arc::new(SignedWebhookCrm::new(self.http.clone())));
+        .with_alerter(Arc::new(SlackAlerter::new(self.tenant_http.clone())))
+        .with_leads(Arc::new(SignedWebhookCrm::new(self.tenant_http.clone())));
         Arc::new(dispatcher)
     }
 
@@ -440,11 +451,10 @@ impl Embedded {
             .knowledge
             .as_ref()
             .context("tenant onboarding needs knowledge search (Needs::knowledge)")?;
-        Ok(TenantAdmin::new(
-            self.tenants.clone(),
-            index.clone(),
-            self.clock.clone(),
-        ))
+        Ok(
+            TenantAdmin::new(self.tenants.clone(), index.clone(), self.clock.clone())
+                .allowing_private_urls(self.settings.allow_private_urls),
+        )
     }
 
     /// Conversation operations.

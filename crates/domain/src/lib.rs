@@ -11,6 +11,7 @@
 //! * [`contact`]: who the customer is — a phone number *or* a username-only user id.
 //! * [`channel`] and [`locale`]: where a message travels and which language it speaks.
 //! * [`tenant`]: a business and its channel credentials and templates.
+//! * [`address`]: which network addresses a tenant-supplied URL may reach (SSRF guard).
 //! * [`message`]: the normalized inbound message every channel is translated into.
 //! * [`conversation`]: the conversation record and its state machine (bot ↔ human).
 //! * [`desk`]: the human desk — handoff packet, ticket numbers, what agents do.
@@ -29,6 +30,7 @@
 //! * [`sentiment`]: an offline sentiment score for Spanish and English.
 //! * [`mask`]: how personal data appears in logs.
 
+pub mod address;
 pub mod assistant;
 pub mod channel;
 pub mod contact;

@@ -63,6 +63,11 @@ pub struct Settings {
     /// default (SQLite) at a local address: its credentials are public test values, so a
     /// deployment reachable from the internet, or on GCP, must ask for it explicitly.
     pub demo: Option<bool>,
+    /// Let tenants' desk, alert and CRM URLs reach private, loopback and link-local addresses
+    /// (`ATIENDE_ALLOW_PRIVATE_URLS`). Off, such URLs are refused at onboarding and their names
+    /// must resolve to public addresses when called, so a tenant cannot make atiende call the
+    /// cloud's metadata server or its own network. For tests, and a desk on the same network.
+    pub allow_private_urls: bool,
     /// Worker threads of the HTTP server (default: one per core but one, at least one).
     pub workers: Option<usize>,
     /// Seconds in-flight work may take to finish after SIGTERM.
@@ -100,6 +105,7 @@ impl Default for Settings {
             public_url: None,
             admin_token: None,
             demo: None,
+            allow_private_urls: false,
             workers: None,
             shutdown_grace_secs: 10,
             log: LogSettings::default(),

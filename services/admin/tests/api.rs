@@ -22,8 +22,16 @@ struct Harness {
 }
 
 async fn spawn_with(token: Option<&str>) -> Harness {
+    spawn_configured(token, |_| {}).await
+}
+
+async fn spawn_configured(
+    token: Option<&str>,
+    edit: impl FnOnce(&mut atiende_platform::Settings),
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
+    edit(&mut settings);
     settings.admin_token = token.map(SecretString::from);
     settings.public_url = Some("https://atiende.example.com".to_owned());
     let infra = Embedded::open(&settings, 0).await.unwrap();
@@ -758,4 +766,44 @@ async fn the_consoles_public_sign_in_does_not_buffer_a_megabyte() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: Value = response.json().await.unwrap();
     assert!(body.to_string().contains("65536"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_urls_may_not_point_inside_the_network() {
+    let h = spawn_configured(Some(TOKEN), |s| s.allow_private_urls = false).await;
+    for (field, body) in [
+        (
+            "crm.webhook_url",
+            json!({"crm": {"webhook_url": "http://169.254.169.254/computeMetadata/v1/", "signing_secret": "crm-signing-secret-value"}}),
+        ),
+        (
+            "alerts.webhook_url",
+            json!({"alerts": {"webhook_url": "http://localhost:8080/admin/tenants"}}),
+        ),
+        (
+            "chatwoot.base_url",
+            json!({"chatwoot": {"base_url": "http://10.0.0.7", "account_id": 1, "inbox_id": 1, "api_token": "cw-api-access-token", "webhook_secret": "cw-webhook-secret"}}),
+        ),
+    ] {
+        let mut tenant = json!({"id": "inside", "name": "Inside"});
+        tenant
+            .as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        let (status, response) = h.call(Method::POST, "/admin/tenants", Some(tenant)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {response}");
+        let message = response["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(field) && message.contains("public"),
+            "{message}"
+        );
+    }
+    let (status, response) = h
+        .call(
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({"id": "outside", "name": "Outside", "crm": {"webhook_url": "https://crm.example.com/leads", "signing_secret": "crm-signing-secret-value"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
 }
