@@ -158,3 +158,52 @@ async fn outside_business_hours_the_customer_is_told_when_the_team_is_back() {
     );
     assert!(notice.contains("*T-"), "the ticket is given: {notice}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn a_crm_asking_to_wait_an_hour_holds_back_no_reply_to_the_customer() {
+    let stack = Stack::start().await;
+    let receiver = WebhookReceiver::start();
+    receiver.fail_next_asking("/crm/leads", 1000, 503, Some(3600));
+    let (status, tenant) = stack
+        .admin(
+            Method::PATCH,
+            "/admin/tenants/demo",
+            Some(json!({
+                "crm": { "webhook_url": receiver.url("/crm/leads"), "signing_secret": SECRET },
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    stack
+        .customer_says("SM720", "+18095558220", "Quiero hablar con una persona")
+        .await;
+    stack.twilio_messages(1).await;
+    atiende_testkit::eventually(std::time::Duration::from_secs(10), || async {
+        (!receiver.calls("/crm/leads").is_empty()).then_some(())
+    })
+    .await
+    .expect("the lead was tried");
+
+    // The CRM asked for an hour; the agent's reply to the customer goes out now.
+    let conversation = "demo:twilio:+18095558220";
+    for (action, body) in [
+        ("take", None),
+        (
+            "reply",
+            Some(json!({ "text": "Hola, soy Ana del equipo." })),
+        ),
+    ] {
+        let (status, answer) = stack
+            .call(
+                Method::POST,
+                &format!("/console/api/conversations/{conversation}/{action}"),
+                atiende_demo::AGENT_KEY,
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{action}: {answer}");
+    }
+    let sent = stack.twilio_messages(2).await;
+    assert_eq!(sent[1].body.as_deref(), Some("Hola, soy Ana del equipo."));
+}

@@ -35,6 +35,11 @@ use tracing::{info, warn};
 
 use crate::{AppError, handler};
 
+/// The longest a provider's, desk's or CRM's `Retry-After` is obeyed before the bus retries
+/// anyway. An hour (as a CRM may ask) would hold the message on the bus that long; ten minutes
+/// is also the longest Pub/Sub lets a message be held (its maximum ack deadline).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 /// How the dispatcher paces and retries sends.
 #[derive(Debug, Clone)]
 pub struct DispatchPolicy {
@@ -562,7 +567,7 @@ impl MessageHandler for OutboundDispatcher {
                 retry_after,
             }) => HandleOutcome::Retry {
                 reason,
-                after: retry_after,
+                after: retry_after.map(|wait| wait.min(MAX_RETRY_AFTER)),
             },
             Err(DispatchError::Store(error)) if error.is_transient() => HandleOutcome::Retry {
                 reason: error.to_string(),

@@ -118,12 +118,20 @@ impl BusEvent {
     }
 
     /// The ordering key: the conversation, so one customer's events are handled in order.
-    pub fn ordering_key(&self) -> &str {
+    ///
+    /// Side effects (alerts, CRM pushes) are ordered on a key of their own,
+    /// `{conversation}#side`: a CRM that answers "retry in an hour" holds back only the next
+    /// side effects, never the customer's replies, which an ordered bus would otherwise keep
+    /// behind it.
+    pub fn ordering_key(&self) -> String {
         match self {
-            Self::InboundMessageReceivedV1 { message } => message.conversation.as_str(),
-            Self::OutboundActionRequestedV1 { action } => action.conversation.as_str(),
-            Self::DeskEventReceivedV1 { event } => event.conversation.as_str(),
-            Self::TurnDueV1 { conversation, .. } => conversation.as_str(),
+            Self::InboundMessageReceivedV1 { message } => message.conversation.as_str().to_owned(),
+            Self::OutboundActionRequestedV1 { action } if action.kind.is_side_effect() => {
+                format!("{}#side", action.conversation.as_str())
+            }
+            Self::OutboundActionRequestedV1 { action } => action.conversation.as_str().to_owned(),
+            Self::DeskEventReceivedV1 { event } => event.conversation.as_str().to_owned(),
+            Self::TurnDueV1 { conversation, .. } => conversation.as_str().to_owned(),
         }
     }
 }

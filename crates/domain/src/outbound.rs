@@ -92,6 +92,12 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// Whether the action is a side effect outside the conversation (an alert to the team, a
+    /// lead to the CRM): nothing the customer sees waits on it.
+    pub fn is_side_effect(&self) -> bool {
+        matches!(self, Self::Alert { .. } | Self::PushLead { .. })
+    }
+
     /// Whether the action goes to the human desk rather than to the customer.
     pub fn is_for_desk(&self) -> bool {
         matches!(

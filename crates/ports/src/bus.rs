@@ -51,7 +51,7 @@ impl OutgoingMessage {
             attributes.insert(ATTR_TRACEPARENT.to_owned(), tp.to_owned());
         }
         Ok(Self {
-            ordering_key: Some(event.ordering_key().to_owned()),
+            ordering_key: Some(event.ordering_key()),
             attributes,
             data,
             dedupe_key: None,

@@ -24,7 +24,7 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     calls: Vec<Received>,
-    failures: BTreeMap<String, VecDeque<u16>>,
+    failures: BTreeMap<String, VecDeque<(u16, Option<u64>)>>,
 }
 
 /// The receiver.
@@ -67,11 +67,17 @@ impl WebhookReceiver {
 
     /// Makes the next `n` calls to `path` fail with HTTP `status`.
     pub fn fail_next(&self, path: &str, n: usize, status: u16) {
+        self.fail_next_asking(path, n, status, None);
+    }
+
+    /// Makes the next `n` calls to `path` fail with HTTP `status`, asking to be retried after
+    /// `retry_after` seconds (`Retry-After`).
+    pub fn fail_next_asking(&self, path: &str, n: usize, status: u16, retry_after: Option<u64>) {
         self.lock()
             .failures
             .entry(path.to_owned())
             .or_default()
-            .extend(std::iter::repeat_n(status, n));
+            .extend(std::iter::repeat_n((status, retry_after), n));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -91,11 +97,11 @@ async fn receive(
     body: web::Bytes,
 ) -> HttpResponse {
     let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-    let status = s
+    let (status, retry_after) = s
         .failures
         .get_mut(request.path())
         .and_then(VecDeque::pop_front)
-        .unwrap_or(200);
+        .unwrap_or((200, None));
     s.calls.push(Received {
         path: request.path().to_owned(),
         headers: request
@@ -106,6 +112,10 @@ async fn receive(
         body: String::from_utf8_lossy(&body).into_owned(),
         status,
     });
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-        .json(serde_json::json!({ "ok": status == 200 }))
+    let mut response =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default());
+    if let Some(secs) = retry_after {
+        response.insert_header(("retry-after", secs.to_string()));
+    }
+    response.json(serde_json::json!({ "ok": status == 200 }))
 }
