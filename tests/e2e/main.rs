@@ -11,6 +11,7 @@ mod browser;
 mod bus_contract;
 mod chatwoot;
 mod conversation;
+mod dead_letters;
 mod desk;
 mod engine;
 mod gcp_services;

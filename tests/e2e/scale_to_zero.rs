@@ -12,7 +12,8 @@
 //! * one monthly budget for two processor instances: spend counted once, the cap held;
 //! * knowledge uploaded in admin answered by a fresh processor with no passage embedded again,
 //!   and an upload's job status read from a second admin instance;
-//! * Chatwoot and Rocket.Chat relays, both ways, across restarts of ingest and the dispatcher.
+//! * Chatwoot and Rocket.Chat relays, both ways, across restarts of ingest and the dispatcher;
+//! * a dead letter in Firestore redriven from the admin service to the customer, once.
 //!
 //! Every customer message is answered, handed off or parked, none twice; and no service ever
 //! wrote to its data directory. Needs `--features gcp`, both emulators and Python (the Chatwoot
@@ -807,6 +808,11 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
 
     // Every customer got what they should, once: nothing was answered twice.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // 8. A dead letter is redriven from the admin service: a reply parked in Firestore (as the
+    //    dispatcher parks one the send API refused for too long) is published to Pub/Sub again,
+    //    reaches the customer once, and leaves the dead letters.
+    redrive_a_parked_reply(&cloud, &phone(40)).await;
+
     for (who, expected) in [
         (customer.clone(), 4),
         (owner.clone(), 1),
@@ -837,3 +843,79 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         "data directories were written: {written:?}"
     );
 }
+
+#[cfg(feature = "gcp")]
+async fn redrive_a_parked_reply(cloud: &Cloud, to: &str) {
+    use atiende_domain::{
+        ActionId, ActionKind, BusEvent, Channel, Contact, ConversationId, Locale, OutboundAction,
+        PhoneNumber, ProviderMessageId, TenantId,
+    };
+    use atiende_ports::{DeadLetter, DeadLetterStore, OutgoingMessage};
+    let store = atiende_adapter_gcp::FirestoreStores::connect("atiende-test", "(default)")
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("demo").unwrap();
+    let phone = PhoneNumber::parse(to).unwrap();
+    let conversation = ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str());
+    let now = chrono::Utc::now();
+    let cause = ProviderMessageId::parse(format!("SM{}dl", &cloud.run[..20])).unwrap();
+    let event = BusEvent::OutboundActionRequestedV1 {
+        action: OutboundAction {
+            id: ActionId::caused_by(&conversation, &cause, 0),
+            tenant,
+            conversation,
+            channel: Channel::TwilioWhatsApp,
+            to: Contact::from_phone(phone),
+            kind: ActionKind::Reply {
+                text: "Tu pedido está listo.".into(),
+            },
+            in_reply_to: None,
+            last_customer_message_at: Some(now),
+            locale: Locale::Es,
+            created_at: now,
+        },
+    };
+    let message = OutgoingMessage::from_event(&event, None).unwrap();
+    store
+        .record(DeadLetter {
+            id: String::new(),
+            subscription: atiende_domain::Topic::Outbound.subscription().into(),
+            message_id: format!("dl-{}", cloud.run),
+            ordering_key: message.ordering_key,
+            attributes: message.attributes,
+            data: String::from_utf8(message.data).unwrap(),
+            reason: "gave up after 5 attempts: 503".into(),
+            attempts: 5,
+            at: now,
+        })
+        .await
+        .unwrap();
+    let (_, letters) = cloud.admin(Method::GET, "/admin/dead-letters", None).await;
+    let id = letters["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["message_id"] == format!("dl-{}", cloud.run))
+        .expect("listed by the admin service")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/admin/dead-letters/{id}/redrive");
+    let (status, body) = cloud.admin(Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let sent = atiende_testkit::eventually(Duration::from_secs(30), || async {
+        let sent = cloud.to(to);
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await
+    .expect("the redriven reply reaches the customer");
+    assert_eq!(sent, ["Tu pedido está listo."]);
+    assert_eq!(
+        cloud.admin(Method::POST, &path, None).await.0,
+        StatusCode::NOT_FOUND,
+        "redriven once"
+    );
+}
+
+#[cfg(not(feature = "gcp"))]
+async fn redrive_a_parked_reply(_: &Cloud, _: &str) {}

@@ -387,11 +387,12 @@ async fn delivery_receipts_merge_monotonically(s: StatePorts) {
     );
 }
 
-async fn dead_letters_are_kept_newest_first(s: StatePorts) {
+async fn dead_letters_are_kept_newest_first_and_removed_by_id(s: StatePorts) {
     let run = uuid::Uuid::new_v4().simple().to_string();
     for (i, id) in ["a", "b"].iter().enumerate() {
         s.dead_letters
             .record(DeadLetter {
+                id: String::new(),
                 subscription: "atiende-processor-inbound".into(),
                 message_id: format!("{run}-{id}"),
                 ordering_key: Some("demo:twilio:+1809".into()),
@@ -416,6 +417,22 @@ async fn dead_letters_are_kept_newest_first(s: StatePorts) {
         Some("demo")
     );
     assert_eq!(ours[0].ordering_key.as_deref(), Some("demo:twilio:+1809"));
+
+    // Each has an id to fetch it by and to remove it once redriven.
+    let id = ours[1].id.clone();
+    assert!(!id.is_empty() && id != ours[0].id);
+    let got = s.dead_letters.get(&id).await.unwrap().expect("found by id");
+    assert_eq!(got.message_id, format!("{run}-a"));
+    assert!(s.dead_letters.remove(&id).await.unwrap());
+    assert!(!s.dead_letters.remove(&id).await.unwrap(), "removed once");
+    assert!(s.dead_letters.get(&id).await.unwrap().is_none());
+    assert!(
+        s.dead_letters
+            .get("no-such-letter")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
@@ -992,7 +1009,7 @@ contract!(
     an_action_is_claimed_until_it_is_finished_then_never_again,
     concurrent_claims_count_every_attempt,
     delivery_receipts_merge_monotonically,
-    dead_letters_are_kept_newest_first,
+    dead_letters_are_kept_newest_first_and_removed_by_id,
     deleting_a_tenant_deletes_what_it_owns,
     knowledge_is_replaced_whole_and_every_change_is_a_new_revision,
     agents_sign_in_by_key_within_their_tenant,

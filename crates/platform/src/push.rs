@@ -113,6 +113,7 @@ impl Consumer {
             Err(e) => {
                 return self
                     .park(DeadLetter {
+                        id: String::new(),
                         subscription: self.subscription.to_owned(),
                         message_id,
                         ordering_key: envelope.message.ordering_key,

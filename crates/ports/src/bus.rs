@@ -158,6 +158,9 @@ pub trait MessageHandler: Send + Sync {
 /// A message that will not be delivered again, kept for inspection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
+    /// The store's id for the letter, assigned when it is recorded (empty before).
+    #[serde(default)]
+    pub id: String,
     /// The subscription that gave up.
     pub subscription: String,
     /// The bus's id for the message.
@@ -180,6 +183,7 @@ impl DeadLetter {
     /// `delivery`, parked by the consumer of `subscription` for `reason`.
     pub fn of(delivery: &Delivery, subscription: &str, reason: String) -> Self {
         Self {
+            id: String::new(),
             subscription: subscription.to_owned(),
             message_id: delivery.message_id.clone(),
             ordering_key: delivery.ordering_key.clone(),
@@ -209,6 +213,10 @@ pub trait DeadLetterStore: Send + Sync {
     async fn record(&self, letter: DeadLetter) -> Result<(), PortError>;
     /// The most recent parked messages, newest first.
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError>;
+    /// The letter with `id`, if it is still parked.
+    async fn get(&self, id: &str) -> Result<Option<DeadLetter>, PortError>;
+    /// Removes the letter with `id` (once redriven); whether it was there.
+    async fn remove(&self, id: &str) -> Result<bool, PortError>;
 }
 
 /// Checks the credentials a push delivery arrived with: a shared token between atiende's own

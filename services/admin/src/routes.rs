@@ -71,7 +71,11 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 web::get().to(security_audit),
             )
             .route("/metrics", web::get().to(metrics))
-            .route("/dead-letters", web::get().to(list_dead_letters)),
+            .route("/dead-letters", web::get().to(list_dead_letters))
+            .route(
+                "/dead-letters/{id}/redrive",
+                web::post().to(redrive_dead_letter),
+            ),
     );
 }
 
@@ -498,4 +502,43 @@ async fn remove_agent(
 async fn list_dead_letters(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
     let letters = admin.dead_letters.list(100).await?;
     Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
+}
+
+/// `POST /admin/dead-letters/{id}/redrive`: publishes a parked bus message again, once what
+/// made it fail is fixed (a tenant's credentials, a desk that was down for days), and removes
+/// it from the dead letters. It goes out with its ordering key and trace, and without a dedupe
+/// key: the bus dropping it as already seen would make the redrive a no-op, and the consumers
+/// recognize what they already applied. A parked webhook item that never became a bus message
+/// cannot be redriven (409): the provider has to send it again.
+async fn redrive_dead_letter(
+    _: Operator,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let letter = admin
+        .dead_letters
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            code: "unknown_dead_letter",
+            message: format!("no dead letter {id:?}"),
+        })?;
+    let event: atiende_domain::BusEvent = serde_json::from_str(&letter.data).map_err(|_| {
+        ApiError::Conflict(format!(
+            "dead letter {} is not a bus message ({}): it cannot be redriven",
+            letter.id, letter.subscription
+        ))
+    })?;
+    let outgoing = atiende_ports::OutgoingMessage::from_event(
+        &event,
+        letter
+            .attributes
+            .get(atiende_ports::bus::ATTR_TRACEPARENT)
+            .map(String::as_str),
+    )?;
+    let topic = event.topic();
+    admin.publisher.publish(topic, outgoing).await?;
+    admin.dead_letters.remove(&letter.id).await?;
+    tracing::info!(letter = %letter.id, topic = topic.name(), "Redrove a dead letter.");
+    Ok(HttpResponse::Accepted().json(json!({ "redriven": letter.id, "topic": topic.name() })))
 }

@@ -146,6 +146,7 @@ impl Ingest {
             warn!(%tenant, reason = %item.reason, "Skipped an unreadable notification item.");
             let Some(data) = &item.item else { continue };
             let letter = DeadLetter {
+                id: String::new(),
                 subscription: "webhooks/meta".to_owned(),
                 message_id: item.key(),
                 ordering_key: None,

@@ -345,6 +345,8 @@ struct DeliveryDoc {
 
 #[derive(Serialize, Deserialize)]
 struct DeadLetterDoc {
+    #[serde(default)]
+    id: String,
     subscription: String,
     message_id: String,
     ordering_key: Option<String>,
@@ -863,7 +865,10 @@ impl DeliveryLog for FirestoreStores {
 #[async_trait]
 impl DeadLetterStore for FirestoreStores {
     async fn record(&self, letter: DeadLetter) -> Result<(), PortError> {
+        // The id is chosen here, not by Firestore, so it is also a field the list can return.
+        let id = uuid::Uuid::new_v4().simple().to_string();
         let doc = DeadLetterDoc {
+            id: id.clone(),
             subscription: letter.subscription,
             message_id: letter.message_id,
             ordering_key: letter.ordering_key,
@@ -878,7 +883,7 @@ impl DeadLetterStore for FirestoreStores {
             .fluent()
             .insert()
             .into(DEAD_LETTERS)
-            .generate_document_id()
+            .document_id(&id)
             .object(&doc)
             .execute::<()>()
             .await
@@ -898,22 +903,53 @@ impl DeadLetterStore for FirestoreStores {
             .query()
             .await
             .map_err(classify)?;
-        docs.into_iter()
-            .map(|d| {
-                let attributes: BTreeMap<String, String> =
-                    serde_json::from_str(&d.attributes).map_err(|e| corrupt("dead letter", e))?;
-                Ok(DeadLetter {
-                    subscription: d.subscription,
-                    message_id: d.message_id,
-                    ordering_key: d.ordering_key,
-                    attributes,
-                    data: d.data,
-                    reason: d.reason,
-                    attempts: u32::try_from(d.attempts).unwrap_or(0),
-                    at: from_millis(d.at),
-                })
-            })
-            .collect()
+        docs.into_iter().map(DeadLetterDoc::letter).collect()
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<DeadLetter>, PortError> {
+        let doc: Option<DeadLetterDoc> = self
+            .db
+            .fluent()
+            .select()
+            .by_id_in(DEAD_LETTERS)
+            .obj()
+            .one(doc_id(id))
+            .await
+            .map_err(classify)?;
+        doc.map(DeadLetterDoc::letter).transpose()
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool, PortError> {
+        if DeadLetterStore::get(self, id).await?.is_none() {
+            return Ok(false);
+        }
+        self.db
+            .fluent()
+            .delete()
+            .from(DEAD_LETTERS)
+            .document_id(doc_id(id))
+            .execute()
+            .await
+            .map_err(classify)?;
+        Ok(true)
+    }
+}
+
+impl DeadLetterDoc {
+    fn letter(self) -> Result<DeadLetter, PortError> {
+        let attributes: BTreeMap<String, String> =
+            serde_json::from_str(&self.attributes).map_err(|e| corrupt("dead letter", e))?;
+        Ok(DeadLetter {
+            id: self.id,
+            subscription: self.subscription,
+            message_id: self.message_id,
+            ordering_key: self.ordering_key,
+            attributes,
+            data: self.data,
+            reason: self.reason,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            at: from_millis(self.at),
+        })
     }
 }
 

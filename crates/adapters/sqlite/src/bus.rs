@@ -751,6 +751,7 @@ impl Pump {
         error!(subscription = sub, seq, attempts, reason = %atiende_domain::mask::scrub_digits(&reason), "Message dead-lettered.");
         scheduler.pop_head(&key, now);
         let letter = DeadLetter {
+            id: String::new(),
             subscription: sub.to_owned(),
             message_id: seq.to_string(),
             ordering_key: letter.as_ref().and_then(|d| d.ordering_key.clone()),

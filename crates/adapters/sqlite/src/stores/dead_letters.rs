@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use atiende_ports::{DeadLetter, DeadLetterStore, PortError};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStores;
 use crate::db::{Cached, DbError, from_millis, millis};
@@ -39,37 +39,88 @@ impl DeadLetterStore for SqliteStores {
             .db
             .read(move |c| {
                 let mut stmt = c.prepare(
-                    "SELECT subscription, message_id, ordering_key, attributes, data, reason, attempts, at
+                    "SELECT id, subscription, message_id, ordering_key, attributes, data, reason, attempts, at
                      FROM dead_letters ORDER BY id DESC LIMIT ?1",
                 )?;
-                let rows = stmt.query_map([limit], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, u32>(6)?,
-                        r.get::<_, i64>(7)?,
-                    ))
-                })?;
+                let rows = stmt.query_map([limit], row)?;
                 let mut out = Vec::new();
-                for row in rows {
-                    let (subscription, message_id, ordering_key, attributes, data, reason, attempts, at) = row?;
-                    out.push(DeadLetter {
-                        subscription,
-                        message_id,
-                        ordering_key,
-                        attributes: serde_json::from_str(&attributes)?,
-                        data,
-                        reason,
-                        attempts,
-                        at: from_millis(at),
-                    });
+                for r in rows {
+                    out.push(letter(r?)?);
                 }
                 Ok(out)
             })
             .await?)
     }
+
+    async fn get(&self, id: &str) -> Result<Option<DeadLetter>, PortError> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .read(move |c| {
+                let found = c
+                    .query_row(
+                        "SELECT id, subscription, message_id, ordering_key, attributes, data, reason, attempts, at
+                         FROM dead_letters WHERE id = ?1",
+                        [id],
+                        row,
+                    )
+                    .optional()?;
+                found.map(letter).transpose()
+            })
+            .await?)
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool, PortError> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        Ok(self
+            .db
+            .write(move |c| Ok(c.exec("DELETE FROM dead_letters WHERE id = ?1", [id])? > 0))
+            .await?)
+    }
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    u32,
+    i64,
+);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn letter(
+    (id, subscription, message_id, ordering_key, attributes, data, reason, attempts, at): Row,
+) -> Result<DeadLetter, DbError> {
+    Ok(DeadLetter {
+        id: id.to_string(),
+        subscription,
+        message_id,
+        ordering_key,
+        attributes: serde_json::from_str(&attributes)?,
+        data,
+        reason,
+        attempts,
+        at: from_millis(at),
+    })
 }
