@@ -425,6 +425,21 @@ async fn over_budget_tenants_are_answered_without_the_model() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_a_budget_has_the_deployments_not_an_unlimited_one() {
+    let bot = Bot::start_with(|s| s.llm.default_monthly_budget_usd = 0.0).await;
+    bot.set_assistant(AssistantSettings {
+        monthly_budget_usd: None,
+        ..AssistantSettings::default()
+    })
+    .await;
+    let answer = reply_text(&bot.say("¿Cuánto cuesta el cemento gris?").await);
+    assert!(answer.contains("RD$495"), "{answer}");
+    assert_eq!(bot.llm.calls(), 0, "the default cap of 0 holds");
+    let trace = bot.last_trace("+18095551010").await;
+    assert_eq!(trace.notes, ["over the monthly budget"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_language_is_locked_into_the_instructions() {
     let bot = Bot::start().await;
     bot.llm.push([turn(

@@ -61,6 +61,8 @@ pub struct EngineSettings {
     pub temperature: f32,
     /// The least relevance of a passage the reply may rest on.
     pub min_relevance: f32,
+    /// The monthly budget of a tenant that set none.
+    pub default_monthly_budget_usd: f64,
 }
 
 impl Default for EngineSettings {
@@ -75,6 +77,7 @@ impl Default for EngineSettings {
             max_reply_tokens: 600,
             temperature: 0.2,
             min_relevance: crate::responder::DEFAULT_MIN_RELEVANCE,
+            default_monthly_budget_usd: 20.0,
         }
     }
 }
@@ -185,11 +188,13 @@ impl ConversationEngine {
         self.clock.now().format("%Y-%m").to_string()
     }
 
-    /// Whether the tenant is over its monthly budget.
+    /// Whether the tenant is over its monthly budget: its own, or the deployment's default.
+    /// There is no unlimited spending.
     async fn over_budget(&self, tenant: &Tenant) -> Result<bool, AppError> {
-        let Some(budget) = tenant.assistant.monthly_budget_usd else {
-            return Ok(false);
-        };
+        let budget = tenant
+            .assistant
+            .monthly_budget_usd
+            .unwrap_or(self.settings.default_monthly_budget_usd);
         let (_, _, spent) = self.usage.usage(&tenant.id, &self.month()).await?;
         Ok(spent >= budget)
     }

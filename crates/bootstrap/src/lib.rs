@@ -209,6 +209,7 @@ impl Embedded {
                             max_reply_tokens: l.max_reply_tokens,
                             temperature: l.temperature,
                             min_relevance: settings.processor.min_relevance,
+                            default_monthly_budget_usd: l.default_monthly_budget_usd,
                         },
                     )
                     .with_audit(ports.stores.audit.clone()),

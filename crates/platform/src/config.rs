@@ -199,8 +199,12 @@ pub struct LlmSettings {
     pub breaker_cooldown_secs: u64,
     /// Seconds of silence after which a conversation's pinned key is released.
     pub key_idle_release_secs: u64,
-    /// Prices by model name, for cost accounting and budgets.
+    /// Prices by model name, for cost accounting and budgets. Every provider's model must have
+    /// one (`0` for a local model): an unpriced model would be spent without limit.
     pub prices: std::collections::BTreeMap<String, LlmPrice>,
+    /// The monthly model budget, in US dollars, of a tenant that set none
+    /// (`assistant.monthly_budget_usd`): no tenant spends without a cap.
+    pub default_monthly_budget_usd: f64,
 }
 
 impl Default for LlmSettings {
@@ -224,6 +228,7 @@ impl Default for LlmSettings {
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
             key_idle_release_secs: 1800,
+            default_monthly_budget_usd: 20.0,
             // The seeds' table (architecture-gcp-mvp), per million tokens.
             prices: [
                 ("gemini-1.5-flash", price(0.075, 0.3)),
@@ -783,6 +788,27 @@ impl Settings {
                 return Err(invalid("llm.providers.timeout_secs", "must be at least 1"));
             }
         }
+        for provider in &self.llm.providers {
+            let bare = provider.model.rsplit_once('/').map(|(_, m)| m);
+            let priced = self.llm.prices.contains_key(&provider.model)
+                || bare.is_some_and(|m| self.llm.prices.contains_key(m));
+            if !priced {
+                return Err(invalid(
+                    "llm.prices",
+                    format!(
+                        "model {:?} (provider {:?}) has no price: add llm.prices.\"{}\" with input_per_mtok and output_per_mtok (0 for a local model), or its spending has no limit",
+                        provider.model, provider.name, provider.model
+                    ),
+                ));
+            }
+        }
+        let budget = self.llm.default_monthly_budget_usd;
+        if !budget.is_finite() || budget < 0.0 {
+            return Err(invalid(
+                "llm.default_monthly_budget_usd",
+                "must be zero or more",
+            ));
+        }
         if !self.llm.providers.is_empty() && self.llm.deadline_secs == 0 {
             return Err(invalid("llm.deadline_secs", "must be at least 1"));
         }
@@ -958,6 +984,36 @@ fn check_base_url(setting: &'static str, value: &str) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_without_a_price_is_refused() {
+        let mut s = Settings::default();
+        s.llm.providers = vec![LlmProvider {
+            name: "local".into(),
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.1:8b".into(),
+            api_keys: Vec::new(),
+            timeout_secs: 5,
+            conversations_per_key: 10,
+            max_completion_tokens: false,
+        }];
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("llm.prices") && err.contains("llama3.1:8b"),
+            "{err}"
+        );
+        s.llm.prices.insert(
+            "llama3.1:8b".into(),
+            LlmPrice {
+                input_per_mtok: 0.0,
+                output_per_mtok: 0.0,
+            },
+        );
+        s.validate().unwrap();
+        // A routed name (`provider/model`) is priced by its model.
+        s.llm.providers[0].model = "openai/gpt-4o-mini".into();
+        s.validate().unwrap();
+    }
 
     #[test]
     fn the_demo_loads_by_default_only_on_the_embedded_store_at_a_local_address() {

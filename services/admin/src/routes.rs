@@ -283,16 +283,18 @@ async fn get_usage(
         None => admin.clock.now().format("%Y-%m").to_string(),
     };
     let (prompt_tokens, completion_tokens, cost_usd) = admin.usage.usage(&tenant, &month).await?;
-    let budget = admin
+    let own = admin
         .tenants
         .get(tenant.as_str())
         .await?
         .assistant
         .monthly_budget_usd;
+    // A tenant that set no budget has the deployment's default: spending always has a cap.
+    let budget = own.unwrap_or(admin.default_budget_usd);
     Ok(HttpResponse::Ok().json(json!({
         "month": month, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-        "cost_usd": cost_usd, "monthly_budget_usd": budget,
-        "over_budget": budget.is_some_and(|b| cost_usd >= b),
+        "cost_usd": cost_usd, "monthly_budget_usd": budget, "budget_is_default": own.is_none(),
+        "over_budget": cost_usd >= budget,
     })))
 }
 
