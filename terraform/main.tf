@@ -36,6 +36,9 @@ locals {
       ATIENDE_PUBLIC_URL                = local.public_url
       ATIENDE_GCP__PUSH_SERVICE_ACCOUNT = google_service_account.push.email
       ATIENDE_GCP__PUSH_AUDIENCE        = local.desk_wait_url
+      # Cloud Run's front end appends the client's address to X-Forwarded-For: the web chat's
+      # per-address limits read that entry, not the ones a client wrote.
+      ATIENDE_LIMITS__TRUSTED_PROXY_HOPS = "1"
     }
     # The consumers verify Pub/Sub's OIDC token: its account, and its audience (the push URL).
     processor = {

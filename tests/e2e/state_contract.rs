@@ -489,7 +489,13 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
             .unwrap()
             .is_none()
     );
-    assert!(!s.webchat.session_exists(&tid, "w1").await.unwrap());
+    assert!(
+        s.webchat
+            .session_started(&tid, "w1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(s.accounts.count_accounts(&tid).await.unwrap(), 0);
     assert_eq!(s.usage.usage(&tid, "2026-12").await.unwrap().0, 0);
     assert!(s.audit.entries(&tid, 10).await.unwrap().is_empty());
@@ -716,8 +722,18 @@ async fn web_chat_lines_are_numbered_in_order_per_session(s: StatePorts) {
     s.webchat.create_session(&ta, "w1", t0()).await.unwrap();
     // Creating it again changes nothing.
     s.webchat.create_session(&ta, "w1", t0()).await.unwrap();
-    assert!(s.webchat.session_exists(&ta, "w1").await.unwrap());
-    assert!(!s.webchat.session_exists(&tb, "w1").await.unwrap());
+    assert_eq!(
+        s.webchat.session_started(&ta, "w1").await.unwrap(),
+        Some(t0()),
+        "the first creation's time stays"
+    );
+    assert!(
+        s.webchat
+            .session_started(&tb, "w1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         s.webchat
             .append(&tb, "w1", Author::Customer, "hola", t0())

@@ -301,6 +301,21 @@ pub struct Limits {
     pub max_admin_bytes: usize,
     /// Longest web chat message, in characters.
     pub max_webchat_chars: usize,
+    /// Hours a web chat session lives after it opens; then the page opens a new one.
+    pub webchat_session_hours: u64,
+    /// Web chat sessions one address may open per hour.
+    pub webchat_sessions_per_ip_per_hour: u32,
+    /// Messages one web chat session may send per minute.
+    pub webchat_messages_per_session_per_minute: u32,
+    /// Web chat messages one address may send per minute, over all its sessions.
+    pub webchat_messages_per_ip_per_minute: u32,
+    /// Web chat messages one tenant may receive per minute, from everyone: a flood spends the
+    /// tenant's model budget and desk, not the whole deployment's.
+    pub webchat_messages_per_tenant_per_minute: u32,
+    /// Proxies in front of atiende that append the client's address to `X-Forwarded-For`
+    /// (Cloud Run's front end: 1). With 0 the connection's address is the client's; the header,
+    /// which anyone can write, is ignored.
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for Limits {
@@ -311,6 +326,12 @@ impl Default for Limits {
             // A knowledge upload: a few files, each at most 10 MiB (a PDF).
             max_admin_bytes: 16 * 1024 * 1024,
             max_webchat_chars: 2000,
+            webchat_session_hours: 24,
+            webchat_sessions_per_ip_per_hour: 20,
+            webchat_messages_per_session_per_minute: 10,
+            webchat_messages_per_ip_per_minute: 30,
+            webchat_messages_per_tenant_per_minute: 300,
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -922,6 +943,26 @@ impl Settings {
             (
                 "limits.max_webchat_chars",
                 self.limits.max_webchat_chars as u64,
+            ),
+            (
+                "limits.webchat_session_hours",
+                self.limits.webchat_session_hours,
+            ),
+            (
+                "limits.webchat_sessions_per_ip_per_hour",
+                u64::from(self.limits.webchat_sessions_per_ip_per_hour),
+            ),
+            (
+                "limits.webchat_messages_per_session_per_minute",
+                u64::from(self.limits.webchat_messages_per_session_per_minute),
+            ),
+            (
+                "limits.webchat_messages_per_ip_per_minute",
+                u64::from(self.limits.webchat_messages_per_ip_per_minute),
+            ),
+            (
+                "limits.webchat_messages_per_tenant_per_minute",
+                u64::from(self.limits.webchat_messages_per_tenant_per_minute),
             ),
         ];
         for (setting, value) in positive {

@@ -57,6 +57,14 @@ pub enum ApiError {
     /// 415: the content type is not accepted.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 429: the client sent more than its share; it may try again after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited.
+        message: String,
+        /// Seconds until the next request is allowed, sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// 503: try again later.
     #[error("{message}")]
     Unavailable {
@@ -89,6 +97,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::LimitExceeded(_) => "limit_exceeded",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -105,6 +114,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } | Self::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,11 +128,24 @@ impl ResponseError for ApiError {
         if let Self::Unauthorized(_) = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let Self::Unavailable {
-            retry_after_secs: Some(secs),
-            ..
-        } = self
-        {
+        let retry_after = match self {
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::BadRequest { .. }
+            | Self::Unauthorized(_)
+            | Self::Forbidden { .. }
+            | Self::NotFound { .. }
+            | Self::Conflict(_)
+            | Self::PayloadTooLarge { .. }
+            | Self::LimitExceeded(_)
+            | Self::UnsupportedMediaType(_)
+            | Self::Internal(_) => None,
+        };
+        if let Some(secs) = retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         response.json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))

@@ -202,8 +202,13 @@ pub trait WebChatStore: Send + Sync {
         session: &str,
         now: DateTime<Utc>,
     ) -> Result<(), PortError>;
-    /// Whether the session exists for this tenant.
-    async fn session_exists(&self, tenant: &TenantId, session: &str) -> Result<bool, PortError>;
+    /// When the session was opened, if it exists for this tenant (the caller decides whether
+    /// it has expired).
+    async fn session_started(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+    ) -> Result<Option<DateTime<Utc>>, PortError>;
     /// Appends a line; returns its sequence number.
     async fn append(
         &self,

@@ -24,6 +24,7 @@ mod chatwoot;
 mod meta;
 mod rocketchat;
 mod tasks;
+mod throttle;
 mod twilio;
 pub mod webchat;
 
@@ -49,6 +50,7 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     public_url: String,
     limits: Limits,
+    throttle: throttle::Throttle,
     tasks: Arc<tasks::Tasks>,
 }
 
@@ -64,6 +66,7 @@ impl Ingest {
             clock: infra.clock.clone(),
             public_url: infra.public_url.clone(),
             limits: infra.settings.limits.clone(),
+            throttle: throttle::Throttle::new(&infra.settings.limits),
             tasks: Arc::new(tasks::Tasks {
                 wait_watch: infra.wait_watch(),
                 auth: infra.push_auth(),

@@ -11,6 +11,10 @@
 //! * `POST /webchat/{tenant}/sessions` — a new session.
 //! * `POST /webchat/{tenant}/sessions/{session}/messages` — `{"text": "…"}`; 202.
 //! * `GET /webchat/{tenant}/sessions/{session}/messages?after=N` — the transcript after `N`.
+//!
+//! Sessions expire `limits.webchat_session_hours` after they open (404 `session_expired`; the
+//! page opens a new one), and opening sessions and sending messages are rate-limited per
+//! address, session and tenant (429 with `Retry-After`; see `throttle`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use atiende_domain::{
@@ -83,24 +87,36 @@ fn session_id(raw: &str) -> Result<String, ApiError> {
         })
 }
 
+/// The session `raw` names, if it exists for `tenant` and has not expired
+/// (`limits.webchat_session_hours` after it opened): an expired one answers 404
+/// `session_expired`, and the page opens a new one.
 async fn existing_session(ingest: &Ingest, tenant: &Tenant, raw: &str) -> Result<String, ApiError> {
     let session = session_id(raw)?;
-    let exists = ingest.webchat.session_exists(&tenant.id, &session).await?;
-    if exists {
-        Ok(session)
-    } else {
-        Err(ApiError::NotFound {
+    let Some(started) = ingest.webchat.session_started(&tenant.id, &session).await? else {
+        return Err(ApiError::NotFound {
             code: "unknown_session",
             message: "unknown web chat session".to_owned(),
-        })
+        });
+    };
+    let lifetime = chrono::Duration::hours(
+        i64::try_from(ingest.limits.webchat_session_hours).unwrap_or(i64::MAX / 3_600_000),
+    );
+    if ingest.clock.now() >= started + lifetime {
+        return Err(ApiError::NotFound {
+            code: "session_expired",
+            message: "this web chat session has expired; open a new one".to_owned(),
+        });
     }
+    Ok(session)
 }
 
 async fn create_session(
     ingest: web::Data<Ingest>,
     tenant: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = webchat_tenant(&ingest, &tenant).await?;
+    ingest.throttle.new_session(&request)?;
     let session = uuid::Uuid::new_v4().to_string();
     ingest
         .webchat
@@ -125,6 +141,9 @@ async fn post_message(
     let (tenant, session) = path.into_inner();
     let tenant = webchat_tenant(&ingest, &tenant).await?;
     let session = existing_session(&ingest, &tenant, &session).await?;
+    ingest
+        .throttle
+        .message(&request, tenant.id.as_str(), &session)?;
     let text = body.into_inner().text.trim().to_owned();
     if text.is_empty() {
         return Err(ApiError::BadRequest {

@@ -640,3 +640,69 @@ async fn the_binary_runs_alone_and_stops_cleanly_on_sigterm() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_chat_limits_sessions_and_messages_and_expires_sessions() {
+    let h = spawn_with(|s| {
+        s.limits.webchat_sessions_per_ip_per_hour = 2;
+        s.limits.webchat_messages_per_session_per_minute = 2;
+    })
+    .await;
+    let base = h.server.url();
+    let open = || async {
+        h.http
+            .post(format!("{base}/webchat/demo/sessions"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = open().await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let session = first.json::<serde_json::Value>().await.unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(open().await.status(), StatusCode::CREATED);
+    let third = open().await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    let error: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "rate_limited");
+
+    let url = format!("{base}/webchat/demo/sessions/{session}/messages");
+    let say = |text: &'static str| {
+        let url = url.clone();
+        let http = h.http.clone();
+        async move {
+            http.post(&url)
+                .json(&serde_json::json!({ "text": text }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(say("hola").await, StatusCode::ACCEPTED);
+    assert_eq!(say("¿precio del cemento?").await, StatusCode::ACCEPTED);
+    assert_eq!(say("¿y la varilla?").await, StatusCode::TOO_MANY_REQUESTS);
+
+    // A session opened more than `webchat_session_hours` ago is gone.
+    let demo = atiende_domain::TenantId::parse("demo").unwrap();
+    let old = "7d0c9b3e-2f4a-4d5b-9c1e-000000000001";
+    h.infra
+        .stores()
+        .webchat
+        .create_session(&demo, old, chrono::Utc::now() - chrono::Duration::hours(25))
+        .await
+        .unwrap();
+    let expired = h
+        .http
+        .post(format!("{base}/webchat/demo/sessions/{old}/messages"))
+        .json(&serde_json::json!({ "text": "hola" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::NOT_FOUND);
+    let error: serde_json::Value = expired.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "session_expired");
+}

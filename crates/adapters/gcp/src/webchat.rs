@@ -127,18 +127,23 @@ impl WebChatStore for FirestoreStores {
         }
     }
 
-    async fn session_exists(&self, tenant: &TenantId, session: &str) -> Result<bool, PortError> {
+    async fn session_started(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+    ) -> Result<Option<DateTime<Utc>>, PortError> {
         let parent = self.tenant_parent(tenant.as_ref())?;
-        Ok(self
+        let doc: Option<SessionDoc> = self
             .db()
             .fluent()
             .select()
             .by_id_in(WEBCHAT)
             .parent(&parent)
+            .obj()
             .one(doc_id(session))
             .await
-            .map_err(classify)?
-            .is_some())
+            .map_err(classify)?;
+        Ok(doc.and_then(|d| DateTime::from_timestamp_millis(d.created_at)))
     }
 
     async fn append(

@@ -296,7 +296,7 @@ async fn deleting_a_tenant_deletes_what_it_owns() {
         .await
         .unwrap();
     assert!(TenantStore::delete(&s, &t).await.unwrap());
-    assert!(!s.session_exists(&t, "sess").await.unwrap());
+    assert!(s.session_started(&t, "sess").await.unwrap().is_none());
     let left = ConversationStore::list(
         &s,
         &t,
@@ -335,8 +335,9 @@ async fn web_chat_transcripts_are_per_session() {
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].author, Author::Bot);
     assert!(
-        !s.session_exists(&TenantId::parse("other").unwrap(), "a")
+        s.session_started(&TenantId::parse("other").unwrap(), "a")
             .await
             .unwrap()
+            .is_none()
     );
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use atiende_domain::{Author, TenantId};
 use atiende_ports::{PortError, WebChatEntry, WebChatStore};
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStores;
 use crate::db::{Cached, DbError, from_millis, millis};
@@ -50,18 +50,24 @@ impl WebChatStore for SqliteStores {
         Ok(())
     }
 
-    async fn session_exists(&self, tenant: &TenantId, session: &str) -> Result<bool, PortError> {
+    async fn session_started(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+    ) -> Result<Option<DateTime<Utc>>, PortError> {
         let (tenant, session) = (tenant.to_string(), session.to_owned());
-        Ok(self
+        let started: Option<i64> = self
             .db
             .read(move |c| {
-                Ok(c.row(
-                    "SELECT EXISTS (SELECT 1 FROM webchat_sessions WHERE tenant = ?1 AND session = ?2)",
+                Ok(c.query_row(
+                    "SELECT created_at FROM webchat_sessions WHERE tenant = ?1 AND session = ?2",
                     params![tenant, session],
-                    |r| r.get::<_, bool>(0),
-                )?)
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?)
             })
-            .await?)
+            .await?;
+        Ok(started.map(from_millis))
     }
 
     async fn append(
