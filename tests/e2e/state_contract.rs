@@ -993,6 +993,49 @@ async fn knowledge_is_replaced_whole_and_every_change_is_a_new_revision(s: State
     assert!(s.knowledge.passages(&other).await.unwrap().is_empty());
 }
 
+async fn the_desk_revision_moves_with_conversations_that_involve_a_person(s: StatePorts) {
+    let tenant = fresh_tenant();
+    let tid = TenantId::parse(&tenant).unwrap();
+    let start = s.conversations.desk_revision(&tid).await.unwrap();
+    // A conversation the bot handles alone does not concern the console.
+    let mut bot = conversation(&tenant, "+18095553001");
+    let v = s.conversations.save(&bot, None).await.unwrap();
+    bot.updated_at = t0() + Duration::minutes(1);
+    s.conversations.save(&bot, Some(v)).await.unwrap();
+    assert_eq!(s.conversations.desk_revision(&tid).await.unwrap(), start);
+
+    // A handoff, an agent's reply and the resolution each move it.
+    let mut c = conversation(&tenant, "+18095553002");
+    c.state = ConversationState::WaitingForHuman;
+    c.handoff_at = Some(t0());
+    let v = s.conversations.save(&c, None).await.unwrap();
+    let waiting = s.conversations.desk_revision(&tid).await.unwrap();
+    assert_ne!(waiting, start);
+    c.state = ConversationState::Human;
+    c.updated_at = t0() + Duration::minutes(2);
+    let v = s.conversations.save(&c, Some(v)).await.unwrap();
+    let owned = s.conversations.desk_revision(&tid).await.unwrap();
+    assert_ne!(owned, waiting);
+    c.state = ConversationState::Resolved;
+    c.updated_at = t0() + Duration::minutes(3);
+    s.conversations.save(&c, Some(v)).await.unwrap();
+    assert_ne!(s.conversations.desk_revision(&tid).await.unwrap(), owned);
+    // Another tenant's desk is its own.
+    let other = TenantId::parse(fresh_tenant()).unwrap();
+    assert_eq!(
+        s.conversations.desk_revision(&other).await.unwrap(),
+        s.conversations.desk_revision(&other).await.unwrap()
+    );
+    assert!(matches!(
+        s.conversations
+            .desk_revision(&other)
+            .await
+            .unwrap()
+            .as_str(),
+        "" | "0"
+    ));
+}
+
 /// Each contract runs once per backend, as its own test.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -1036,4 +1079,5 @@ contract!(
     the_audit_is_append_only_newest_first_per_tenant,
     embeddings_are_cached_per_tenant_and_model,
     ingestion_jobs_are_kept_per_tenant_newest_first,
+    the_desk_revision_moves_with_conversations_that_involve_a_person,
 );

@@ -134,6 +134,12 @@ impl AgentConsole {
         Ok(all)
     }
 
+    /// A value that changes whenever the agent's queue may have (one small read; see
+    /// [`atiende_ports::ConversationStore::desk_revision`]).
+    pub async fn revision(&self, account: &AgentAccount) -> Result<String, AppError> {
+        Ok(self.conversations.desk_revision(&account.tenant).await?)
+    }
+
     /// One conversation of the agent's tenant; another tenant's is forbidden.
     pub async fn conversation(
         &self,

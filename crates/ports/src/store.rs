@@ -65,6 +65,17 @@ pub trait ConversationStore: Send + Sync {
         tenant: &TenantId,
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>, PortError>;
+    /// A value that changes whenever a conversation of `tenant` that involves a person changes
+    /// ([`involves_desk`]): what the agent console watches, one small read instead of its
+    /// whole queue.
+    async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError>;
+}
+
+/// Whether saving `conversation` can change what the agent console shows: it waits for or is
+/// owned by a person, was just resolved, or was handed off before.
+pub fn involves_desk(conversation: &Conversation) -> bool {
+    conversation.state != atiende_domain::ConversationState::Bot
+        || conversation.handoff_at.is_some()
 }
 
 /// Delivery receipts of messages atiende sent.

@@ -13,7 +13,9 @@
 //! * `POST /console/api/conversations/{cid}/take|reply|resolve` (`reply`: `{"text"}`) — queued
 //!   for the processor; 202.
 //! * `GET /console/api/events` — server-sent events: `changed` whenever the queue or any
-//!   conversation in it changes, so the page refreshes without polling the API itself.
+//!   conversation in it changes, so the page refreshes without polling the API itself. The
+//!   stream watches the tenant's desk revision (one small read every half second, on SQLite an
+//!   indexed query, on Firestore one document), never the queue itself.
 
 use std::time::Duration;
 
@@ -219,16 +221,10 @@ async fn resolve(
     act(&account, &admin, &cid, DeskAction::Resolve).await
 }
 
-/// A fingerprint of the agent's queue: it changes whenever anything the page shows does.
+/// The tenant's desk revision: it changes whenever anything the page shows may have. One small
+/// read per tick, however long the queue: the page itself re-reads the queue only on a change.
 async fn fingerprint(admin: &Admin, account: &AgentAccount) -> Option<String> {
-    let queue = admin.console.queue(account).await.ok()?;
-    Some(
-        queue
-            .iter()
-            .map(|c| format!("{}@{}", c.id, c.updated_at.timestamp_micros()))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    admin.console.revision(account).await.ok()
 }
 
 async fn events(SignedIn(account): SignedIn, admin: Data) -> HttpResponse {

@@ -45,6 +45,10 @@ pub const CONVERSATIONS: &str = "conversations";
 pub const OUTBOX: &str = "outbox";
 const DELIVERY: &str = "delivery";
 const DEAD_LETTERS: &str = "dead_letters";
+/// A tenant's desk revision: `tenants/{t}/desk/revision`, a counter bumped by every save of a
+/// conversation that involves a person, which the agent console watches.
+const DESK: &str = "desk";
+const DESK_REVISION: &str = "revision";
 /// Publish dedupe keys; terraform/firestore.tf puts a TTL policy on [`DEDUPE_TTL_FIELD`].
 pub const DEDUPE: &str = "dedupe";
 /// The timestamp field Firestore's TTL policy deletes dedupe keys by.
@@ -110,6 +114,22 @@ impl FirestoreStores {
             .parent_path(TENANTS, doc_id(tenant))
             .map_err(classify)?
             .into())
+    }
+
+    async fn bump_desk_revision(&self, parent: &str) -> Result<(), PortError> {
+        let mut batch = self.batch();
+        batch
+            .update_object_at(
+                parent,
+                DESK,
+                DESK_REVISION,
+                &DeskRevisionDoc::default(),
+                Some(Vec::new()),
+                None,
+                vec![increment("n", 1_i64)],
+            )
+            .map_err(classify)?;
+        Self::commit(batch).await.map(|_| ())
     }
 
     pub(crate) fn db(&self) -> &FirestoreDb {
@@ -343,6 +363,12 @@ struct DeliveryDoc {
     updated_at: i64,
 }
 
+#[derive(Serialize, Deserialize, Default)]
+struct DeskRevisionDoc {
+    #[serde(default)]
+    n: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct DeadLetterDoc {
     #[serde(default)]
@@ -527,6 +553,21 @@ impl ConversationStore for FirestoreStores {
         Ok(Some(Versioned { value, version }))
     }
 
+    async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError> {
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        let doc: Option<DeskRevisionDoc> = self
+            .db
+            .fluent()
+            .select()
+            .by_id_in(DESK)
+            .parent(&parent)
+            .obj()
+            .one(DESK_REVISION)
+            .await
+            .map_err(classify)?;
+        Ok(doc.map_or(0, |d| d.n).to_string())
+    }
+
     async fn save(
         &self,
         conversation: &Conversation,
@@ -580,7 +621,17 @@ impl ConversationStore for FirestoreStores {
             }
         };
         match written.map_err(classify) {
-            Ok(doc) => version_of(&doc),
+            Ok(doc) => {
+                let version = version_of(&doc)?;
+                if atiende_ports::store::involves_desk(conversation) {
+                    // After the save, not with it: a lost bump only delays a console's refresh
+                    // until its periodic full read, never a conversation.
+                    if let Err(e) = self.bump_desk_revision(&parent).await {
+                        tracing::warn!(error = %e, "Could not bump the desk revision.");
+                    }
+                }
+                Ok(version)
+            }
             Err(PortError::Conflict(_) | PortError::NotFound(_)) => Err(conflict()),
             Err(other) => Err(other),
         }

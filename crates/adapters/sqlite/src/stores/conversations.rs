@@ -80,6 +80,23 @@ impl ConversationStore for SqliteStores {
         Ok(u64::try_from(version).unwrap_or(0))
     }
 
+    async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError> {
+        // Here the queue's ids and versions are one indexed query away: no counter to keep.
+        let tenant = tenant.to_string();
+        Ok(self
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT IFNULL(group_concat(id || '@' || version, ','), '') FROM (
+                       SELECT id, version FROM conversations
+                       WHERE tenant = ?1 AND state IN ('waiting_for_human', 'human') ORDER BY id)",
+                    params![tenant],
+                    |r| r.get::<_, String>(0),
+                )?)
+            })
+            .await?)
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,
