@@ -9,7 +9,7 @@
 #     through, with mock deployments and injected 429s and 500s;
 #   * multilingual-e5-small, the embedded embedding model (infra/models.sh, from PyPI);
 # then runs formatting and lint checks and every test, including those marked #[ignore] because
-# they need the tools above.
+# they need the tools above, and a short coverage-guided run of each fuzz target (infra/fuzz.sh).
 #
 # Environment: E2E_VENV (virtualenv for the SDK; default ~/.cache/atiende/test-venv), LITELLM_VENV
 # (default ~/.cache/atiende/litellm-venv).
@@ -95,3 +95,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked "${features[@]}" --no-fail-fast -- --include-ignored
 fi
+
+# Every parser of what the internet sends, under libFuzzer for a short while (docs/reliability.md
+# has the ten-minute runs): a crash or a hang fails the suite.
+log "Fuzzing each parser briefly"
+bash infra/fuzz.sh "${ATIENDE_FUZZ_SECONDS:-20}"

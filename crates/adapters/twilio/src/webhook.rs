@@ -62,6 +62,11 @@ impl SignedForm<Unverified> {
 }
 
 impl<S> SignedForm<S> {
+    /// Every parameter, in the order it came, repeated names included.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
