@@ -139,11 +139,11 @@ async fn rocketchat_agents_take_over_with_ticket_commands() {
         post(&stack, "demo", &wrong, None).await,
         StatusCode::FORBIDDEN
     );
+    // A room atiende did not open, with the right token: Rocket.Chat's own traffic (another
+    // livechat, the "Send Test" button). Acknowledged, so Rocket.Chat does not retry it ten
+    // times, and nothing is sent.
     let foreign = outgoing(TOKEN, "ROOM-OF-NOBODY", "msg-3", "hola");
-    assert_eq!(
-        post(&stack, "demo", &foreign, None).await,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(post(&stack, "demo", &foreign, None).await, StatusCode::OK);
     assert_eq!(
         post(&stack, "nadie", &reply, None).await,
         StatusCode::NOT_FOUND

@@ -58,15 +58,20 @@ pub(crate) async fn webhook(
             return Ok(HttpResponse::Ok().finish());
         }
     };
+    let mut applied = 0;
     for action in actions {
-        let conversation = ingest
+        // A room atiende did not open (another livechat, the integration's "Send Test"): the
+        // token was right, so it is the tenant's own Rocket.Chat talking, not an attacker.
+        // Rocket.Chat retries anything but a 200 ten times, so it is acknowledged and ignored.
+        let Some(conversation) = ingest
             .desk_links
             .conversation_for(&tenant.id, DeskKind::RocketChat, &action.room)
             .await?
-            .ok_or_else(|| ApiError::Forbidden {
-                code: "foreign_room",
-                message: "the room is not a conversation of this tenant".to_owned(),
-            })?;
+        else {
+            debug!(tenant = %tenant.id, "Rocket.Chat event for a room atiende did not open; ignored.");
+            continue;
+        };
+        applied += 1;
         ingest
             .desk_event(
                 &tenant,
@@ -76,6 +81,9 @@ pub(crate) async fn webhook(
                 (action.id, action.agent, action.action),
             )
             .await?;
+    }
+    if applied == 0 {
+        return Ok(HttpResponse::Ok().finish());
     }
     Ok(HttpResponse::Ok().json(json!({ "success": true })))
 }
