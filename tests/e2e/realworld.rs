@@ -268,7 +268,11 @@ async fn real_twilio_payloads_are_taken_and_one_person_is_one_conversation() {
     let Some(dir) = corpus() else { return };
     let stack = Stack::start().await;
     let mut sids = BTreeMap::new();
-    for (n, (name, bytes)) in files(&dir, "twilio").into_iter().enumerate() {
+    // The customer wrote with their number (and user id) before writing with the user id
+    // alone, as someone who adopts a WhatsApp username does.
+    let mut twilio = files(&dir, "twilio");
+    twilio.sort_by_key(|(name, _)| !name.starts_with("text_phone_with_bsuid"));
+    for (n, (name, bytes)) in twilio.into_iter().enumerate() {
         let fields: BTreeMap<String, Value> = serde_json::from_slice(&bytes).unwrap();
         let mut params: Vec<(String, String)> = fields
             .into_iter()
@@ -326,6 +330,11 @@ async fn real_twilio_payloads_are_taken_and_one_person_is_one_conversation() {
     assert_eq!(
         turn("text_phone_with_bsuid__chatwoot_spec.json")["conversation"],
         "demo:twilio:+919745786257"
+    );
+    assert_eq!(
+        turn("text_bsuid_only__chatwoot_spec.json")["conversation"],
+        turn("text_phone_with_bsuid__chatwoot_spec.json")["conversation"],
+        "the user id alone reaches the conversation its number started"
     );
     assert_eq!(
         turn("text_null_bytes__chatwoot_spec.json")["text"]

@@ -452,6 +452,11 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
         .await
         .unwrap();
     s.webchat.create_session(&tid, "w1", t0()).await.unwrap();
+    let user = atiende_domain::UserId::parse_bsuid("US.13491208655302741918").unwrap();
+    s.conversations
+        .remember_phone(&tid, &user, &PhoneNumber::parse("+18095559911").unwrap())
+        .await
+        .unwrap();
     s.webchat
         .append(&tid, "w1", Author::Customer, "hola", t0())
         .await
@@ -478,6 +483,13 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
             .is_empty()
     );
     assert!(s.conversations.load(&c.id).await.unwrap().is_none());
+    assert!(
+        s.conversations
+            .phone_of(&tid, &user)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(s.outbox.list(&tid, None, 10).await.unwrap().is_empty());
     // And everything else it owned, in every store.
     assert!(s.agents.find_by_key(&digest).await.unwrap().is_none());
@@ -1036,6 +1048,33 @@ async fn the_desk_revision_moves_with_conversations_that_involve_a_person(s: Sta
     ));
 }
 
+async fn a_whatsapp_user_id_is_remembered_with_its_number_per_tenant(s: StatePorts) {
+    let (a, b) = (fresh_tenant(), fresh_tenant());
+    let (ta, tb) = (TenantId::parse(&a).unwrap(), TenantId::parse(&b).unwrap());
+    let user = atiende_domain::UserId::parse_bsuid("IN.2081978709342942").unwrap();
+    let phone = PhoneNumber::parse("+919745786257").unwrap();
+    assert_eq!(s.conversations.phone_of(&ta, &user).await.unwrap(), None);
+    s.conversations
+        .remember_phone(&ta, &user, &phone)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.conversations.phone_of(&ta, &user).await.unwrap(),
+        Some(phone.clone())
+    );
+    assert_eq!(s.conversations.phone_of(&tb, &user).await.unwrap(), None);
+    // A changed number replaces the old one.
+    let new = PhoneNumber::parse("+919745786258").unwrap();
+    s.conversations
+        .remember_phone(&ta, &user, &new)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.conversations.phone_of(&ta, &user).await.unwrap(),
+        Some(new)
+    );
+}
+
 /// Each contract runs once per backend, as its own test.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -1080,4 +1119,5 @@ contract!(
     embeddings_are_cached_per_tenant_and_model,
     ingestion_jobs_are_kept_per_tenant_newest_first,
     the_desk_revision_moves_with_conversations_that_involve_a_person,
+    a_whatsapp_user_id_is_remembered_with_its_number_per_tenant,
 );

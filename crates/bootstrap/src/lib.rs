@@ -375,10 +375,10 @@ impl Embedded {
 
     /// Ingest's use case.
     pub fn gateway(&self) -> Arc<InboundGateway> {
-        Arc::new(InboundGateway::new(
-            self.publisher(),
-            self.ports.stores.delivery.clone(),
-        ))
+        Arc::new(
+            InboundGateway::new(self.publisher(), self.ports.stores.delivery.clone())
+                .with_aliases(self.ports.stores.conversations.clone()),
+        )
     }
 
     /// The processor's use case.

@@ -202,6 +202,11 @@ pub struct Contact {
     /// The profile name they show on WhatsApp, when present; it can be blank or absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
+    /// Their WhatsApp user id (BSUID) when the channel gave one besides the phone number the
+    /// conversation is keyed on: remembered, so a later message carrying the user id alone
+    /// reaches the same conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
 }
 
 impl Contact {
@@ -211,6 +216,7 @@ impl Contact {
             identity: ContactIdentity::Phone(phone.clone()),
             phone: Some(phone),
             profile_name: None,
+            user_id: None,
         }
     }
 

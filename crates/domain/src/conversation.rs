@@ -310,6 +310,9 @@ impl Conversation {
         if message.referral.is_some() {
             self.referral = message.referral.clone();
         }
+        if message.contact.user_id.is_some() {
+            self.contact.user_id = message.contact.user_id.clone();
+        }
         if !notice {
             if self.state == ConversationState::Resolved {
                 // A fresh start: nothing offered or counted before the resolution carries over.

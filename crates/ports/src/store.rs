@@ -69,6 +69,21 @@ pub trait ConversationStore: Send + Sync {
     /// ([`involves_desk`]): what the agent console watches, one small read instead of its
     /// whole queue.
     async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError>;
+    /// The phone number WhatsApp user id `user` came with in `tenant`, when a message carried
+    /// both ([`ConversationStore::remember_phone`]).
+    async fn phone_of(
+        &self,
+        tenant: &TenantId,
+        user: &atiende_domain::UserId,
+    ) -> Result<Option<atiende_domain::PhoneNumber>, PortError>;
+    /// Remembers that `user` is `phone` in `tenant`, so a later message with the user id alone
+    /// reaches the conversation the number keys.
+    async fn remember_phone(
+        &self,
+        tenant: &TenantId,
+        user: &atiende_domain::UserId,
+        phone: &atiende_domain::PhoneNumber,
+    ) -> Result<(), PortError>;
 }
 
 /// Whether saving `conversation` can change what the agent console shows: it waits for or is

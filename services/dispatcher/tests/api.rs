@@ -309,6 +309,7 @@ async fn web_chat_replies_land_in_the_visitors_transcript() {
             identity,
             phone: None,
             profile_name: None,
+            user_id: None,
         },
         kind: reply("¡Hola desde el chat!"),
         in_reply_to: Some(cause),

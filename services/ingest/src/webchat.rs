@@ -169,6 +169,7 @@ async fn post_message(
             identity,
             phone: None,
             profile_name: None,
+            user_id: None,
         },
         business_address: None,
         content: MessageContent::Text { body: text.clone() },

@@ -49,6 +49,8 @@ const DEAD_LETTERS: &str = "dead_letters";
 /// conversation that involves a person, which the agent console watches.
 const DESK: &str = "desk";
 const DESK_REVISION: &str = "revision";
+/// The phone number each WhatsApp user id came with: `tenants/{t}/contact_aliases/{user id}`.
+const CONTACT_ALIASES: &str = "contact_aliases";
 /// Publish dedupe keys; terraform/firestore.tf puts a TTL policy on [`DEDUPE_TTL_FIELD`].
 pub const DEDUPE: &str = "dedupe";
 /// The timestamp field Firestore's TTL policy deletes dedupe keys by.
@@ -363,6 +365,11 @@ struct DeliveryDoc {
     updated_at: i64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct AliasDoc {
+    phone: String,
+}
+
 #[derive(Serialize, Deserialize, Default)]
 struct DeskRevisionDoc {
     #[serde(default)]
@@ -511,6 +518,8 @@ impl TenantStore for FirestoreStores {
             crate::assistant::AUDIT,
             crate::embeddings::EMBEDDINGS,
             crate::jobs::INGESTION_JOBS,
+            DESK,
+            CONTACT_ALIASES,
         ] {
             self.delete_all(&parent, collection).await?;
         }
@@ -551,6 +560,49 @@ impl ConversationStore for FirestoreStores {
         let value: Conversation =
             serde_json::from_str(&stored.data).map_err(|e| corrupt("conversation", e))?;
         Ok(Some(Versioned { value, version }))
+    }
+
+    async fn phone_of(
+        &self,
+        tenant: &TenantId,
+        user: &atiende_domain::UserId,
+    ) -> Result<Option<atiende_domain::PhoneNumber>, PortError> {
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        let doc: Option<AliasDoc> = self
+            .db
+            .fluent()
+            .select()
+            .by_id_in(CONTACT_ALIASES)
+            .parent(&parent)
+            .obj()
+            .one(doc_id(user.as_str()))
+            .await
+            .map_err(classify)?;
+        doc.map(|d| {
+            atiende_domain::PhoneNumber::parse(&d.phone).map_err(|e| corrupt("contact alias", e))
+        })
+        .transpose()
+    }
+
+    async fn remember_phone(
+        &self,
+        tenant: &TenantId,
+        user: &atiende_domain::UserId,
+        phone: &atiende_domain::PhoneNumber,
+    ) -> Result<(), PortError> {
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        self.db
+            .fluent()
+            .update()
+            .in_col(CONTACT_ALIASES)
+            .document_id(doc_id(user.as_str()))
+            .parent(&parent)
+            .object(&AliasDoc {
+                phone: phone.as_str().to_owned(),
+            })
+            .execute::<()>()
+            .await
+            .map_err(classify)
     }
 
     async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError> {

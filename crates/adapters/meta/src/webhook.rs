@@ -352,15 +352,16 @@ fn sender(m: &MessageJson, contacts: &[ContactJson]) -> Result<Contact, String> 
         .and_then(|c| c.user_id.as_deref())
         .or(from.as_deref())
         .and_then(|u| UserId::parse_bsuid(u).ok());
-    let identity = match (&phone, user_id) {
+    let identity = match (&phone, &user_id) {
         (Some(phone), _) => ContactIdentity::Phone(phone.clone()),
-        (None, Some(user)) => ContactIdentity::User(user),
+        (None, Some(user)) => ContactIdentity::User(user.clone()),
         (None, None) => return Err(format!("message {} has no valid sender", m.id)),
     };
     Ok(Contact {
         identity,
         phone,
         profile_name: None,
+        user_id,
     }
     .with_profile_name(
         contact_json

@@ -520,6 +520,15 @@ CREATE TABLE ingestion_jobs (
     PRIMARY KEY (tenant, id)
 ) WITHOUT ROWID;
 "#,
+    // 8: the phone number each WhatsApp user id came with, so one person is one conversation.
+    r#"
+CREATE TABLE contact_aliases (
+    tenant TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

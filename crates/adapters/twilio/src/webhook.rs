@@ -136,24 +136,24 @@ impl SignedForm<Verified> {
         let phone = PhoneNumber::parse(from)
             .ok()
             .or_else(|| self.get("WaId").and_then(|w| PhoneNumber::parse(w).ok()));
-        let identity = match phone.clone() {
-            Some(phone) => ContactIdentity::Phone(phone),
-            None => UserId::parse_bsuid(from)
-                .or_else(|e| {
-                    self.get("ExternalUserId")
-                        .map_or(Err(e), UserId::parse_bsuid)
-                })
-                .map(ContactIdentity::User)
-                .map_err(|_| {
-                    WebhookError::Malformed(
-                        "From is neither a phone number nor a WhatsApp user id".to_owned(),
-                    )
-                })?,
+        let user_id = UserId::parse_bsuid(from).ok().or_else(|| {
+            self.get("ExternalUserId")
+                .and_then(|u| UserId::parse_bsuid(u).ok())
+        });
+        let identity = match (&phone, &user_id) {
+            (Some(phone), _) => ContactIdentity::Phone(phone.clone()),
+            (None, Some(user)) => ContactIdentity::User(user.clone()),
+            (None, None) => {
+                return Err(WebhookError::Malformed(
+                    "From is neither a phone number nor a WhatsApp user id".to_owned(),
+                ));
+            }
         };
         let contact = Contact {
             identity,
             phone,
             profile_name: None,
+            user_id,
         }
         .with_profile_name(self.get("ProfileName"));
         let content = self.content()?;

@@ -1,7 +1,7 @@
 //! [`ConversationStore`] on SQLite, with a version column for optimistic concurrency.
 
 use async_trait::async_trait;
-use atiende_domain::{Conversation, ConversationId, TenantId};
+use atiende_domain::{Conversation, ConversationId, PhoneNumber, TenantId, UserId};
 use atiende_ports::{ConversationFilter, ConversationStore, PortError, Versioned};
 use rusqlite::{OptionalExtension, params};
 
@@ -78,6 +78,54 @@ impl ConversationStore for SqliteStores {
             })
             .await?;
         Ok(u64::try_from(version).unwrap_or(0))
+    }
+
+    async fn phone_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<PhoneNumber>, PortError> {
+        let (tenant, user) = (tenant.to_string(), user.as_str().to_owned());
+        let phone: Option<String> = self
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT phone FROM contact_aliases WHERE tenant = ?1 AND user_id = ?2",
+                    params![tenant, user],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        phone
+            .map(|p| {
+                PhoneNumber::parse(&p).map_err(|e| PortError::permanent_from("stored alias", e))
+            })
+            .transpose()
+    }
+
+    async fn remember_phone(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        phone: &PhoneNumber,
+    ) -> Result<(), PortError> {
+        let (tenant, user, phone) = (
+            tenant.to_string(),
+            user.as_str().to_owned(),
+            phone.as_str().to_owned(),
+        );
+        self.db
+            .write(move |c| {
+                c.exec(
+                    "INSERT INTO contact_aliases (tenant, user_id, phone) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant, user_id) DO UPDATE SET phone = excluded.phone",
+                    params![tenant, user, phone],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 
     async fn desk_revision(&self, tenant: &TenantId) -> Result<String, PortError> {

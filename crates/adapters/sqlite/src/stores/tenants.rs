@@ -106,6 +106,7 @@ impl TenantStore for SqliteStores {
                     "security_audit",
                     "agents",
                     "ingestion_jobs",
+                    "contact_aliases",
                 ] {
                     c.exec(&format!("DELETE FROM {table} WHERE tenant = ?1"), [&id])?;
                 }
