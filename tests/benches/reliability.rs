@@ -16,6 +16,9 @@
 //!   C customers (default 500) write, and started again on the same disk each time: every
 //!   message answered, and how many twice (the one window: a send the provider took before the
 //!   outbox recorded it).
+//! * **soak** — the all-in-one as its own process under a steady rate (`RATE` messages a second,
+//!   default 5) for `SOAK_SECS` (default 3,600): its resident memory, open files and backlog
+//!   (accepted, not yet answered) sampled every minute.
 //!
 //! Run: `cargo bench -p atiende-e2e --bench reliability [-- SCENARIO...]` with `N`, `M`, `K`,
 //! `OUTAGE_SECS` to scale.
@@ -531,6 +534,99 @@ async fn crashes() {
     );
 }
 
+/// A process's resident memory (KiB) and open files, from `/proc`.
+fn process_usage(pid: u32) -> (u64, usize) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    (rss, fds)
+}
+
+async fn soak() {
+    use atiende_testkit::{FakeTwilio, process::ServiceProcess};
+    const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
+    const PUBLIC: &str = "https://atiende.example.com";
+    let (secs, rate) = (env("SOAK_SECS", 3600), env("RATE", 5));
+    let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("E2E_ATIENDE_SERVICE", "atiende"),
+        ("TWILIO_API_BASE", twilio.base_url()),
+        ("ATIENDE_PUBLIC_URL", PUBLIC),
+        ("ATIENDE_DEMO", "true"),
+        ("ATIENDE_LOG__FILTER", "error"),
+        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
+        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
+        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
+    ];
+    let mut service = ServiceProcess::start(BIN, dir.path(), &env);
+    service.wait_ready(Duration::from_secs(60)).await;
+    let http = reqwest::Client::new();
+    let questions = [
+        "¿Aceptan cheques?",
+        "¿Cuánto cuesta el cemento gris?",
+        "¿Hacen entregas en Guaymate?",
+        "¿Abren los domingos?",
+    ];
+    let started = Instant::now();
+    let mut accepted = 0usize;
+    let mut samples = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(u64::try_from(secs).unwrap()) {
+        let second = Instant::now();
+        for _ in 0..rate {
+            // 500 customers in turn: conversations grow to their cap and stay there.
+            let i = accepted;
+            let phone = format!("+1809333{:04}", i % 500);
+            let params: Vec<(String, String)> = [
+                ("MessageSid", format!("SM{i:032}")),
+                ("AccountSid", TWILIO_ACCOUNT.to_owned()),
+                ("From", format!("whatsapp:{phone}")),
+                ("To", "whatsapp:+14155238886".to_owned()),
+                ("Body", questions[i % questions.len()].to_owned()),
+                ("NumMedia", "0".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let url = format!("{PUBLIC}/webhooks/twilio/demo");
+            let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
+            assert_eq!(
+                post_form(&http, &service.url(), &(params, signature)).await,
+                200
+            );
+            accepted += 1;
+        }
+        if started.elapsed() >= next_sample {
+            let (rss, fds) = process_usage(service.pid());
+            let backlog = accepted.saturating_sub(twilio.requests());
+            println!(
+                "soak: t={:>5}s accepted={accepted:>6} rss={:>6} KiB fds={fds:>4} backlog={backlog}",
+                started.elapsed().as_secs(),
+                rss
+            );
+            samples.push((rss, fds, backlog));
+            next_sample += Duration::from_secs(60);
+        }
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(second.elapsed())).await;
+    }
+    service.kill();
+    let (first, last) = (
+        samples[1.min(samples.len() - 1)],
+        samples[samples.len() - 1],
+    );
+    let max_rss = samples.iter().map(|s| s.0).max().unwrap_or(0);
+    let max_backlog = samples.iter().map(|s| s.2).max().unwrap_or(0);
+    println!(
+        "soak: {secs} s at {rate}/s, {accepted} messages: rss {} -> {} KiB (max {max_rss}), fds {} -> {}, backlog max {max_backlog}",
+        first.0, last.0, first.1, last.1
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let chosen: Vec<String> = std::env::args()
@@ -552,5 +648,9 @@ async fn main() {
     }
     if wants("crashes") {
         crashes().await;
+    }
+    // An hour: only when asked for by name.
+    if chosen.iter().any(|c| c == "soak") {
+        soak().await;
     }
 }

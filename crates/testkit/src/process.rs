@@ -78,6 +78,11 @@ impl ServiceProcess {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The process id (to read its `/proc` entries: memory, open files).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.port

@@ -68,6 +68,22 @@ fn message(event: &Value) -> Result<Parsed, WebhookError> {
         return Ok(Parsed::Ignored("not written by a person"));
     }
     let text = event["content"].as_str().unwrap_or_default().trim();
+    // A file the agent attached reaches the customer as its link (Chatwoot's blob links are
+    // signed and need no sign-in), rather than vanishing while the agent believes it was sent.
+    let links: Vec<&str> = event["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["data_url"].as_str())
+        .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+        .take(5)
+        .collect();
+    let text = [text]
+        .into_iter()
+        .chain(links)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
     if text.is_empty() {
         return Ok(Parsed::Ignored("no text"));
     }
@@ -83,9 +99,7 @@ fn message(event: &Value) -> Result<Parsed, WebhookError> {
         id: format!("chatwoot:message:{id}"),
         conversation: conversation.to_owned(),
         agent: agent(&event["sender"])?,
-        action: DeskAction::Reply {
-            text: text.to_owned(),
-        },
+        action: DeskAction::Reply { text },
     }))
 }
 
@@ -156,6 +170,27 @@ mod tests {
             action.action,
             DeskAction::Reply {
                 text: "Hola, soy Ana".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_agents_attachment_reaches_the_customer_as_its_link() {
+        let url = "https://chat.example.com/rails/active_storage/blobs/redirect/eyJ/factura.pdf";
+        let only_file = outgoing(json!({ "content": null,
+            "attachments": [{ "file_type": "file", "data_url": url }] }));
+        let Parsed::Action(action) = parse(&only_file, None).unwrap() else {
+            panic!("a file without text is not dropped")
+        };
+        assert_eq!(action.action, DeskAction::Reply { text: url.into() });
+        let with_text = outgoing(json!({ "attachments": [{ "data_url": url }] }));
+        let Parsed::Action(action) = parse(&with_text, None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            action.action,
+            DeskAction::Reply {
+                text: format!("Hola, soy Ana\n{url}")
             }
         );
     }
