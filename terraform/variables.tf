@@ -28,9 +28,9 @@ variable "public_base_url" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Pub/Sub's dead-letter backstop (5-100); atiende's consumers park a message themselves after ATIENDE_BUS__MAX_ATTEMPTS (10)."
+  description = "Pub/Sub's dead-letter backstop (5-100); atiende's consumers park a message themselves after ATIENDE_BUS__MAX_ATTEMPTS (50)."
   type        = number
-  default     = 15
+  default     = 60
 }
 
 variable "scaling" {

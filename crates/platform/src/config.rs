@@ -537,7 +537,11 @@ impl Default for BusSettings {
     fn default() -> Self {
         Self {
             max_in_flight: 64,
-            max_attempts: 10,
+            // With backoff doubling from 1 s to 60 s, 50 deliveries span about 45 minutes: a
+            // provider down that long (measured: Twilio 503 for ten minutes dead-lettered 40 of
+            // 60 replies at 10) delays replies instead of parking them. A message that can never
+            // succeed is rejected at once, whatever this says.
+            max_attempts: 50,
             min_backoff_ms: 1000,
             max_backoff_ms: 60_000,
             handler_timeout_ms: 120_000,

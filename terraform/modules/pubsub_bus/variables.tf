@@ -32,5 +32,5 @@ variable "ack_deadline_seconds" {
 variable "max_delivery_attempts" {
   description = "Deliveries before Pub/Sub moves a message to the dead-letter topic (5-100)."
   type        = number
-  default     = 15
+  default     = 60
 }

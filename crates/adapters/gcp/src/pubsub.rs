@@ -287,7 +287,7 @@ impl Default for PullOptions {
             max_outstanding: 64,
             retry_backoff: Duration::from_millis(500),
             max_retry_backoff: Duration::from_secs(10),
-            max_attempts: 10,
+            max_attempts: 50,
         }
     }
 }

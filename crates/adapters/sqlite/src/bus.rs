@@ -67,7 +67,7 @@ impl Default for BusConfig {
     fn default() -> Self {
         Self {
             max_in_flight: 64,
-            max_attempts: 10,
+            max_attempts: 50,
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             handler_timeout: Duration::from_secs(120),
