@@ -16,6 +16,9 @@
 //!   C customers (default 500) write, and started again on the same disk each time: every
 //!   message answered, and how many twice (the one window: a send the provider took before the
 //!   outbox recorded it).
+//! * **disk_full** — the all-in-one's data directory on a small tmpfs (needs root to mount) is
+//!   filled while customers write, then freed: webhooks refused meanwhile are retried as a
+//!   provider would, and every message accepted before, during or after is answered once.
 //! * **soak** — the all-in-one as its own process under a steady rate (`RATE` messages a second,
 //!   default 5) for `SOAK_SECS` (default 3,600): its resident memory, open files and backlog
 //!   (accepted, not yet answered) sampled every minute.
@@ -534,6 +537,125 @@ async fn crashes() {
     );
 }
 
+async fn disk_full() {
+    use atiende_testkit::{FakeTwilio, process::ServiceProcess};
+    const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
+    const PUBLIC: &str = "https://atiende.example.com";
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48M", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("disk_full: skipped (mounting a tmpfs needs root)");
+        return;
+    }
+    let c = env("C", 100);
+    let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
+    let data = mount.path().join("data");
+    let env = [
+        ("E2E_ATIENDE_SERVICE", "atiende"),
+        ("TWILIO_API_BASE", twilio.base_url()),
+        ("ATIENDE_PUBLIC_URL", PUBLIC),
+        ("ATIENDE_DEMO", "true"),
+        ("ATIENDE_LOG__FILTER", "error"),
+        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
+        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
+        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
+        ("ATIENDE_BUS__MIN_BACKOFF_MS", "200"),
+        ("ATIENDE_BUS__MAX_BACKOFF_MS", "2000"),
+    ];
+    let mut service = ServiceProcess::start(BIN, &data, &env);
+    service.wait_ready(Duration::from_secs(60)).await;
+    let http = reqwest::Client::new();
+    let delivery = |i: usize| {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", format!("SM{i:032}")),
+            ("AccountSid", TWILIO_ACCOUNT.to_owned()),
+            ("From", format!("whatsapp:+1809222{i:04}")),
+            ("To", "whatsapp:+14155238886".to_owned()),
+            ("Body", "¿Aceptan cheques?".to_owned()),
+            ("NumMedia", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let url = format!("{PUBLIC}/webhooks/twilio/demo");
+        let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
+        (params, signature)
+    };
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    let mut refused = Vec::new();
+    // A third before the disk fills, a third while it is full, a third after it is freed.
+    for i in 0..c / 3 {
+        let status = post_form(&http, &service.url(), &delivery(i)).await;
+        *statuses.entry(status).or_default() += 1;
+        if status != 200 {
+            refused.push(i);
+        }
+    }
+    let junk = mount.path().join("junk");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&junk).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+    }
+    for i in c / 3..2 * c / 3 {
+        let status = post_form(&http, &service.url(), &delivery(i)).await;
+        *statuses.entry(status).or_default() += 1;
+        if status != 200 {
+            refused.push(i);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let alive_while_full = http_ok(&service.url()).await;
+    std::fs::remove_file(&junk).unwrap();
+    for i in 2 * c / 3..c {
+        refused.push(i);
+    }
+    // The provider retries what was refused; then the last third arrives.
+    let mut retries = 0;
+    for i in refused {
+        loop {
+            let status = post_form(&http, &service.url(), &delivery(i)).await;
+            if status == 200 {
+                break;
+            }
+            retries += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while twilio.sent().len() < c && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut by = BTreeMap::<String, usize>::new();
+    for m in twilio.sent() {
+        *by.entry(m.to).or_default() += 1;
+    }
+    service.kill();
+    let _ = std::process::Command::new("umount")
+        .arg(mount.path())
+        .status();
+    println!(
+        "disk_full: {c} customers, disk full for the middle third (answers {statuses:?}, service {}), freed, {retries} provider retries: {} answered, {} lost, {} answered twice",
+        if alive_while_full { "up" } else { "down" },
+        by.len(),
+        c - by.len(),
+        by.values().filter(|n| **n > 1).count(),
+    );
+}
+
+async fn http_ok(base: &str) -> bool {
+    reqwest::get(format!("{base}/health/live"))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
 /// A process's resident memory (KiB) and open files, from `/proc`.
 fn process_usage(pid: u32) -> (u64, usize) {
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -648,6 +770,10 @@ async fn main() {
     }
     if wants("crashes") {
         crashes().await;
+    }
+    // Needs root; only when asked for by name.
+    if chosen.iter().any(|c| c == "disk_full") {
+        disk_full().await;
     }
     // An hour: only when asked for by name.
     if chosen.iter().any(|c| c == "soak") {
