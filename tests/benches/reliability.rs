@@ -166,8 +166,30 @@ async fn retries() {
 }
 
 /// What a hostile client sends: a route, a body, headers.
-fn hostile_request(i: usize, http: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
-    let big = "x".repeat(300 * 1024);
+/// Bodies built once: the load generator's own work should not be what slows the customers.
+struct HostileBodies {
+    big: reqwest::Body,
+    fields: String,
+    long_text: String,
+}
+
+impl HostileBodies {
+    fn new() -> Self {
+        Self {
+            big: reqwest::Body::from("x".repeat(300 * 1024)),
+            fields: (0..28_000).map(|f| format!("f{f}=&")).collect(),
+            long_text: format!("{{\"text\": \"{}\"}}", "y".repeat(40_000)),
+        }
+    }
+}
+
+fn hostile_request(
+    i: usize,
+    bodies: &HostileBodies,
+    http: &reqwest::Client,
+    base: &str,
+) -> reqwest::RequestBuilder {
+    let big = || bodies.big.as_bytes().map_or_else(Vec::new, <[u8]>::to_vec);
     match i % 14 {
         // Twilio: unsigned, forged, pathological, oversized, unknown tenant, wrong type.
         0 => http
@@ -177,17 +199,15 @@ fn hostile_request(i: usize, http: &reqwest::Client, base: &str) -> reqwest::Req
             .post(format!("{base}/webhooks/twilio/demo"))
             .header("x-twilio-signature", "Zm9yZ2VkIHNpZ25hdHVyZQ==")
             .form(&[("MessageSid", "SMforged"), ("Body", "hola")]),
-        2 => {
-            let fields: String = (0..28_000).map(|f| format!("f{f}=&")).collect();
-            http.post(format!("{base}/webhooks/twilio/demo"))
-                .header("x-twilio-signature", "AAAA")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(fields)
-        }
+        2 => http
+            .post(format!("{base}/webhooks/twilio/demo"))
+            .header("x-twilio-signature", "AAAA")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(bodies.fields.clone()),
         3 => http
             .post(format!("{base}/webhooks/twilio/demo"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(big),
+            .body(big()),
         4 => http
             .post(format!("{base}/webhooks/twilio/nobody"))
             .form(&[("Body", "hola")]),
@@ -203,7 +223,7 @@ fn hostile_request(i: usize, http: &reqwest::Client, base: &str) -> reqwest::Req
         7 => http
             .post(format!("{base}/webhooks/meta/demo"))
             .body("{\"entry\": [[[[[[[[[[[[[[[[[[[[[[[[[[[["),
-        8 => http.post(format!("{base}/webhooks/meta/demo")).body(big),
+        8 => http.post(format!("{base}/webhooks/meta/demo")).body(big()),
         9 => http.get(format!(
             "{base}/webhooks/meta/demo?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"
         )),
@@ -224,7 +244,7 @@ fn hostile_request(i: usize, http: &reqwest::Client, base: &str) -> reqwest::Req
             ))
             .header("content-type", "application/json")
             .body(if i.is_multiple_of(2) {
-                format!("{{\"text\": \"{}\"}}", "y".repeat(40_000))
+                bodies.long_text.clone()
             } else {
                 "{\"text\": ".to_owned()
             }),
@@ -290,16 +310,21 @@ async fn hostile() {
     let attack = {
         let (http, statuses) = (stack.http.clone(), statuses.clone());
         tokio::spawn(async move {
+            let bodies = Arc::new(HostileBodies::new());
             let gate = Arc::new(Semaphore::new(16));
             let mut tasks = JoinSet::new();
             for i in 0..k {
-                let request = hostile_request(i, &http, &base);
-                let (gate, statuses) = (gate.clone(), statuses.clone());
+                // Sixteen in flight, each built only when it may go.
+                let permit = gate.clone().acquire_owned().await.unwrap();
+                let (bodies, http, base, statuses) =
+                    (bodies.clone(), http.clone(), base.clone(), statuses.clone());
                 tasks.spawn(async move {
-                    let _permit = gate.acquire_owned().await.unwrap();
+                    let _permit = permit;
+                    let request = hostile_request(i, &bodies, &http, &base);
                     let status = request.send().await.map_or(0, |r| r.status().as_u16());
                     *statuses.lock().unwrap().entry(status).or_default() += 1;
                 });
+                while tasks.try_join_next().is_some() {}
             }
             while tasks.join_next().await.is_some() {}
         })

@@ -41,6 +41,15 @@ pub(crate) async fn webhook(
             "Twilio webhooks are application/x-www-form-urlencoded".to_owned(),
         ));
     }
+    if atiende_adapter_twilio::webhook::too_many_fields(&body) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_body",
+            message: format!(
+                "a Twilio webhook has fewer than {} fields",
+                atiende_adapter_twilio::webhook::MAX_FIELDS
+            ),
+        });
+    }
     // Twilio signed the URL it was configured with: rebuild it from the public base URL, since
     // behind a proxy the request's own scheme and host differ.
     let path = request

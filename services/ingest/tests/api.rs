@@ -706,3 +706,20 @@ async fn the_web_chat_limits_sessions_and_messages_and_expires_sessions() {
     let error: serde_json::Value = expired.json().await.unwrap();
     assert_eq!(error["error"]["code"], "session_expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_form_is_refused_before_any_signature_work() {
+    let h = spawn().await;
+    // 28,000 empty fields (224 KB, under the body limit), with a forged signature.
+    let params: Vec<(String, String)> = (0..28_000)
+        .map(|i| (format!("f{i}"), String::new()))
+        .collect();
+    let response = h
+        .post_form("/webhooks/twilio/demo", &params, Some("AAAA"))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(response).await, "invalid_body");
+    // Signed by the tenant's own token, it is no more a Twilio webhook.
+    let signed = h.post_twilio("/webhooks/twilio/demo", &params, TOKEN).await;
+    assert_eq!(signed.status(), StatusCode::BAD_REQUEST);
+}

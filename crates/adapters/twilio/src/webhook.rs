@@ -37,6 +37,16 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// The most fields a Twilio webhook carries with room to spare: a message with ten media items
+/// and every optional parameter has well under a hundred.
+pub const MAX_FIELDS: usize = 256;
+
+/// Whether `body` has more fields than any Twilio webhook: counted on the raw bytes, before any
+/// decoding, allocation or signature work, so an absurd form costs one pass over its bytes.
+pub fn too_many_fields(body: &[u8]) -> bool {
+    body.iter().filter(|b| **b == b'&').count() >= MAX_FIELDS
+}
+
 impl SignedForm<Unverified> {
     /// Decodes an `application/x-www-form-urlencoded` body, keeping repeated names.
     pub fn parse(body: &[u8]) -> Self {
