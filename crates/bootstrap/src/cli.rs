@@ -37,10 +37,33 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     s
 }
 
-/// The settings as JSON, secrets left out (they are never serialized).
+/// The settings as JSON, secrets left out (they are never serialized), with what they come to
+/// where a default is worked out at start: the public URL webhooks are signed for, the HTTP
+/// workers, whether the admin and push tokens are set, whether the demo tenant loads.
 pub fn redacted_settings(settings: &Settings) -> String {
-    serde_json::to_string_pretty(settings).unwrap_or_default()
+    let mut json = serde_json::to_value(settings).unwrap_or_default();
+    let workers = settings
+        .workers
+        .unwrap_or_else(atiende_platform::server::default_workers);
+    json["effective"] = serde_json::json!({
+        "public_url": settings.public_url(settings.port),
+        "workers": workers,
+        "admin_token_set": settings.admin_token.is_some(),
+        "push_token_set": settings.bus.push_token.is_some(),
+        "loads_demo": settings.loads_demo(),
+    });
+    serde_json::to_string_pretty(&json).unwrap_or_default()
 }
+
+/// What `atiende --help` says besides its options: the all-in-one's subcommands.
+const ALL_IN_ONE_SUBCOMMANDS: &str = "\
+Subcommands:
+  kb ingest <tenant> <dir-or-file>...  load a folder of documents into a tenant's knowledge
+  eval [--tenant T] <cases.jsonl>      run a tenant's scripted conversations against a running atiende
+  qdrant setup [--recreate]            create the Qdrant collection (built with --features qdrant)
+
+Without a subcommand, atiende runs all four services in one process (the demo tenant on
+http://localhost:8080 by default).";
 
 /// Command-line options every service binary accepts.
 #[derive(Debug, clap::Parser)]
@@ -112,8 +135,18 @@ where
     F: FnOnce(Settings) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    use clap::Parser as _;
-    let args = ServiceArgs::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let mut command = ServiceArgs::command().name(name);
+    command = if name == "atiende" {
+        command
+            .about("atiende answers a business's WhatsApp customers with AI and hands them to a person when it should.")
+            .after_help(ALL_IN_ONE_SUBCOMMANDS)
+    } else {
+        command.about(format!(
+            "atiende's {name} service, one of the four that run on Cloud Run (docs/deploy.md)."
+        ))
+    };
+    let args = ServiceArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let settings = match load_settings(&args) {
         Ok(settings) => settings,
         Err(code) => return code,

@@ -766,7 +766,20 @@ impl Settings {
             None => figment = figment.merge(Toml::file("atiende.toml")),
         }
         let settings: Settings = figment
-            .merge(Env::prefixed("ATIENDE_").ignore(&["config"]).split("__"))
+            // Variables of the same prefix that are not settings: the configuration file's
+            // path, the model's directory (infra/models.sh and the e5 adapter read it; it is
+            // `knowledge.e5_dir`'s default), and the test scripts' knobs.
+            .merge(
+                Env::prefixed("ATIENDE_")
+                    .ignore(&[
+                        "config",
+                        "e5_dir",
+                        "test_backtrace",
+                        "fuzz_seconds",
+                        "realworld",
+                    ])
+                    .split("__"),
+            )
             .merge(Env::raw().filter_map(|key| {
                 let key = key.as_str();
                 if key.eq_ignore_ascii_case("PORT") {

