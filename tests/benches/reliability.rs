@@ -71,8 +71,8 @@ fn quiet_stack_settings(s: &mut atiende_platform::Settings) {
     s.dispatcher.per_sender_per_second = 10_000;
 }
 
-/// A customer's message as Twilio signs it for the stack's public URL.
-fn form(stack: &Stack, sid: &str, phone: &str, text: &str) -> (Vec<(String, String)>, String) {
+/// A customer's message as Twilio signs it for a deployment whose public URL is `public`.
+fn signed(public: &str, sid: &str, phone: &str, text: &str) -> (Vec<(String, String)>, String) {
     let params: Vec<(String, String)> = [
         ("MessageSid", sid),
         ("SmsSid", sid),
@@ -86,9 +86,41 @@ fn form(stack: &Stack, sid: &str, phone: &str, text: &str) -> (Vec<(String, Stri
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let url = format!("{}/webhooks/twilio/demo", stack.running.public_url());
+    let url = format!("{public}/webhooks/twilio/demo");
     let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
     (params, signature)
+}
+
+/// A customer's message as Twilio signs it for the stack's public URL.
+fn form(stack: &Stack, sid: &str, phone: &str, text: &str) -> (Vec<(String, String)>, String) {
+    signed(stack.running.public_url(), sid, phone, text)
+}
+
+/// The e2e service binary, which runs the all-in-one as its own process.
+const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
+/// The public URL the process's webhooks are signed for.
+const PUBLIC: &str = "https://atiende.example.com";
+
+/// The all-in-one as its own process on `data`, in front of `twilio`, with `extra` settings.
+async fn all_in_one(
+    twilio: &atiende_testkit::FakeTwilio,
+    data: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> atiende_testkit::process::ServiceProcess {
+    let mut env = vec![
+        ("E2E_ATIENDE_SERVICE", "atiende"),
+        ("TWILIO_API_BASE", twilio.base_url()),
+        ("ATIENDE_PUBLIC_URL", PUBLIC),
+        ("ATIENDE_DEMO", "true"),
+        ("ATIENDE_LOG__FILTER", "error"),
+        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
+        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
+        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
+    ];
+    env.extend_from_slice(extra);
+    let mut service = atiende_testkit::process::ServiceProcess::start(BIN, data, &env);
+    service.wait_ready(Duration::from_secs(60)).await;
+    service
 }
 
 async fn post_form(
@@ -469,46 +501,22 @@ async fn send_down() {
 }
 
 async fn crashes() {
-    use atiende_testkit::{FakeTwilio, process::ServiceProcess};
-    const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
-    const PUBLIC: &str = "https://atiende.example.com";
     let (c, kills) = (env("C", 500), env("KILLS", 10));
-    let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
+    let twilio = atiende_testkit::FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("E2E_ATIENDE_SERVICE", "atiende"),
-        ("TWILIO_API_BASE", twilio.base_url()),
-        ("ATIENDE_PUBLIC_URL", PUBLIC),
-        ("ATIENDE_DEMO", "true"),
-        ("ATIENDE_LOG__FILTER", "error"),
-        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
-        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
-        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
-    ];
     let webhook = |i: usize| {
-        let sid = format!("SM{i:032}");
-        let phone = format!("+1809444{i:04}");
-        let params: Vec<(String, String)> = [
-            ("MessageSid", sid.as_str()),
-            ("AccountSid", TWILIO_ACCOUNT),
-            ("From", &format!("whatsapp:{phone}")),
-            ("To", "whatsapp:+14155238886"),
-            ("Body", "¿Aceptan cheques?"),
-            ("NumMedia", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let url = format!("{PUBLIC}/webhooks/twilio/demo");
-        let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
-        (params, signature)
+        signed(
+            PUBLIC,
+            &format!("SM{i:032}"),
+            &format!("+1809444{i:04}"),
+            "¿Aceptan cheques?",
+        )
     };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut service = ServiceProcess::start(BIN, dir.path(), &env);
-    service.wait_ready(Duration::from_secs(60)).await;
+    let mut service = all_in_one(&twilio, dir.path(), &[]).await;
     // Kill after these message numbers (spread over the run, deterministic).
     let mut at: Vec<usize> = (1..=kills)
         .map(|k| k * c / (kills + 1) + (k * 7) % 13)
@@ -532,8 +540,7 @@ async fn crashes() {
             // Kill while the last messages are still being answered.
             service.kill();
             let started = Instant::now();
-            service = ServiceProcess::start(BIN, dir.path(), &env);
-            service.wait_ready(Duration::from_secs(60)).await;
+            service = all_in_one(&twilio, dir.path(), &[]).await;
             restarts.push(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -563,9 +570,6 @@ async fn crashes() {
 }
 
 async fn disk_full() {
-    use atiende_testkit::{FakeTwilio, process::ServiceProcess};
-    const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
-    const PUBLIC: &str = "https://atiende.example.com";
     let mount = tempfile::tempdir().unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=48M", "tmpfs"])
@@ -577,38 +581,25 @@ async fn disk_full() {
         return;
     }
     let c = env("C", 100);
-    let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
+    let twilio = atiende_testkit::FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
     let data = mount.path().join("data");
-    let env = [
-        ("E2E_ATIENDE_SERVICE", "atiende"),
-        ("TWILIO_API_BASE", twilio.base_url()),
-        ("ATIENDE_PUBLIC_URL", PUBLIC),
-        ("ATIENDE_DEMO", "true"),
-        ("ATIENDE_LOG__FILTER", "error"),
-        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
-        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
-        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
-        ("ATIENDE_BUS__MIN_BACKOFF_MS", "200"),
-        ("ATIENDE_BUS__MAX_BACKOFF_MS", "2000"),
-    ];
-    let mut service = ServiceProcess::start(BIN, &data, &env);
-    service.wait_ready(Duration::from_secs(60)).await;
+    let mut service = all_in_one(
+        &twilio,
+        &data,
+        &[
+            ("ATIENDE_BUS__MIN_BACKOFF_MS", "200"),
+            ("ATIENDE_BUS__MAX_BACKOFF_MS", "2000"),
+        ],
+    )
+    .await;
     let http = reqwest::Client::new();
     let delivery = |i: usize| {
-        let params: Vec<(String, String)> = [
-            ("MessageSid", format!("SM{i:032}")),
-            ("AccountSid", TWILIO_ACCOUNT.to_owned()),
-            ("From", format!("whatsapp:+1809222{i:04}")),
-            ("To", "whatsapp:+14155238886".to_owned()),
-            ("Body", "¿Aceptan cheques?".to_owned()),
-            ("NumMedia", "0".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let url = format!("{PUBLIC}/webhooks/twilio/demo");
-        let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
-        (params, signature)
+        signed(
+            PUBLIC,
+            &format!("SM{i:032}"),
+            &format!("+1809222{i:04}"),
+            "¿Aceptan cheques?",
+        )
     };
     let mut statuses = BTreeMap::<u16, usize>::new();
     let mut refused = Vec::new();
@@ -694,24 +685,10 @@ fn process_usage(pid: u32) -> (u64, usize) {
 }
 
 async fn soak() {
-    use atiende_testkit::{FakeTwilio, process::ServiceProcess};
-    const BIN: &str = env!("CARGO_BIN_EXE_atiende-e2e-service");
-    const PUBLIC: &str = "https://atiende.example.com";
     let (secs, rate) = (env("SOAK_SECS", 3600), env("RATE", 5));
-    let twilio = FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
+    let twilio = atiende_testkit::FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("E2E_ATIENDE_SERVICE", "atiende"),
-        ("TWILIO_API_BASE", twilio.base_url()),
-        ("ATIENDE_PUBLIC_URL", PUBLIC),
-        ("ATIENDE_DEMO", "true"),
-        ("ATIENDE_LOG__FILTER", "error"),
-        ("ATIENDE_KNOWLEDGE__EMBEDDER", "none"),
-        ("ATIENDE_PROCESSOR__BURST_WINDOW_MS", "0"),
-        ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
-    ];
-    let mut service = ServiceProcess::start(BIN, dir.path(), &env);
-    service.wait_ready(Duration::from_secs(60)).await;
+    let mut service = all_in_one(&twilio, dir.path(), &[]).await;
     let http = reqwest::Client::new();
     let questions = [
         "¿Aceptan cheques?",
@@ -728,24 +705,13 @@ async fn soak() {
         for _ in 0..rate {
             // 500 customers in turn: conversations grow to their cap and stay there.
             let i = accepted;
-            let phone = format!("+1809333{:04}", i % 500);
-            let params: Vec<(String, String)> = [
-                ("MessageSid", format!("SM{i:032}")),
-                ("AccountSid", TWILIO_ACCOUNT.to_owned()),
-                ("From", format!("whatsapp:{phone}")),
-                ("To", "whatsapp:+14155238886".to_owned()),
-                ("Body", questions[i % questions.len()].to_owned()),
-                ("NumMedia", "0".to_owned()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-            let url = format!("{PUBLIC}/webhooks/twilio/demo");
-            let signature = atiende_adapter_twilio::signature::compute(TOKEN, &url, &params);
-            assert_eq!(
-                post_form(&http, &service.url(), &(params, signature)).await,
-                200
+            let delivery = signed(
+                PUBLIC,
+                &format!("SM{i:032}"),
+                &format!("+1809333{:04}", i % 500),
+                questions[i % questions.len()],
             );
+            assert_eq!(post_form(&http, &service.url(), &delivery).await, 200);
             accepted += 1;
         }
         if started.elapsed() >= next_sample {
