@@ -87,10 +87,10 @@ pub trait ConversationStore: Send + Sync {
 }
 
 /// Whether saving `conversation` can change what the agent console shows: it waits for or is
-/// owned by a person, was just resolved, or was handed off before.
+/// owned by a person, or was just resolved (leaving the queue). A conversation back with the
+/// bot is not in the queue, so its saves cost the console nothing.
 pub fn involves_desk(conversation: &Conversation) -> bool {
     conversation.state != atiende_domain::ConversationState::Bot
-        || conversation.handoff_at.is_some()
 }
 
 /// Delivery receipts of messages atiende sent.
