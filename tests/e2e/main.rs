@@ -7,6 +7,7 @@
 // A failing test should panic with the value it choked on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod browser;
 mod bus_contract;
 mod chatwoot;

@@ -3,7 +3,8 @@
 //! again on a new, empty data directory between steps, and every feature still working —
 //!
 //! * a web chat visitor's round trip, across restarts of ingest and the dispatcher;
-//! * an agent created in admin signing in at a restarted admin;
+//! * an agent created in admin signing in at a restarted admin; a tenant API key created there
+//!   used, within its role, and revoked at the restarted one;
 //! * a handoff whose wait notice is raised by the scheduler's call while the processor is down,
 //!   and delivered once it is back; the console's take, reply (reaching Twilio) and resolve, and
 //!   the bot answering again;
@@ -351,7 +352,72 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{agent}");
     let key = agent["key"].as_str().unwrap().to_owned();
+    // And a tenant API key: an owner's key creates a viewer's; both work at the restarted
+    // admin, each within its role.
+    let (status, owner) = cloud
+        .admin(
+            Method::POST,
+            "/admin/tenants/demo/keys",
+            Some(json!({ "name": format!("dueño {}", &run[..6]), "role": "owner" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{owner}");
+    let (owner, owner_id) = (
+        owner["key"].as_str().unwrap().to_owned(),
+        owner["id"].as_str().unwrap().to_owned(),
+    );
     cloud.admin.restart_on_empty_disk().await;
+    let as_key = async |key: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut request = cloud
+            .http
+            .request(method, format!("{}{path}", cloud.admin.url()))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let (status, viewer) = as_key(
+        &owner,
+        Method::POST,
+        "/admin/tenants/demo/keys",
+        Some(json!({ "name": "panel", "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{viewer}");
+    let (viewer, viewer_id) = (
+        viewer["key"].as_str().unwrap().to_owned(),
+        viewer["id"].as_str().unwrap().to_owned(),
+    );
+    let (status, _) = as_key(&viewer, Method::GET, "/admin/tenants/demo/usage", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = as_key(
+        &viewer,
+        Method::PATCH,
+        "/admin/tenants/demo",
+        Some(json!({ "welcome_message": null })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_key(
+        &owner,
+        Method::DELETE,
+        &format!("/admin/tenants/demo/keys/{viewer_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = as_key(&viewer, Method::GET, "/admin/tenants/demo/usage", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The owner's key goes too (the emulator outlives the run).
+    let revoke = format!("/admin/tenants/demo/keys/{owner_id}");
+    let (status, _) = as_key(&owner, Method::DELETE, &revoke, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let console = |path: &str| format!("{}/console/api{path}", cloud.admin.url());
     let signed_in = cloud
         .http

@@ -1,9 +1,9 @@
 //! One contract for every state port — tenants, conversations, the outbox, delivery receipts,
-//! dead letters, knowledge and its cached vectors, the console's agents, desk links, web chat
-//! transcripts, credit accounts, the model budget's ledger and the security audit — run against
-//! the embedded SQLite stores and against Firestore (Google's emulator), so the embedded twin
-//! cannot drift from what runs on GCP. Each port has a case showing one tenant never sees
-//! another's data.
+//! dead letters, knowledge and its cached vectors, the console's agents, tenants' API keys, desk
+//! links, web chat transcripts, credit accounts, the model budget's ledger and the security
+//! audit — run against the embedded SQLite stores and against Firestore (Google's emulator), so
+//! the embedded twin cannot drift from what runs on GCP. Each port has a case showing one tenant
+//! never sees another's data.
 //!
 //! The Firestore half needs `--features gcp` and `FIRESTORE_EMULATOR_HOST` (`infra/test.sh`
 //! starts the emulator). Without them it is skipped with a note, except under `CI`, where a
@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use atiende_bootstrap::Stores;
+use atiende_domain::access::Role;
 use atiende_domain::{
     ActionId, ActionKind, Agent, Author, Channel, Contact, Conversation, ConversationId,
     ConversationState, DeliveryState, DeskKind, Locale, OutboundAction, PhoneNumber,
     ProviderMessageId, StatusUpdate, Tenant, TenantId, TwilioSettings,
 };
 use atiende_ports::{
-    AgentAccount, AuditEntry, Claim, ConversationFilter, DeadLetter, JOBS_KEPT, JobRecord,
+    AgentAccount, ApiKey, AuditEntry, Claim, ConversationFilter, DeadLetter, JOBS_KEPT, JobRecord,
     KnowledgeDocument, OutboxState, PortError,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -451,6 +452,11 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
         .set_link(&c.id, DeskKind::Chatwoot, "77")
         .await
         .unwrap();
+    let key_digest = fresh_digest();
+    s.api_keys
+        .add(&api_key(&id, "key_owner", Role::Owner, 0), &key_digest)
+        .await
+        .unwrap();
     s.webchat.create_session(&tid, "w1", t0()).await.unwrap();
     let user = atiende_domain::UserId::parse_bsuid("US.13491208655302741918").unwrap();
     s.conversations
@@ -494,6 +500,14 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
     // And everything else it owned, in every store.
     assert!(s.agents.find_by_key(&digest).await.unwrap().is_none());
     assert!(s.agents.list(&tid).await.unwrap().is_empty());
+    assert!(
+        s.api_keys
+            .find_by_digest(&key_digest)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.api_keys.list(&tid).await.unwrap().is_empty());
     assert!(
         s.desk_links
             .link(&c.id, DeskKind::Chatwoot)
@@ -663,6 +677,76 @@ async fn agents_sign_in_by_key_within_their_tenant(s: StatePorts) {
     assert!(s.agents.remove(&ta, "console:ana").await.unwrap());
     assert!(s.agents.find_by_key(&key_a).await.unwrap().is_none());
     assert!(!s.agents.remove(&ta, "console:ana").await.unwrap());
+}
+
+fn api_key(tenant: &str, id: &str, role: Role, created: i64) -> ApiKey {
+    ApiKey {
+        id: id.to_owned(),
+        tenant: TenantId::parse(tenant).unwrap(),
+        name: format!("key {id}"),
+        role,
+        created_at: t0() + Duration::seconds(created),
+        last_used_at: None,
+    }
+}
+
+async fn api_keys_are_found_by_digest_within_their_tenant(s: StatePorts) {
+    let (a, b) = (fresh_tenant(), fresh_tenant());
+    let (ta, tb) = (TenantId::parse(&a).unwrap(), TenantId::parse(&b).unwrap());
+    let (owner, viewer, other) = (fresh_digest(), fresh_digest(), fresh_digest());
+    s.api_keys
+        .add(&api_key(&a, "key_owner", Role::Owner, 0), &owner)
+        .await
+        .unwrap();
+    s.api_keys
+        .add(&api_key(&a, "key_viewer", Role::Viewer, 1), &viewer)
+        .await
+        .unwrap();
+    // Another tenant may use the same id; the same tenant may not.
+    s.api_keys
+        .add(&api_key(&b, "key_owner", Role::Editor, 0), &other)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.api_keys
+            .add(&api_key(&a, "key_owner", Role::Owner, 2), &fresh_digest())
+            .await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(
+        s.api_keys.find_by_digest(&owner).await.unwrap(),
+        Some(api_key(&a, "key_owner", Role::Owner, 0))
+    );
+    let found = s.api_keys.find_by_digest(&other).await.unwrap().unwrap();
+    assert_eq!((found.tenant, found.role), (tb.clone(), Role::Editor));
+    assert!(
+        s.api_keys
+            .find_by_digest(&fresh_digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Last use is recorded.
+    let used = t0() + Duration::minutes(5);
+    s.api_keys.touch(&ta, "key_viewer", used).await.unwrap();
+    let listed = s.api_keys.list(&ta).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|k| (k.id.as_str(), k.last_used_at))
+            .collect::<Vec<_>>(),
+        [("key_owner", None), ("key_viewer", Some(used))]
+    );
+    // Revoking B's key leaves A's; revoking A's stops it at once; a revoked key is not touched
+    // back to life.
+    assert!(s.api_keys.revoke(&tb, "key_owner").await.unwrap());
+    assert!(s.api_keys.find_by_digest(&other).await.unwrap().is_none());
+    assert!(s.api_keys.find_by_digest(&owner).await.unwrap().is_some());
+    assert!(s.api_keys.revoke(&ta, "key_owner").await.unwrap());
+    assert!(s.api_keys.find_by_digest(&owner).await.unwrap().is_none());
+    assert!(!s.api_keys.revoke(&ta, "key_owner").await.unwrap());
+    s.api_keys.touch(&ta, "key_owner", used).await.unwrap();
+    assert_eq!(s.api_keys.list(&ta).await.unwrap().len(), 1);
 }
 
 async fn desk_links_are_found_both_ways_within_a_tenant(s: StatePorts) {
@@ -1111,6 +1195,7 @@ contract!(
     deleting_a_tenant_deletes_what_it_owns,
     knowledge_is_replaced_whole_and_every_change_is_a_new_revision,
     agents_sign_in_by_key_within_their_tenant,
+    api_keys_are_found_by_digest_within_their_tenant,
     desk_links_are_found_both_ways_within_a_tenant,
     web_chat_lines_are_numbered_in_order_per_session,
     accounts_are_replaced_whole_per_tenant,

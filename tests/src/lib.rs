@@ -29,7 +29,7 @@ pub struct Stack {
     pub meta: FakeMeta,
     /// An HTTP client.
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Stack {
@@ -56,8 +56,13 @@ impl Stack {
             twilio,
             meta,
             http: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The data directory (the embedded database lives there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// POSTs a Twilio webhook to `path`, signed by the official twilio SDK for the public URL.

@@ -20,8 +20,10 @@
 //! * [`simulate`]: dry runs of a tenant's assistant, for `atiende eval` and the admin API.
 //! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
 //! * [`webchat`]: the built-in web chat as a channel.
+//! * [`access`]: tenants' API keys — create, list, revoke, sign a request in.
 //! * [`error`]: the use cases' error type.
 
+pub mod access;
 pub mod accounts;
 pub mod conversations;
 pub mod desk;

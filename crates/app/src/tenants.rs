@@ -272,6 +272,28 @@ pub struct TenantPatch {
     pub webchat_enabled: Option<bool>,
 }
 
+impl TenantPatch {
+    /// The fields this patch sets that change who can reach the tenant and how (channels and
+    /// their secrets, desks, alerts, the CRM, the business's name): an owner's to change. The
+    /// rest — welcome, language, hours, the assistant, templates, the web chat switch — is the
+    /// bot's behaviour, an editor's.
+    pub fn owner_fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("company_name", self.company_name.is_some()),
+            ("twilio", self.twilio.is_some()),
+            ("meta", self.meta.is_some()),
+            ("chatwoot", self.chatwoot.is_some()),
+            ("rocketchat", self.rocketchat.is_some()),
+            ("alerts", self.alerts.is_some()),
+            ("crm", self.crm.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect()
+    }
+}
+
 fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ValidationError> {
     value.ok_or_else(|| ValidationError::new(field, "is required"))
 }

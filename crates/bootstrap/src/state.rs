@@ -16,9 +16,9 @@ use atiende_platform::{
     config::{BusBackend, StoreBackend},
 };
 use atiende_ports::{
-    AccountStore, AgentStore, ConversationStore, DeadLetterStore, DeliveryLog, DeskLinkStore,
-    EmbeddingCache, EventPublisher, HealthCheck, JobStore, KnowledgeStore, Outbox, SecurityAudit,
-    TenantStore, UsageLedger, WebChatStore,
+    AccountStore, AgentStore, ApiKeyStore, ConversationStore, DeadLetterStore, DeliveryLog,
+    DeskLinkStore, EmbeddingCache, EventPublisher, HealthCheck, JobStore, KnowledgeStore, Outbox,
+    SecurityAudit, TenantStore, UsageLedger, WebChatStore,
 };
 
 /// Every store port, on one backend.
@@ -40,6 +40,8 @@ pub struct Stores {
     pub embeddings: Arc<dyn EmbeddingCache>,
     /// The console's agents.
     pub agents: Arc<dyn AgentStore>,
+    /// Tenants' API keys for the admin.
+    pub api_keys: Arc<dyn ApiKeyStore>,
     /// Where conversations live at external desks.
     pub desk_links: Arc<dyn DeskLinkStore>,
     /// Web chat transcripts.
@@ -66,6 +68,7 @@ impl Stores {
             + KnowledgeStore
             + EmbeddingCache
             + AgentStore
+            + ApiKeyStore
             + DeskLinkStore
             + WebChatStore
             + AccountStore
@@ -83,6 +86,7 @@ impl Stores {
             knowledge: store.clone(),
             embeddings: store.clone(),
             agents: store.clone(),
+            api_keys: store.clone(),
             desk_links: store.clone(),
             webchat: store.clone(),
             accounts: store.clone(),

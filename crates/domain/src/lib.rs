@@ -11,6 +11,7 @@
 //! * [`contact`]: who the customer is — a phone number *or* a username-only user id.
 //! * [`channel`] and [`locale`]: where a message travels and which language it speaks.
 //! * [`tenant`]: a business and its channel credentials and templates.
+//! * [`access`]: the roles of tenants' API keys and what each may do.
 //! * [`address`]: which network addresses a tenant-supplied URL may reach (SSRF guard).
 //! * [`message`]: the normalized inbound message every channel is translated into.
 //! * [`conversation`]: the conversation record and its state machine (bot ↔ human).
@@ -30,6 +31,7 @@
 //! * [`sentiment`]: an offline sentiment score for Spanish and English.
 //! * [`mask`]: how personal data appears in logs.
 
+pub mod access;
 pub mod address;
 pub mod assistant;
 pub mod channel;

@@ -20,8 +20,10 @@
 //! * [`llm`]: one chat completion at an OpenAI-compatible provider.
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
+//! * [`access`]: tenants' API keys for the admin.
 //! * [`clock`] and [`health`]: time and readiness.
 
+pub mod access;
 pub mod assistant;
 pub mod bus;
 pub mod channel;
@@ -34,6 +36,7 @@ pub mod llm;
 pub mod store;
 pub mod tenant_doc;
 
+pub use access::{ApiKey, ApiKeyStore};
 pub use assistant::{AccountStore, AuditEntry, SecurityAudit, UsageLedger};
 pub use bus::{
     DeadLetter, DeadLetterStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,

@@ -1,7 +1,9 @@
 //! The admin service: how operators onboard tenants and look after them.
 //!
-//! Every route needs `Authorization: Bearer $ATIENDE_ADMIN_TOKEN` (compared in constant time);
-//! without a configured token the admin API answers 503 and does nothing. Secrets (auth tokens,
+//! Every route needs a bearer credential (see [`access`]): the operator's token
+//! (`ATIENDE_ADMIN_TOKEN`, compared in constant time; without one configured the operator's
+//! routes answer 503) or a tenant API key, whose role — owner, editor, viewer — decides what it
+//! reaches of its one tenant. Secrets (auth tokens,
 //! app secrets, access and verify tokens) are **write-only**: they can be set and replaced, never
 //! read back — views say only whether each is set.
 //!
@@ -18,11 +20,14 @@
 //!   `POST …/conversations/{cid}/resolve`
 //! * `POST /admin/tenants/{id}/agents` (`{"name"}`; the answer carries the agent's console key,
 //!   shown this once), `GET …/agents`, `DELETE …/agents/{agent}`
+//! * `POST /admin/tenants/{id}/keys` (`{"name", "role"}`; the answer carries the key, shown this
+//!   once), `GET …/keys`, `DELETE …/keys/{key}`
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
 //!
 //! The same service serves the built-in agent console (see [`console`]) under `/console`.
 
+mod access;
 pub mod console;
 mod routes;
 mod uploads;
@@ -32,6 +37,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::{
+    access::ApiKeys,
     accounts::AccountsAdmin,
     conversations::ConversationAdmin,
     desk::AgentConsole,
@@ -47,6 +53,7 @@ use secrecy::SecretString;
 /// The admin service's state.
 pub struct Admin {
     token: Option<SecretString>,
+    keys: ApiKeys,
     tenants: TenantAdmin,
     knowledge: Arc<KnowledgeService>,
     jobs: Arc<IngestionJobs>,
@@ -73,6 +80,7 @@ impl Admin {
         let knowledge = infra.knowledge()?;
         Ok(Self {
             token: infra.settings.admin_token.clone(),
+            keys: ApiKeys::new(infra.stores().api_keys.clone(), infra.clock.clone()),
             tenants: infra.tenant_admin()?,
             knowledge: knowledge.clone(),
             jobs: Arc::new(IngestionJobs::new(

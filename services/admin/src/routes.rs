@@ -1,26 +1,36 @@
 //! The admin routes.
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use atiende_app::{
     knowledge::SearchMode,
     tenants::{NewTenant, TenantPatch},
 };
-use atiende_domain::{ConversationState, TenantId};
-use atiende_platform::{ApiError, http::header_str};
+use atiende_domain::{
+    ConversationState,
+    access::{Need, Role},
+};
+use atiende_platform::ApiError;
 use atiende_ports::OutboxState;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
-use crate::{Admin, uploads, views::TenantView};
+use crate::{
+    Admin,
+    access::{Operator, Principal},
+    uploads,
+    views::TenantView,
+};
 
 type Data = web::Data<Admin>;
 
 pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
+    let guard = data.clone();
     cfg.service(
         web::scope("/admin")
             .app_data(data)
+            .wrap(actix_web::middleware::from_fn(move |request, next| {
+                crate::access::authenticate(guard.clone(), request, next)
+            }))
             .route("/tenants", web::post().to(create_tenant))
             .route("/tenants", web::get().to(list_tenants))
             .route("/tenants/{id}", web::get().to(get_tenant))
@@ -62,6 +72,9 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 "/tenants/{id}/agents/{agent}",
                 web::delete().to(remove_agent),
             )
+            .route("/tenants/{id}/keys", web::post().to(create_key))
+            .route("/tenants/{id}/keys", web::get().to(list_keys))
+            .route("/tenants/{id}/keys/{key}", web::delete().to(revoke_key))
             .route("/tenants/{id}/outbox", web::get().to(list_outbox))
             .route("/tenants/{id}/accounts", web::put().to(import_accounts))
             .route("/tenants/{id}/usage", web::get().to(get_usage))
@@ -79,49 +92,6 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// An operator authenticated by the admin bearer token (compared in constant time). Handlers
-/// take it as their first parameter, so credentials are checked before the body is read.
-pub(crate) struct Operator;
-
-impl FromRequest for Operator {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(authorize(request).map(|()| Operator))
-    }
-}
-
-fn authorize(request: &HttpRequest) -> Result<(), ApiError> {
-    let admin = request
-        .app_data::<Data>()
-        .ok_or_else(|| ApiError::Internal("the admin state is not registered".to_owned()))?;
-    let Some(expected) = &admin.token else {
-        return Err(ApiError::Unavailable {
-            message: "the admin API is disabled: set ATIENDE_ADMIN_TOKEN".to_owned(),
-            retry_after_secs: None,
-        });
-    };
-    let presented = header_str(request, "authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(
-        presented
-            .as_bytes()
-            .ct_eq(expected.expose_secret().as_bytes()),
-    ) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized(
-            "a valid admin bearer token is required".to_owned(),
-        ))
-    }
-}
-
-async fn tenant_id(admin: &Admin, id: &str) -> Result<TenantId, ApiError> {
-    Ok(admin.tenants.get(id).await?.id.clone())
-}
-
 async fn create_tenant(
     _: Operator,
     admin: Data,
@@ -132,8 +102,12 @@ async fn create_tenant(
     Ok(HttpResponse::Created().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
-async fn list_tenants(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
-    let tenants = admin.tenants.list().await?;
+/// Every tenant to the operator; a key's own tenant to a key.
+async fn list_tenants(who: Principal, admin: Data) -> Result<HttpResponse, ApiError> {
+    let tenants = match &who {
+        Principal::Operator => admin.tenants.list().await?,
+        Principal::Key(key) => vec![admin.tenants.get(key.tenant.as_str()).await?],
+    };
     let views: Vec<_> = tenants
         .iter()
         .map(|t| TenantView::new(t, &admin.public_url))
@@ -142,30 +116,44 @@ async fn list_tenants(_: Operator, admin: Data) -> Result<HttpResponse, ApiError
 }
 
 async fn get_tenant(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    who.tenant(&admin, &id, Need::Read).await?;
     let tenant = admin.tenants.get(&id).await?;
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
 async fn update_tenant(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     body: web::Json<TenantPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = admin.tenants.update(&id, body.into_inner()).await?;
+    who.tenant(&admin, &id, Need::Edit).await?;
+    let patch = body.into_inner();
+    let owner_fields = patch.owner_fields();
+    if !owner_fields.is_empty() {
+        who.require(Need::Own).map_err(|_| ApiError::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "only an owner key may change {}: an editor changes the bot's behaviour",
+                owner_fields.join(", ")
+            ),
+        })?;
+    }
+    let tenant = admin.tenants.update(&id, patch).await?;
     tracing::info!(tenant = %tenant.id, "Tenant updated.");
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
 async fn delete_tenant(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    who.tenant(&admin, &id, Need::Own).await?;
     admin.tenants.delete(&id).await?;
     tracing::info!(tenant = %id, "Tenant deleted.");
     Ok(HttpResponse::NoContent().finish())
@@ -174,13 +162,13 @@ async fn delete_tenant(
 /// Ingests JSON documents or uploaded files: 201 with the outcome per document, or 202 and a job
 /// to poll (`Location`) when the client sent `Prefer: respond-async`.
 async fn ingest_knowledge(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Edit).await?;
     let documents = uploads::read_documents(&request, payload, admin.max_upload_bytes).await?;
     if uploads::prefers_async(&request) {
         let job = admin.jobs.start(tenant.clone(), documents).await?;
@@ -197,41 +185,41 @@ async fn ingest_knowledge(
 }
 
 async fn list_ingestion_jobs(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     Ok(HttpResponse::Ok().json(json!({ "jobs": admin.jobs.list(&tenant).await? })))
 }
 
 async fn get_ingestion_job(
-    _: Operator,
+    who: Principal,
     admin: Data,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, job) = path.into_inner();
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     Ok(HttpResponse::Ok().json(admin.jobs.get(&tenant, &job).await?))
 }
 
 async fn list_knowledge(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let documents = admin.knowledge.documents(&tenant).await?;
     Ok(HttpResponse::Ok().json(json!({ "documents": documents })))
 }
 
 async fn delete_knowledge(
-    _: Operator,
+    who: Principal,
     admin: Data,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, doc) = path.into_inner();
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Edit).await?;
     admin.knowledge.delete(&tenant, &doc).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -248,12 +236,12 @@ struct SearchRequest {
 
 /// Replaces the tenant's credit accounts with a CSV (the demo's `cuentas.csv` layout).
 async fn import_accounts(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     body: String,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Edit).await?;
     let imported = admin.accounts.import_csv(&tenant, &body).await?;
     Ok(HttpResponse::Ok().json(json!({ "imported": imported })))
 }
@@ -266,12 +254,12 @@ struct MonthQuery {
 /// Model tokens and spending of a month (`?month=2026-11`; default: this month, UTC), against
 /// the tenant's budget.
 async fn get_usage(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     query: web::Query<MonthQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let month = match query.into_inner().month {
         Some(m) if chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").is_ok() => m,
         Some(m) => {
@@ -310,12 +298,12 @@ struct SimulateRequest {
 /// A dry run: the message goes through the real processor, the actions come back here instead
 /// of going out (nothing reaches WhatsApp, a desk or a CRM).
 async fn simulate(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     body: web::Json<SimulateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Edit).await?;
     let request = body.into_inner();
     if request.text.trim().is_empty() || request.text.chars().count() > 4096 {
         return Err(ApiError::BadRequest {
@@ -332,11 +320,11 @@ async fn simulate(
 
 /// The tenant's security audit log, newest first (injection attempts, prompt echoes).
 async fn security_audit(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let entries = admin.audit.entries(&tenant, 200).await?;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
@@ -350,12 +338,12 @@ async fn metrics(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
 
 /// The debug view of a search: every result with what each retriever said about it.
 async fn search_knowledge(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let SearchRequest { query, limit, mode } = body.into_inner();
     let hits = admin
         .knowledge
@@ -386,12 +374,12 @@ struct StateFilter {
 }
 
 async fn list_conversations(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     query: web::Query<StateFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let state = query
         .state
         .as_deref()
@@ -409,32 +397,32 @@ async fn list_conversations(
 }
 
 async fn get_conversation(
-    _: Operator,
+    who: Principal,
     admin: Data,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, cid) = path.into_inner();
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     Ok(HttpResponse::Ok().json(admin.conversations.get(&tenant, &cid).await?))
 }
 
 async fn resolve_conversation(
-    _: Operator,
+    who: Principal,
     admin: Data,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, cid) = path.into_inner();
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Edit).await?;
     Ok(HttpResponse::Ok().json(admin.conversations.resolve(&tenant, &cid).await?))
 }
 
 async fn list_outbox(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     query: web::Query<StateFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let state = query
         .state
         .as_deref()
@@ -460,12 +448,12 @@ fn agent_view(account: &atiende_ports::AgentAccount) -> serde_json::Value {
 }
 
 async fn add_agent(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
     body: web::Json<NewAgent>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Own).await?;
     let (account, key) = admin.console.add_agent(&tenant, &body.name).await?;
     tracing::info!(tenant = %tenant, agent = %account.agent.id, "Agent created.");
     let mut view = agent_view(&account);
@@ -475,11 +463,11 @@ async fn add_agent(
 }
 
 async fn list_agents(
-    _: Operator,
+    who: Principal,
     admin: Data,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
     let agents: Vec<_> = admin
         .console
         .agents(&tenant)
@@ -491,13 +479,59 @@ async fn list_agents(
 }
 
 async fn remove_agent(
-    _: Operator,
+    who: Principal,
     admin: Data,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, agent) = path.into_inner();
-    let tenant = tenant_id(&admin, &id).await?;
+    let tenant = who.tenant(&admin, &id, Need::Own).await?;
     admin.console.remove_agent(&tenant, &agent).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    role: String,
+}
+
+/// Creates a tenant API key: 201 with the key, shown this once.
+async fn create_key(
+    who: Principal,
+    admin: Data,
+    id: web::Path<String>,
+    body: web::Json<NewKey>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = who.tenant(&admin, &id, Need::Own).await?;
+    let NewKey { name, role } = body.into_inner();
+    let role = Role::parse(&role)
+        .ok_or_else(|| ApiError::bad_body("role must be owner, editor or viewer"))?;
+    let (key, secret) = admin.keys.create(&tenant, &name, role).await?;
+    tracing::info!(tenant = %tenant, key = %key.id, role = role.as_str(), "API key created.");
+    let mut view = json!(key);
+    view["key"] = json!(secret);
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn list_keys(
+    who: Principal,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = who.tenant(&admin, &id, Need::Own).await?;
+    Ok(HttpResponse::Ok().json(json!({ "keys": admin.keys.list(&tenant).await? })))
+}
+
+async fn revoke_key(
+    who: Principal,
+    admin: Data,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, key) = path.into_inner();
+    let tenant = who.tenant(&admin, &id, Need::Own).await?;
+    admin.keys.revoke(&tenant, &key).await?;
+    tracing::info!(tenant = %tenant, key = %key, "API key revoked.");
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -16,6 +16,7 @@
 //!   transcripts; [`assistant`]: credit accounts, the model budget's ledger and the security
 //!   audit. With these every state port has a Firestore implementation: nothing a service needs
 //!   lives on an instance's own disk.
+//! * [`keys`]: tenants' API keys for the admin, by the digest of their secret.
 //! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
 //!
 //! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
@@ -24,6 +25,7 @@ pub mod assistant;
 pub mod desk;
 pub mod embeddings;
 pub mod jobs;
+pub mod keys;
 pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;

@@ -502,6 +502,7 @@ impl TenantStore for FirestoreStores {
         // Everything the tenant owns goes with it: first what lives outside its document's
         // tree (agents' keys) and what nests deeper (web chat lines), then each collection.
         self.delete_agent_keys(id).await?;
+        self.delete_api_key_digests(id).await?;
         self.delete_webchat(id).await?;
         for collection in [
             CONVERSATIONS,
@@ -511,6 +512,7 @@ impl TenantStore for FirestoreStores {
             "knowledge_chunks",
             "knowledge_meta",
             crate::desk::AGENTS,
+            crate::keys::API_KEYS,
             crate::desk::DESK_LINKS,
             crate::assistant::ACCOUNTS,
             crate::assistant::ACCOUNTS_META,

@@ -529,6 +529,19 @@ CREATE TABLE contact_aliases (
     PRIMARY KEY (tenant, user_id)
 ) WITHOUT ROWID;
 "#,
+    // 9: tenants' API keys for the admin, by the digest of their secret.
+    r#"
+CREATE TABLE api_keys (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    digest TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

@@ -1,6 +1,7 @@
 //! The storage ports on SQLite. One [`SqliteStores`] implements them all over a shared [`Db`].
 
 mod agents;
+mod api_keys;
 mod assistant;
 mod conversations;
 mod dead_letters;

@@ -105,6 +105,7 @@ impl TenantStore for SqliteStores {
                     "llm_usage",
                     "security_audit",
                     "agents",
+                    "api_keys",
                     "ingestion_jobs",
                     "contact_aliases",
                 ] {
