@@ -99,6 +99,7 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Needs)> {
         (Method::GET, "/admin/tenants/{t}/outbox", None, Read),
         (Method::PUT, "/admin/tenants/{t}/accounts", None, Edit),
         (Method::GET, "/admin/tenants/{t}/usage", None, Read),
+        (Method::GET, "/admin/tenants/{t}/stats", None, Read),
         (
             Method::POST,
             "/admin/tenants/{t}/simulate",

@@ -3,7 +3,7 @@
 //! reply reaches the Twilio API), the customer writes while the agent owns it (the bot stays
 //! silent), the agent resolves and the bot answers again. Agents never see another tenant, and
 //! customer messages racing a handoff, an agent's replies or a resolution never make the bot talk
-//! over a person.
+//! over a person. The dashboard's figures count what happened, as it happened.
 
 use std::time::Duration;
 
@@ -120,6 +120,62 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         sent[3].body.as_deref().unwrap().contains("RD$495"),
         "the bot answers again: {:?}",
         sent[3].body
+    );
+    stack.settle().await;
+
+    // The dashboard counted it all as it happened: two conversations (the second begun after the
+    // resolution), one handoff by its trigger, the person's reply, wait and resolution, and
+    // every WhatsApp message free-form.
+    let (status, report) = stack
+        .admin(Method::GET, "/admin/tenants/demo/stats", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let total = &report["total"];
+    let figures = [
+        ("conversations", 2.0),
+        ("messages_in", 4.0),
+        ("bot_replies", 3.0),
+        ("agent_replies", 1.0),
+        ("handoffs", 1.0),
+        ("resolved_by_person", 1.0),
+        ("whatsapp_freeform", 4.0),
+        ("whatsapp_template", 0.0),
+        ("escalation_rate", 0.5),
+        ("automated_resolution_rate", 0.5),
+    ];
+    for (name, expected) in figures {
+        assert_eq!(total[name].as_f64(), Some(expected), "{name}: {total}");
+    }
+    assert_eq!(total["handoffs_by_trigger"]["customer_requested"], 1.0);
+    assert!(total["answer_p50_ms"].as_u64().is_some(), "{total}");
+    assert!(total["human_wait_p95_ms"].as_u64().is_some(), "{total}");
+    assert_eq!(report["days"].as_array().unwrap().len(), 30);
+    let response = stack
+        .http
+        .get(format!(
+            "{}/admin/tenants/demo/stats?format=csv",
+            stack.running.local_url()
+        ))
+        .bearer_auth(atiende_e2e::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 32, "a header, 30 days and the total");
+    assert!(
+        lines[0].ends_with("handoffs_customer_requested"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[31].starts_with("total,2,4,3,1,1,0.5000,0.5000,1,"),
+        "{}",
+        lines[31]
     );
 }
 

@@ -7,7 +7,7 @@
 //!   used, within its role, and revoked at the restarted one;
 //! * a handoff whose wait notice is raised by the scheduler's call while the processor is down,
 //!   and delivered once it is back; the console's take, reply (reaching Twilio) and resolve, and
-//!   the bot answering again;
+//!   the bot answering again; all of it counted in the dashboard's figures;
 //! * credit accounts imported in admin, told by the account tool of a restarted processor; an
 //!   injection attempt audited by the processor and read from admin;
 //! * one monthly budget for two processor instances: spend counted once, the cap held;
@@ -432,6 +432,15 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     //    reaches the customer once a processor is back. Then the console takes over.
     let customer = phone(1);
     let conversation = format!("demo:twilio:{customer}");
+    // The dashboard's figures before (the emulator may hold earlier runs' counts).
+    let figures = async |cloud: &Cloud| {
+        let (status, report) = cloud
+            .admin(Method::GET, "/admin/tenants/demo/stats", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        report["total"].clone()
+    };
+    let before = figures(&cloud).await;
     cloud
         .customer_says(&demo, &sid(1), &customer, "Quiero hablar con una persona")
         .await;
@@ -486,6 +495,16 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .await;
     let again = cloud.nth_to(&customer, 3).await;
     assert!(again.contains("RD$"), "the bot answers again: {again}");
+    // Counted by the processor and dispatcher instances (one restarted meanwhile) in the
+    // shared store, read by admin.
+    let after = figures(&cloud).await;
+    let grew = |name: &str| after[name].as_f64().unwrap() - before[name].as_f64().unwrap();
+    assert_eq!(grew("handoffs"), 1.0, "{after}");
+    assert_eq!(grew("resolved_by_person"), 1.0, "{after}");
+    assert_eq!(grew("agent_replies"), 1.0, "{after}");
+    assert!(grew("conversations") >= 2.0, "{after}");
+    assert!(grew("whatsapp_freeform") >= 4.0, "{after}");
+    assert!(after["human_wait_p95_ms"].as_u64().is_some(), "{after}");
 
     // 4. The model on, for a processor started on an empty disk: accounts imported in admin are
     //    told by the account tool, to the number registered on the account only.

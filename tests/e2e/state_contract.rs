@@ -452,6 +452,11 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
         .set_link(&c.id, DeskKind::Chatwoot, "77")
         .await
         .unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+    s.stats
+        .add_stats(&tid, today, &[("conversations".to_owned(), 1.0)])
+        .await
+        .unwrap();
     let key_digest = fresh_digest();
     s.api_keys
         .add(&api_key(&id, "key_owner", Role::Owner, 0), &key_digest)
@@ -508,6 +513,7 @@ async fn deleting_a_tenant_deletes_what_it_owns(s: StatePorts) {
             .is_none()
     );
     assert!(s.api_keys.list(&tid).await.unwrap().is_empty());
+    assert!(s.stats.stats(&tid, today, today).await.unwrap().is_empty());
     assert!(
         s.desk_links
             .link(&c.id, DeskKind::Chatwoot)
@@ -747,6 +753,61 @@ async fn api_keys_are_found_by_digest_within_their_tenant(s: StatePorts) {
     assert!(!s.api_keys.revoke(&ta, "key_owner").await.unwrap());
     s.api_keys.touch(&ta, "key_owner", used).await.unwrap();
     assert_eq!(s.api_keys.list(&ta).await.unwrap().len(), 1);
+}
+
+async fn daily_stats_add_up_per_tenant_and_day(s: StatePorts) {
+    let (a, b) = (fresh_tenant(), fresh_tenant());
+    let (ta, tb) = (TenantId::parse(&a).unwrap(), TenantId::parse(&b).unwrap());
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    // Twenty writers at once on one day: every increment counts.
+    let writers: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, ta) = (s.clone(), ta.clone());
+            tokio::spawn(async move {
+                s.stats
+                    .add_stats(
+                        &ta,
+                        day(3),
+                        &[
+                            ("conversations".to_owned(), 1.0),
+                            ("model_cost_usd".to_owned(), 0.25),
+                        ],
+                    )
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    s.stats
+        .add_stats(
+            &ta,
+            day(5),
+            &[("handoffs_customer_requested".to_owned(), 2.0)],
+        )
+        .await
+        .unwrap();
+    s.stats
+        .add_stats(&ta, day(9), &[("conversations".to_owned(), 7.0)])
+        .await
+        .unwrap();
+    s.stats
+        .add_stats(&tb, day(3), &[("conversations".to_owned(), 100.0)])
+        .await
+        .unwrap();
+    let got = s.stats.stats(&ta, day(1), day(5)).await.unwrap();
+    assert_eq!(
+        got.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        [day(3), day(5)],
+        "days in order, within the period, with activity"
+    );
+    assert_eq!(got[0].1.get("conversations"), 20.0);
+    assert!((got[0].1.get("model_cost_usd") - 5.0).abs() < 1e-9);
+    assert_eq!(got[1].1.get("handoffs_customer_requested"), 2.0);
+    assert_eq!(s.stats.stats(&tb, day(1), day(31)).await.unwrap().len(), 1);
+    assert!(s.tenants.delete(&ta).await.is_ok());
 }
 
 async fn desk_links_are_found_both_ways_within_a_tenant(s: StatePorts) {
@@ -1196,6 +1257,7 @@ contract!(
     knowledge_is_replaced_whole_and_every_change_is_a_new_revision,
     agents_sign_in_by_key_within_their_tenant,
     api_keys_are_found_by_digest_within_their_tenant,
+    daily_stats_add_up_per_tenant_and_day,
     desk_links_are_found_both_ways_within_a_tenant,
     web_chat_lines_are_numbered_in_order_per_session,
     accounts_are_replaced_whole_per_tenant,

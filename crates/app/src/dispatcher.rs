@@ -21,14 +21,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atiende_domain::{
     ActionKind, Author, BusEvent, Channel, DeskKind, OutboundAction, ServiceWindow, TemplateRef,
-    Tenant, mask::scrub_digits, tenant::REENGAGEMENT_TEMPLATE,
+    Tenant, mask::scrub_digits, stats, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
     Alerter, ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome,
     HumanDesk, LeadSink, MessageHandler, Outbox, OutboxState, SendContent, SendError, SendReceipt,
-    SendRequest, TenantStore,
+    SendRequest, StatsLedger, TenantStore,
 };
 use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::Instrument as _;
 use tracing::{info, warn};
@@ -167,6 +168,7 @@ pub struct OutboundDispatcher {
     clock: Arc<dyn Clock>,
     pacer: Pacer,
     policy: DispatchPolicy,
+    stats: Option<Arc<dyn StatsLedger>>,
 }
 
 impl OutboundDispatcher {
@@ -190,6 +192,42 @@ impl OutboundDispatcher {
             clock,
             pacer: Pacer::new(&policy),
             policy,
+            stats: None,
+        }
+    }
+
+    /// Counts what is sent in the tenant's daily figures: WhatsApp messages free-form or as
+    /// templates, and how long the customer waited for each answer.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<dyn StatsLedger>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    async fn count_sent(&self, action: &OutboundAction, template: bool, now: DateTime<Utc>) {
+        let Some(stats) = &self.stats else {
+            return;
+        };
+        let mut deltas = Vec::new();
+        if action.channel != Channel::WebChat {
+            let kind = if template {
+                stats::WHATSAPP_TEMPLATE
+            } else {
+                stats::WHATSAPP_FREEFORM
+            };
+            deltas.push((kind.to_owned(), 1.0));
+        }
+        if let (ActionKind::Reply { .. } | ActionKind::Handoff { .. }, Some(asked)) =
+            (&action.kind, action.last_customer_message_at)
+        {
+            let waited = u64::try_from((now - asked).num_milliseconds()).unwrap_or(0);
+            deltas.push((stats::bucket(stats::ANSWER_MS, waited), 1.0));
+        }
+        if let Err(error) = stats
+            .add_stats(&action.tenant, now.date_naive(), &deltas)
+            .await
+        {
+            warn!(tenant = %action.tenant, %error, "Could not count a sent message in the daily figures.");
         }
     }
 
@@ -309,6 +347,7 @@ impl OutboundDispatcher {
                     )
                     .await?;
                 self.record_sent(action, &receipt, now).await;
+                self.count_sent(action, template_used.is_some(), now).await;
                 if let ActionKind::Handoff { reason, .. } = &action.kind {
                     info!(conversation = %action.conversation.masked(), reason = reason.as_str(), "Handoff notice sent; the conversation waits for a person.");
                 }

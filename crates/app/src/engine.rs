@@ -27,7 +27,8 @@ use atiende_domain::{
     turn::{LeadFields, TurnOutput, same_question},
 };
 use atiende_ports::{
-    AccountStore, AuditEntry, ChatMessage, ChatRequest, ChatRole, Clock, SecurityAudit, UsageLedger,
+    AccountStore, AuditEntry, ChatMessage, ChatRequest, ChatRole, Clock, SecurityAudit,
+    StatsLedger, UsageLedger,
 };
 use tracing::{info, warn};
 
@@ -118,6 +119,7 @@ pub struct ConversationEngine {
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
     audit: Option<Arc<dyn SecurityAudit>>,
+    stats: Option<Arc<dyn StatsLedger>>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -151,7 +153,15 @@ impl ConversationEngine {
             clock,
             settings,
             audit: None,
+            stats: None,
         }
+    }
+
+    /// Counts the model's tokens and cost in the tenant's daily figures too (the dashboard).
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<dyn StatsLedger>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Appends injection attempts and prompt echoes to `audit` (besides the log).
@@ -522,6 +532,26 @@ impl ConversationEngine {
         {
             // Losing one turn's accounting must not lose the customer's answer.
             warn!(tenant = %tenant.id, error = %mask::scrub_digits(&error.to_string()), "Could not record model usage.");
+        }
+        if let Some(stats) = &self.stats {
+            let deltas = [
+                (
+                    atiende_domain::stats::PROMPT_TOKENS.to_owned(),
+                    f64::from(trace.tokens.0),
+                ),
+                (
+                    atiende_domain::stats::COMPLETION_TOKENS.to_owned(),
+                    f64::from(trace.tokens.1),
+                ),
+                (
+                    atiende_domain::stats::MODEL_COST_USD.to_owned(),
+                    trace.cost_usd,
+                ),
+            ];
+            let day = self.clock.now().date_naive();
+            if let Err(error) = stats.add_stats(&tenant.id, day, &deltas).await {
+                warn!(tenant = %tenant.id, %error, "Could not count model usage in the daily figures.");
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 //! * [`accounts`]: tenants' credit accounts, imported from CSV for the account-status tool.
 //! * [`conversations`]: listing, reading and resolving conversations.
 //! * [`desk`]: the built-in agent console — agents, their queue, take, reply, resolve.
+//! * [`reports`]: the dashboard's reports over a tenant's daily figures, and their CSV.
 //! * [`simulate`]: dry runs of a tenant's assistant, for `atiende eval` and the admin API.
 //! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
 //! * [`webchat`]: the built-in web chat as a channel.
@@ -35,6 +36,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod llm;
 pub mod processor;
+pub mod reports;
 pub mod responder;
 pub mod simulate;
 pub mod tenants;

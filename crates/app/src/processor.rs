@@ -22,9 +22,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionId, ActionKind, BusEvent, Conversation, ConversationId, DeskEvent, DeskKind, DeskOutcome,
-    HandoffPacket, HandoffReason, InboundMessage, Lead, Locale, MessageContent, OutboundAction,
-    ProviderMessageId, Tenant, TenantId, TicketNumber, Topic, Urgency,
+    ActionId, ActionKind, BusEvent, Conversation, ConversationId, ConversationState, DeskEvent,
+    DeskKind, DeskOutcome, HandoffPacket, HandoffReason, InboundMessage, Lead, Locale,
+    MessageContent, OutboundAction, ProviderMessageId, Tenant, TenantId, TicketNumber, Topic,
+    Urgency,
     conversation::{PendingTurn, Recorded, SUMMARY_EVERY},
     i18n::SystemText,
     intent::{self, SmallTalk},
@@ -32,7 +33,7 @@ use atiende_domain::{
 };
 use atiende_ports::{
     Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
-    OutgoingMessage, TenantStore,
+    OutgoingMessage, StatsLedger, TenantStore,
 };
 use tracing::{debug, info, warn};
 
@@ -71,6 +72,7 @@ pub struct InboundProcessor {
     engine: Option<Arc<ConversationEngine>>,
     burst_window: Duration,
     clock: Arc<dyn Clock>,
+    stats: Option<Arc<dyn StatsLedger>>,
 }
 
 /// How long a burst's early answer event holds its conversation's stream before going back in
@@ -96,6 +98,42 @@ impl InboundProcessor {
             engine: None,
             burst_window: Duration::ZERO,
             clock,
+            stats: None,
+        }
+    }
+
+    /// Counts what each processed event did in the tenant's daily figures (the dashboard). A
+    /// dry run (the playground, `atiende eval`) leaves it out and counts nothing.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<dyn StatsLedger>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Adds to the tenant's daily figures; a failure costs a count, never the customer's answer.
+    async fn count(
+        &self,
+        before: Option<ConversationState>,
+        after: &Conversation,
+        customer_messages: u32,
+        actions: &[OutboundAction],
+    ) {
+        let Some(stats) = &self.stats else {
+            return;
+        };
+        let now = self.clock.now();
+        let deltas = atiende_domain::stats::conversation_deltas(
+            before,
+            after,
+            customer_messages,
+            actions,
+            now,
+        );
+        if let Err(error) = stats
+            .add_stats(&after.tenant, now.date_naive(), &deltas)
+            .await
+        {
+            warn!(tenant = %after.tenant, %error, "Could not count the turn in the daily figures.");
         }
     }
 
@@ -139,6 +177,7 @@ impl InboundProcessor {
                     None,
                 ),
             };
+        let before = version.map(|_| conversation.state);
         if conversation.record_customer_message(message) == Recorded::Duplicate {
             return Ok(Processed::AlreadyProcessed);
         }
@@ -190,6 +229,8 @@ impl InboundProcessor {
         );
         self.publish_and_save(&conversation, version, &actions, traceparent)
             .await?;
+        let written = u32::from(!matches!(message.content, MessageContent::Notice { .. }));
+        self.count(before, &conversation, written, &actions).await;
         self.refresh_summary_later(&tenant, &conversation);
         Ok(Processed::Handled { actions })
     }
@@ -246,6 +287,7 @@ impl InboundProcessor {
             }
         }
         conversation.pending_turn = None;
+        let before = Some(conversation.state);
         let locale = conversation.locale.unwrap_or(tenant.language);
         let kinds = if conversation.state.bot_may_reply() {
             let content = MessageContent::Text {
@@ -259,6 +301,7 @@ impl InboundProcessor {
         let actions = self.actions(&mut conversation, kinds, after, Some(after), locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
+        self.count(before, &conversation, 0, &actions).await;
         self.refresh_summary_later(&tenant, &conversation);
         Ok(Processed::Handled { actions })
     }
@@ -302,6 +345,7 @@ impl InboundProcessor {
             return Ok(Processed::UnknownConversation);
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
+        let before = Some(conversation.state);
         let kinds = match conversation.apply_desk(event) {
             DeskOutcome::Duplicate => return Ok(Processed::AlreadyProcessed),
             DeskOutcome::Reply { text } => vec![ActionKind::AgentReply {
@@ -333,6 +377,7 @@ impl InboundProcessor {
         let actions = self.actions(&mut conversation, kinds, &cause, None, locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
+        self.count(before, &conversation, 0, &actions).await;
         Ok(Processed::Handled { actions })
     }
 

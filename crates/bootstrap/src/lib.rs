@@ -212,7 +212,8 @@ impl Embedded {
                             default_monthly_budget_usd: l.default_monthly_budget_usd,
                         },
                     )
-                    .with_audit(ports.stores.audit.clone()),
+                    .with_audit(ports.stores.audit.clone())
+                    .with_stats(ports.stores.stats.clone()),
                 )
             }),
             _ => None,
@@ -393,9 +394,11 @@ impl Embedded {
             )),
             self.clock.clone(),
         );
-        let processor = processor.with_burst_window(Duration::from_millis(
-            self.settings.processor.burst_window_ms,
-        ));
+        let processor = processor
+            .with_burst_window(Duration::from_millis(
+                self.settings.processor.burst_window_ms,
+            ))
+            .with_stats(self.ports.stores.stats.clone());
         Ok(Arc::new(match &self.engine {
             Some(engine) => processor.with_engine(engine.clone()),
             None => processor,
@@ -442,7 +445,8 @@ impl Embedded {
             self.desk_links(),
         )))
         .with_alerter(Arc::new(SlackAlerter::new(self.tenant_http.clone())))
-        .with_leads(Arc::new(SignedWebhookCrm::new(self.tenant_http.clone())));
+        .with_leads(Arc::new(SignedWebhookCrm::new(self.tenant_http.clone())))
+        .with_stats(self.ports.stores.stats.clone());
         Arc::new(dispatcher)
     }
 

@@ -18,7 +18,7 @@ use atiende_platform::{
 use atiende_ports::{
     AccountStore, AgentStore, ApiKeyStore, ConversationStore, DeadLetterStore, DeliveryLog,
     DeskLinkStore, EmbeddingCache, EventPublisher, HealthCheck, JobStore, KnowledgeStore, Outbox,
-    SecurityAudit, TenantStore, UsageLedger, WebChatStore,
+    SecurityAudit, StatsLedger, TenantStore, UsageLedger, WebChatStore,
 };
 
 /// Every store port, on one backend.
@@ -54,6 +54,8 @@ pub struct Stores {
     pub audit: Arc<dyn SecurityAudit>,
     /// Knowledge ingestion jobs' status.
     pub jobs: Arc<dyn JobStore>,
+    /// Tenants' daily counters.
+    pub stats: Arc<dyn StatsLedger>,
 }
 
 impl Stores {
@@ -75,6 +77,7 @@ impl Stores {
             + UsageLedger
             + SecurityAudit
             + JobStore
+            + StatsLedger
             + 'static,
     {
         Self {
@@ -92,7 +95,8 @@ impl Stores {
             accounts: store.clone(),
             usage: store.clone(),
             audit: store.clone(),
-            jobs: store,
+            jobs: store.clone(),
+            stats: store,
         }
     }
 }

@@ -30,6 +30,7 @@
 //! * [`handoff`]: the handoff triggers, as one pure function of a turn's signals.
 //! * [`sentiment`]: an offline sentiment score for Spanish and English.
 //! * [`mask`]: how personal data appears in logs.
+//! * [`stats`]: the daily counters of a tenant's service and the dashboard's figures.
 
 pub mod access;
 pub mod address;
@@ -54,6 +55,7 @@ pub mod message;
 pub mod outbound;
 pub mod retrieval;
 pub mod sentiment;
+pub mod stats;
 pub mod status;
 pub mod tenant;
 pub mod text;

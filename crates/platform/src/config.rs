@@ -731,6 +731,9 @@ pub struct DispatcherSettings {
     pub per_recipient_per_minute: u32,
     /// Messages to one customer that may go back to back.
     pub per_recipient_burst: u32,
+    /// What one WhatsApp template message costs, in US dollars, for the dashboard's estimate
+    /// (free-form messages inside the 24-hour window cost nothing). Set it from your rate card.
+    pub template_price_usd: f64,
 }
 
 impl Default for DispatcherSettings {
@@ -743,6 +746,7 @@ impl Default for DispatcherSettings {
             per_sender_per_second: 20,
             per_recipient_per_minute: 20,
             per_recipient_burst: 6,
+            template_price_usd: 0.0113,
         }
     }
 }

@@ -21,6 +21,7 @@
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`access`]: tenants' API keys for the admin.
+//! * [`stats`]: tenants' daily counters, behind the dashboard.
 //! * [`clock`] and [`health`]: time and readiness.
 
 pub mod access;
@@ -33,6 +34,7 @@ pub mod error;
 pub mod health;
 pub mod knowledge;
 pub mod llm;
+pub mod stats;
 pub mod store;
 pub mod tenant_doc;
 
@@ -55,6 +57,7 @@ pub use llm::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, ToolCall,
     ToolSpec, Usage,
 };
+pub use stats::StatsLedger;
 pub use store::{
     Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,
     TenantStore, Versioned, WebChatEntry, WebChatStore,

@@ -22,6 +22,9 @@
 //!   shown this once), `GET …/agents`, `DELETE …/agents/{agent}`
 //! * `POST /admin/tenants/{id}/keys` (`{"name", "role"}`; the answer carries the key, shown this
 //!   once), `GET …/keys`, `DELETE …/keys/{key}`
+//! * `GET /admin/tenants/{id}/stats[?from=&to=&format=csv]` — the dashboard's figures per day
+//!   and for the period (resolution and escalation rates, triggers, answer and wait times, model
+//!   and WhatsApp costs), from daily counters
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
 //!
@@ -43,6 +46,7 @@ use atiende_app::{
     desk::AgentConsole,
     knowledge::{IngestionJobs, KnowledgeService},
     llm::ModelChain,
+    reports::Reports,
     simulate::Simulator,
     tenants::TenantAdmin,
 };
@@ -54,6 +58,7 @@ use secrecy::SecretString;
 pub struct Admin {
     token: Option<SecretString>,
     keys: ApiKeys,
+    reports: Reports,
     tenants: TenantAdmin,
     knowledge: Arc<KnowledgeService>,
     jobs: Arc<IngestionJobs>,
@@ -81,6 +86,10 @@ impl Admin {
         Ok(Self {
             token: infra.settings.admin_token.clone(),
             keys: ApiKeys::new(infra.stores().api_keys.clone(), infra.clock.clone()),
+            reports: Reports::new(
+                infra.stores().stats.clone(),
+                infra.settings.dispatcher.template_price_usd,
+            ),
             tenants: infra.tenant_admin()?,
             knowledge: knowledge.clone(),
             jobs: Arc::new(IngestionJobs::new(

@@ -78,6 +78,7 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/outbox", web::get().to(list_outbox))
             .route("/tenants/{id}/accounts", web::put().to(import_accounts))
             .route("/tenants/{id}/usage", web::get().to(get_usage))
+            .route("/tenants/{id}/stats", web::get().to(get_stats))
             .route("/tenants/{id}/simulate", web::post().to(simulate))
             .route(
                 "/tenants/{id}/security-audit",
@@ -284,6 +285,55 @@ async fn get_usage(
         "cost_usd": cost_usd, "monthly_budget_usd": budget, "budget_is_default": own.is_none(),
         "over_budget": cost_usd >= budget,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+fn day(value: Option<&str>, field: &'static str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    value
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| ApiError::BadRequest {
+                code: "validation",
+                message: format!("{field} {v:?} is not YYYY-MM-DD"),
+            })
+        })
+        .transpose()
+}
+
+/// The dashboard's figures per day and for the period (`?from=&to=`, days in UTC; default the
+/// last 30 days), as JSON or, with `?format=csv`, as CSV.
+async fn get_stats(
+    who: Principal,
+    admin: Data,
+    id: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = who.tenant(&admin, &id, Need::Read).await?;
+    let query = query.into_inner();
+    let to = day(query.to.as_deref(), "to")?.unwrap_or_else(|| admin.clock.now().date_naive());
+    let from =
+        day(query.from.as_deref(), "from")?.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let report = admin.reports.report(&tenant, from, to).await?;
+    match query.format.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(report)),
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"atiende-{tenant}-{from}-{to}.csv\""),
+            ))
+            .body(atiende_app::reports::to_csv(&report)?)),
+        Some(other) => Err(ApiError::BadRequest {
+            code: "validation",
+            message: format!("format {other:?} is not json or csv"),
+        }),
+    }
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@
 //!   audit. With these every state port has a Firestore implementation: nothing a service needs
 //!   lives on an instance's own disk.
 //! * [`keys`]: tenants' API keys for the admin, by the digest of their secret.
+//! * [`stats`]: tenants' daily counters, added to by increments.
 //! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
 //!
 //! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;
+pub mod stats;
 pub mod store;
 pub mod webchat;
 

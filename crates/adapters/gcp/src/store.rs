@@ -513,6 +513,7 @@ impl TenantStore for FirestoreStores {
             "knowledge_meta",
             crate::desk::AGENTS,
             crate::keys::API_KEYS,
+            crate::stats::DAILY_STATS,
             crate::desk::DESK_LINKS,
             crate::assistant::ACCOUNTS,
             crate::assistant::ACCOUNTS_META,

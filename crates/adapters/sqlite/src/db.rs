@@ -542,6 +542,16 @@ CREATE TABLE api_keys (
     PRIMARY KEY (tenant, id)
 ) WITHOUT ROWID;
 "#,
+    // 10: tenants' daily counters, behind the dashboard.
+    r#"
+CREATE TABLE daily_stats (
+    tenant TEXT NOT NULL,
+    day TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (tenant, day, name)
+) WITHOUT ROWID;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), DbError> {

@@ -9,6 +9,7 @@ mod delivery;
 mod jobs;
 mod knowledge;
 mod outbox;
+mod stats;
 mod tenants;
 mod webchat;
 

@@ -106,6 +106,7 @@ impl TenantStore for SqliteStores {
                     "security_audit",
                     "agents",
                     "api_keys",
+                    "daily_stats",
                     "ingestion_jobs",
                     "contact_aliases",
                 ] {
