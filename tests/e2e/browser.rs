@@ -1,7 +1,9 @@
 //! The web pages in a real browser: headless Chromium, driven through chromedriver (Debian's
 //! `chromium` and `chromium-driver`). A visitor asks the demo store a question in the web chat and
 //! reads the answer; an agent signs in to the console, takes a handed-off conversation, replies and
-//! resolves it.
+//! resolves it; a business owner signs in to the panel with their API key, reads the dashboard,
+//! uploads a document, tries the bot in the playground, finds a conversation, and creates and
+//! revokes a key.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -216,4 +218,215 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
             .any(|m| m["text"] == "Hola, le atiende Carmen. ¿En qué le ayudo?"),
         "{transcript:?}"
     );
+}
+
+/// Saves what the browser shows as `target/{name}.png`, to look at while building.
+async fn screenshot(client: &fantoccini::Client, name: &str) {
+    if let Ok(png) = client.screenshot().await {
+        let target = format!("{}/../target/{name}.png", env!("CARGO_MANIFEST_DIR"));
+        let _ = std::fs::write(target, png);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver (Debian); infra/test.sh installs them and runs it"]
+async fn a_business_owner_runs_the_bot_from_the_panel() {
+    let stack = Stack::start().await;
+    let base = stack.running.local_url();
+    // Activity to report: a visitor's question, then a handoff.
+    let visitor = Visitor::open(&stack).await;
+    visitor.say("¿Aceptan cheques?").await;
+    visitor.say("Quiero hablar con un agente, por favor").await;
+    stack.settle().await;
+    let (status, owner) = stack
+        .admin(
+            reqwest::Method::POST,
+            "/admin/tenants/demo/keys",
+            Some(serde_json::json!({ "name": "Ana", "role": "owner" })),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{owner}");
+    let owner = owner["key"].as_str().unwrap().to_owned();
+    let uploads = tempfile::tempdir().unwrap();
+    let upload = uploads.path().join("garantia.md");
+    std::fs::write(
+        &upload,
+        "# Garantía de herramientas\n\nLas herramientas eléctricas tienen garantía de 6 meses con la factura.\n",
+    )
+    .unwrap();
+
+    let (_driver, client) = browser().await;
+    let result = async {
+        client.goto(&format!("{base}/panel")).await?;
+        // In Spanish, whatever the browser's language (the page follows it by default).
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=lang]"))
+            .await?
+            .select_by_value("es")
+            .await?;
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=key]"))
+            .await?
+            .send_keys(&owner)
+            .await?;
+        client
+            .find(Locator::Css("[data-testid=signin]"))
+            .await?
+            .click()
+            .await?;
+        // The dashboard, with the day's figures.
+        let conversations =
+            text_when(&client, "[data-metric=conversations] .value", |t| t == "1").await;
+        let escalated =
+            text_when(&client, "[data-metric=escalation] .value", |t| t == "100 %").await;
+        let trigger = text_when(&client, "[data-testid=triggers]", |t| {
+            t.contains("lo pidió el cliente")
+        })
+        .await;
+        screenshot(&client, "panel-dashboard").await;
+
+        // Knowledge: upload a file and see it listed.
+        assert!(click(&client, "[data-testid=tab-knowledge]").await);
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=files]"))
+            .await?
+            .send_keys(&upload.display().to_string())
+            .await?;
+        client
+            .find(Locator::Css("[data-testid=upload]"))
+            .await?
+            .click()
+            .await?;
+        let uploaded = text_when(&client, "[data-testid=upload-status]", |t| {
+            t.starts_with("Listo")
+        })
+        .await;
+        let listed = text_when(&client, "[data-testid=docs]", |t| t.contains("garantia.md")).await;
+        screenshot(&client, "panel-knowledge").await;
+
+        // The playground: a dry turn, with its answer.
+        assert!(click(&client, "[data-testid=tab-playground]").await);
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=pg-text]"))
+            .await?
+            .send_keys("¿Cuánto tiempo de garantía tienen las herramientas eléctricas?")
+            .await?;
+        client
+            .find(Locator::Css("[data-testid=pg-send]"))
+            .await?
+            .click()
+            .await?;
+        let answered =
+            text_when(&client, "[data-testid=pg-reply]", |t| t.contains("6 meses")).await;
+        let traced = text_when(&client, "[data-testid=pg-trace]", |t| !t.is_empty()).await;
+        screenshot(&client, "panel-playground").await;
+
+        // Conversations: find the visitor's, read it.
+        assert!(click(&client, "[data-testid=tab-conversations]").await);
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=conv-find]"))
+            .await?
+            .send_keys("cheques")
+            .await?;
+        let found = click(&client, "[data-testid=conv]").await;
+        let read = text_when(&client, "[data-testid=conv-detail]", |t| {
+            t.contains("¿Aceptan cheques?") && t.contains("lo pidió el cliente")
+        })
+        .await
+        .filter(|_| found);
+        screenshot(&client, "panel-conversation").await;
+
+        // Settings: create a viewer's key, shown once; revoke it.
+        assert!(click(&client, "[data-testid=tab-settings]").await);
+        client
+            .wait()
+            .for_element(Locator::Css("[data-testid=key-name]"))
+            .await?
+            .send_keys("Pantalla de la tienda")
+            .await?;
+        client
+            .find(Locator::Css("[data-testid=create-key]"))
+            .await?
+            .click()
+            .await?;
+        let shown = text_when(&client, "[data-testid=new-key]", |t| t.starts_with("atk_")).await;
+        let row = text_when(&client, "[data-testid=keys]", |t| {
+            t.contains("Pantalla de la tienda")
+        })
+        .await;
+        screenshot(&client, "panel-settings").await;
+        Ok::<_, fantoccini::error::CmdError>((
+            (conversations, escalated, trigger),
+            (uploaded, listed),
+            (answered, traced),
+            read,
+            (shown, row),
+        ))
+    }
+    .await;
+    let (dashboard, knowledge, playground, read, keys) = result.expect("the panel works");
+    assert!(
+        dashboard.0.is_some(),
+        "the dashboard counts the conversation"
+    );
+    assert!(dashboard.1.is_some(), "and its escalation");
+    assert!(dashboard.2.is_some(), "by trigger");
+    assert!(knowledge.0.is_some(), "the upload finishes");
+    assert!(knowledge.1.is_some(), "the document is listed");
+    assert!(
+        playground.0.is_some(),
+        "the playground answers from the new document"
+    );
+    assert!(playground.1.is_some(), "with the turn's trace");
+    assert!(
+        read.is_some(),
+        "the conversation is found and read, with its trigger"
+    );
+    let secret = keys.0.expect("the new key is shown once");
+    assert!(keys.1.is_some(), "and listed");
+    let secret = secret.split_whitespace().next().unwrap().to_owned();
+    let (status, _) = stack
+        .call(
+            reqwest::Method::GET,
+            "/admin/tenants/demo/stats",
+            &secret,
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::OK,
+        "the viewer's key reads reports"
+    );
+    // Revoking in the page (after confirming) stops the key.
+    let revoke = client
+        .find(Locator::XPath(
+            "//tr[td[text()='Pantalla de la tienda']]//button[@data-testid='revoke']",
+        ))
+        .await
+        .expect("the key's row has a revoke button");
+    revoke.click().await.expect("revoke is clicked");
+    client
+        .accept_alert()
+        .await
+        .expect("a confirmation is asked");
+    let gone = atiende_testkit::eventually(Duration::from_secs(10), || async {
+        let (status, _) = stack
+            .call(
+                reqwest::Method::GET,
+                "/admin/tenants/demo/stats",
+                &secret,
+                None,
+            )
+            .await;
+        (status == reqwest::StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+    let _ = client.close().await;
+    assert!(gone.is_some(), "the revoked key stops working");
 }

@@ -28,10 +28,13 @@
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
 //!
-//! The same service serves the built-in agent console (see [`console`]) under `/console`.
+//! The same service serves the built-in agent console (see [`console`]) under `/console`, and
+//! the business's web admin (dashboard, knowledge, playground, conversations, settings) at
+//! `/panel`.
 
 mod access;
 pub mod console;
+mod panel;
 mod routes;
 mod uploads;
 mod views;
@@ -120,6 +123,7 @@ impl Admin {
         let data = web::Data::from(self);
         routes::configure(data.clone(), cfg);
         console::configure(data, cfg);
+        panel::configure(cfg);
     }
 }
 
