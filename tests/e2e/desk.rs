@@ -14,6 +14,19 @@ use serde_json::{Value, json};
 const CUSTOMER: &str = "+18095557001";
 const CONVERSATION: &str = "demo:twilio:+18095557001";
 
+/// The conversation as the admin API shows it.
+async fn agent_view(stack: &Stack) -> Value {
+    let (status, c) = stack
+        .admin(
+            Method::GET,
+            &format!("/admin/tenants/demo/conversations/{CONVERSATION}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    c
+}
+
 struct Agent<'a> {
     stack: &'a Stack,
     key: String,
@@ -112,14 +125,34 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         json!([]),
         "resolved leaves the queue"
     );
-    stack
-        .customer_says("SM703", CUSTOMER, "¿Cuánto cuesta el cemento gris?")
-        .await;
+    // The customer is asked once how it went; their "5" is recorded against the conversation
+    // and the agent, thanked, and reopens nothing.
     let sent = stack.twilio_messages(4).await;
+    let question = sent[3].body.clone().unwrap();
+    assert!(question.contains("del *1* (mala) al *5*"), "{question}");
+    stack.customer_says("SM703", CUSTOMER, "5").await;
+    let sent = stack.twilio_messages(5).await;
     assert!(
-        sent[3].body.as_deref().unwrap().contains("RD$495"),
+        sent[4]
+            .body
+            .as_deref()
+            .unwrap()
+            .starts_with("¡Gracias por tu calificación!")
+    );
+    stack.settle().await;
+    let rated = agent_view(&stack).await;
+    assert_eq!(rated["state"], "resolved", "{rated}");
+    assert_eq!(rated["csat"]["score"], 5);
+    assert_eq!(rated["csat"]["agent"], "Agente demo");
+    // A message that is not a rating is the bot's, as usual.
+    stack
+        .customer_says("SM704", CUSTOMER, "¿Cuánto cuesta el cemento gris?")
+        .await;
+    let sent = stack.twilio_messages(6).await;
+    assert!(
+        sent[5].body.as_deref().unwrap().contains("RD$495"),
         "the bot answers again: {:?}",
-        sent[3].body
+        sent[5].body
     );
     stack.settle().await;
 
@@ -133,12 +166,15 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
     let total = &report["total"];
     let figures = [
         ("conversations", 2.0),
-        ("messages_in", 4.0),
-        ("bot_replies", 3.0),
+        ("messages_in", 5.0),
+        ("bot_replies", 5.0),
         ("agent_replies", 1.0),
         ("handoffs", 1.0),
         ("resolved_by_person", 1.0),
-        ("whatsapp_freeform", 4.0),
+        ("whatsapp_freeform", 6.0),
+        ("csat_responses", 1.0),
+        ("csat_average", 5.0),
+        ("csat_satisfied_rate", 1.0),
         ("whatsapp_template", 0.0),
         ("escalation_rate", 0.5),
         ("automated_resolution_rate", 0.5),
@@ -173,7 +209,7 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         lines[0]
     );
     assert!(
-        lines[31].starts_with("total,2,4,3,1,1,0.5000,0.5000,1,"),
+        lines[31].starts_with("total,2,5,5,1,1,0.5000,0.5000,1,"),
         "{}",
         lines[31]
     );
@@ -415,6 +451,8 @@ async fn the_web_chat_shows_a_persons_reply_as_the_agents() {
 async fn the_bot_never_talks_over_a_person_when_messages_race() {
     const PRICE: &str = "¿Cuánto cuesta el cemento gris?";
     let stack = Stack::start_with(|s| s.dispatcher.per_recipient_per_minute = 1000).await;
+    // Races are the subject: no satisfaction question after the resolution.
+    stack.set_csat(false).await;
     let agent = Agent {
         stack: &stack,
         key: atiende_demo::AGENT_KEY.to_owned(),

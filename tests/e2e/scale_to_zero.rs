@@ -490,10 +490,22 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         "Hola, soy Ana. ¿En qué te ayudo?"
     );
     act(&cloud, "resolve", None).await;
+    // Asked once how it went; the rating is recorded and thanked, and the next question is the
+    // bot's again.
+    let asked = cloud.nth_to(&customer, 3).await;
+    assert!(
+        asked.contains("calificarías"),
+        "the satisfaction question: {asked}"
+    );
+    cloud
+        .customer_says(&demo, &format!("{}r", sid(2)), &customer, "4")
+        .await;
+    let thanked = cloud.nth_to(&customer, 4).await;
+    assert!(thanked.contains("Gracias"), "{thanked}");
     cloud
         .customer_says(&demo, &sid(2), &customer, "¿Cuánto cuesta el cemento gris?")
         .await;
-    let again = cloud.nth_to(&customer, 3).await;
+    let again = cloud.nth_to(&customer, 5).await;
     assert!(again.contains("RD$"), "the bot answers again: {again}");
     // Counted by the processor and dispatcher instances (one restarted meanwhile) in the
     // shared store, read by admin.
@@ -505,6 +517,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     assert!(grew("conversations") >= 2.0, "{after}");
     assert!(grew("whatsapp_freeform") >= 4.0, "{after}");
     assert!(after["human_wait_p95_ms"].as_u64().is_some(), "{after}");
+    assert_eq!(grew("csat_responses"), 1.0, "{after}");
 
     // 4. The model on, for a processor started on an empty disk: accounts imported in admin are
     //    told by the account tool, to the number registered on the account only.
@@ -899,7 +912,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     redrive_a_parked_reply(&cloud, &phone(40)).await;
 
     for (who, expected) in [
-        (customer.clone(), 4),
+        (customer.clone(), 6),
         (owner.clone(), 1),
         (phone(3), 1),
         (asker.clone(), 1),

@@ -140,6 +140,22 @@ impl Stack {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 
+    /// Turns the demo tenant's satisfaction question on or off (its other assistant settings
+    /// stay as they are).
+    pub async fn set_csat(&self, on: bool) {
+        let (_, tenant) = self.admin(Method::GET, "/admin/tenants/demo", None).await;
+        let mut assistant = tenant["assistant"].clone();
+        assistant["csat"] = json!(on);
+        let (status, body) = self
+            .admin(
+                Method::PATCH,
+                "/admin/tenants/demo",
+                Some(json!({ "assistant": assistant })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Calls the admin API.
     pub async fn admin(
         &self,

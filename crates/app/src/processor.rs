@@ -118,22 +118,24 @@ impl InboundProcessor {
         customer_messages: u32,
         actions: &[OutboundAction],
     ) {
-        let Some(stats) = &self.stats else {
-            return;
-        };
-        let now = self.clock.now();
         let deltas = atiende_domain::stats::conversation_deltas(
             before,
             after,
             customer_messages,
             actions,
-            now,
+            self.clock.now(),
         );
-        if let Err(error) = stats
-            .add_stats(&after.tenant, now.date_naive(), &deltas)
-            .await
-        {
-            warn!(tenant = %after.tenant, %error, "Could not count the turn in the daily figures.");
+        self.add_stats(&after.tenant, deltas).await;
+    }
+
+    /// Adds `deltas` to the tenant's figures of today.
+    async fn add_stats(&self, tenant: &TenantId, deltas: atiende_domain::stats::Deltas) {
+        let Some(stats) = &self.stats else {
+            return;
+        };
+        let today = self.clock.now().date_naive();
+        if let Err(error) = stats.add_stats(tenant, today, &deltas).await {
+            warn!(tenant = %tenant, %error, "Could not count in the daily figures.");
         }
     }
 
@@ -185,6 +187,36 @@ impl InboundProcessor {
             conversation.locale = message.text().and_then(language::detect);
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
+
+        // The answer to the satisfaction question is recorded and thanked, not answered by the
+        // bot; any other message closes the question and goes on as usual.
+        let rating = if matches!(message.content, MessageContent::Notice { .. }) {
+            None
+        } else {
+            conversation.answer_csat(message.text().unwrap_or_default(), now)
+        };
+        if let Some(score) = rating {
+            let thanks = vec![ActionKind::Reply {
+                text: SystemText::CsatThanks.render(locale),
+            }];
+            let actions = self.actions(
+                &mut conversation,
+                thanks,
+                &message.provider_message_id,
+                Some(&message.provider_message_id),
+                locale,
+            );
+            self.publish_and_save(&conversation, version, &actions, traceparent)
+                .await?;
+            self.count(before, &conversation, 1, &actions).await;
+            self.add_stats(
+                &conversation.tenant,
+                atiende_domain::stats::csat_deltas(score),
+            )
+            .await;
+            info!(conversation = %conversation.id.masked(), score, "Satisfaction rating recorded.");
+            return Ok(Processed::Handled { actions });
+        }
 
         let burst =
             !self.burst_window.is_zero() && matches!(message.content, MessageContent::Text { .. });
@@ -346,6 +378,11 @@ impl InboundProcessor {
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
         let before = Some(conversation.state);
+        // Who resolves: the agent on it, or the one the desk names.
+        let resolver = conversation
+            .agent
+            .as_ref()
+            .map_or_else(|| event.agent.name.clone(), |a| a.name.clone());
         let kinds = match conversation.apply_desk(event) {
             DeskOutcome::Duplicate => return Ok(Processed::AlreadyProcessed),
             DeskOutcome::Reply { text } => vec![ActionKind::AgentReply {
@@ -370,6 +407,14 @@ impl InboundProcessor {
                 }
                 .render(locale),
             }],
+            DeskOutcome::Resolved
+                if tenant.assistant.csat
+                    && conversation.ask_csat(Some(resolver), self.clock.now()) =>
+            {
+                vec![ActionKind::Reply {
+                    text: SystemText::CsatQuestion.render(locale),
+                }]
+            }
             DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
         };
         info!(conversation = %conversation.id.masked(), desk = event.desk.as_str(), action = event.action.name(), state = ?conversation.state, "Desk event applied.");

@@ -123,6 +123,9 @@ pub fn to_csv(report: &Report) -> Result<String, AppError> {
         "whatsapp_template",
         "whatsapp_cost_usd",
         "cost_per_conversation_usd",
+        "csat_responses",
+        "csat_average",
+        "csat_satisfied_rate",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -160,6 +163,9 @@ pub fn to_csv(report: &Report) -> Result<String, AppError> {
             f.whatsapp_template.to_string(),
             format!("{:.4}", f.whatsapp_cost_usd),
             opt(f.cost_per_conversation_usd),
+            f.csat_responses.to_string(),
+            opt(f.csat_average),
+            opt(f.csat_satisfied_rate),
         ];
         record.extend(triggers.iter().map(|t| {
             f.handoffs_by_trigger

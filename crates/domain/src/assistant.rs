@@ -75,6 +75,8 @@ pub struct AssistantSettings {
     pub sentiment_handoff_below: f32,
     /// Replies the model is less confident in than this are not sent (0..1).
     pub min_confidence: f32,
+    /// Ask the customer for a 1–5 rating when a person resolves their conversation.
+    pub csat: bool,
 }
 
 impl Default for AssistantSettings {
@@ -89,6 +91,7 @@ impl Default for AssistantSettings {
             quote_handoff_above: None,
             sentiment_handoff_below: thresholds.sentiment_below,
             min_confidence: thresholds.confidence_below,
+            csat: true,
         }
     }
 }

@@ -227,6 +227,9 @@ pub struct Conversation {
     /// [`MAX_TRACES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traces: Vec<crate::assistant::TurnTrace>,
+    /// The satisfaction question of the latest resolution, and its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<crate::csat::Csat>,
 }
 
 impl Conversation {
@@ -264,6 +267,7 @@ impl Conversation {
             referral: None,
             pending_turn: None,
             traces: Vec::new(),
+            csat: None,
         }
     }
 

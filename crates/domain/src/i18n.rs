@@ -58,6 +58,10 @@ pub enum SystemText<'a> {
         /// The ticket number.
         ticket: &'a str,
     },
+    /// After a person resolved the conversation: how was it?
+    CsatQuestion,
+    /// The customer rated the service.
+    CsatThanks,
     /// The customer sent media the bot cannot read; it is kept for a person.
     MediaReceived {
         /// What was sent.
@@ -153,6 +157,10 @@ impl SystemText<'_> {
             (Self::TicketClosed { ticket }, Locale::En) => format!(
                 "Your case *{ticket}* is closed. If you need anything else, write to us here."
             ),
+            (Self::CsatQuestion, Locale::Es) => "¿Cómo calificarías la atención que recibiste? Responde con un número del *1* (mala) al *5* (excelente).".to_owned(),
+            (Self::CsatQuestion, Locale::En) => "How would you rate the help you got? Reply with a number from *1* (poor) to *5* (excellent).".to_owned(),
+            (Self::CsatThanks, Locale::Es) => "¡Gracias por tu calificación! Nos ayuda a atenderte mejor.".to_owned(),
+            (Self::CsatThanks, Locale::En) => "Thank you for your rating! It helps us serve you better.".to_owned(),
             (Self::MediaReceived { kind }, Locale::Es) => format!(
                 "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",
                 media_name_es(*kind)

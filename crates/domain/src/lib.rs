@@ -15,6 +15,7 @@
 //! * [`address`]: which network addresses a tenant-supplied URL may reach (SSRF guard).
 //! * [`message`]: the normalized inbound message every channel is translated into.
 //! * [`conversation`]: the conversation record and its state machine (bot ↔ human).
+//! * [`csat`]: the satisfaction question after a resolution, and reading its answer.
 //! * [`desk`]: the human desk — handoff packet, ticket numbers, what agents do.
 //! * [`window`]: WhatsApp's 24-hour customer-service window.
 //! * [`outbound`]: what the processor asks the dispatcher to do.
@@ -38,6 +39,7 @@ pub mod assistant;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod csat;
 pub mod desk;
 pub mod events;
 pub mod guard;

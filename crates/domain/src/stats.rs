@@ -37,6 +37,10 @@ pub const PROMPT_TOKENS: &str = "prompt_tokens";
 pub const COMPLETION_TOKENS: &str = "completion_tokens";
 /// What the model cost, in US dollars.
 pub const MODEL_COST_USD: &str = "model_cost_usd";
+/// Satisfaction ratings received; `csat_sum` adds them up and `csat_{1..5}` counts each.
+pub const CSAT_RESPONSES: &str = "csat_responses";
+/// The sum of the ratings.
+pub const CSAT_SUM: &str = "csat_sum";
 /// The latency histogram of the answer's time, from the customer's message to the reply sent.
 pub const ANSWER_MS: &str = "answer_ms";
 /// The latency histogram of a handed-off customer's wait for a person.
@@ -196,6 +200,13 @@ impl Tally {
             whatsapp_cost_usd: whatsapp_cost,
             cost_per_conversation_usd: (conversations > 0.0)
                 .then(|| (model_cost + whatsapp_cost) / conversations),
+            csat_responses: self.get(CSAT_RESPONSES),
+            csat_average: (self.get(CSAT_RESPONSES) > 0.0)
+                .then(|| self.get(CSAT_SUM) / self.get(CSAT_RESPONSES)),
+            csat_satisfied_rate: ratio(
+                self.get("csat_4") + self.get("csat_5"),
+                self.get(CSAT_RESPONSES),
+            ),
         }
     }
 }
@@ -243,6 +254,21 @@ pub struct Figures {
     pub whatsapp_cost_usd: f64,
     /// Model and WhatsApp spending per conversation begun.
     pub cost_per_conversation_usd: Option<f64>,
+    /// Satisfaction ratings received.
+    pub csat_responses: f64,
+    /// Their mean (1–5).
+    pub csat_average: Option<f64>,
+    /// The share rated 4 or 5 (the usual CSAT score).
+    pub csat_satisfied_rate: Option<f64>,
+}
+
+/// What a rating adds.
+pub fn csat_deltas(score: u8) -> Deltas {
+    vec![
+        (CSAT_RESPONSES.to_owned(), 1.0),
+        (CSAT_SUM.to_owned(), f64::from(score)),
+        (format!("csat_{score}"), 1.0),
+    ]
 }
 
 #[cfg(test)]
