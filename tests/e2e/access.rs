@@ -267,6 +267,10 @@ async fn every_route_authorizes_by_tenant_and_role() {
         }
     }
 
+    // Prometheus' /metrics (outside /admin) is the operator's too.
+    let (status, _) = stack.call(Method::GET, "/metrics", &owner, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // A key lists its own tenant only.
     let (_, listed) = stack
         .call(Method::GET, "/admin/tenants", &viewer, None)

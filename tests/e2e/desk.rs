@@ -208,6 +208,28 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         "{}",
         lines[0]
     );
+
+    // And for machines: Prometheus text at /metrics, the operator's alone.
+    let scrape = |bearer: &'static str| {
+        stack
+            .http
+            .get(format!("{}/metrics", stack.running.local_url()))
+            .bearer_auth(bearer)
+            .send()
+    };
+    let response = scrape(atiende_e2e::ADMIN_TOKEN).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for line in [
+        "atiende_conversations_total{tenant=\"demo\"} 2",
+        "atiende_handoffs_total{tenant=\"demo\",trigger=\"customer_requested\"} 1",
+        "atiende_whatsapp_messages_total{tenant=\"demo\",kind=\"freeform\"} 6",
+        "atiende_csat_ratings_total{tenant=\"demo\",score=\"5\"} 1",
+        "atiende_human_wait_seconds_count{tenant=\"demo\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert_eq!(scrape("").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert!(
         lines[31].starts_with("total,2,5,5,1,1,0.5000,0.5000,1,"),
         "{}",

@@ -518,6 +518,24 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     assert!(grew("whatsapp_freeform") >= 4.0, "{after}");
     assert!(after["human_wait_p95_ms"].as_u64().is_some(), "{after}");
     assert_eq!(grew("csat_responses"), 1.0, "{after}");
+    let scraped = cloud
+        .http
+        .get(format!("{}/metrics", cloud.admin.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total = |prefix: &str| -> f64 {
+        scraped
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in\n{scraped}"))
+    };
+    assert!(total("atiende_handoffs_total{tenant=\"demo\",trigger=\"customer_requested\"}") >= 1.0);
+    assert!(total("atiende_csat_ratings_total{tenant=\"demo\",score=\"4\"}") >= 1.0);
 
     // 4. The model on, for a processor started on an empty disk: accounts imported in admin are
     //    told by the account tool, to the number registered on the account only.

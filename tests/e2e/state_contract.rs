@@ -807,6 +807,16 @@ async fn daily_stats_add_up_per_tenant_and_day(s: StatePorts) {
     assert!((got[0].1.get("model_cost_usd") - 5.0).abs() < 1e-9);
     assert_eq!(got[1].1.get("handoffs_customer_requested"), 2.0);
     assert_eq!(s.stats.stats(&tb, day(1), day(31)).await.unwrap().len(), 1);
+    // The all-time totals add every day up, per tenant, and no period includes them.
+    let totals = s.stats.totals(&ta).await.unwrap();
+    assert_eq!(totals.get("conversations"), 27.0);
+    assert_eq!(totals.get("handoffs_customer_requested"), 2.0);
+    assert_eq!(
+        s.stats.totals(&tb).await.unwrap().get("conversations"),
+        100.0
+    );
+    let all = s.stats.stats(&ta, day(1), day(31)).await.unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
     assert!(s.tenants.delete(&ta).await.is_ok());
 }
 

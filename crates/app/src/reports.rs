@@ -206,6 +206,10 @@ mod tests {
             Ok(())
         }
 
+        async fn totals(&self, _: &TenantId) -> Result<Tally, PortError> {
+            Ok(Tally::default())
+        }
+
         async fn stats(
             &self,
             _: &TenantId,

@@ -96,7 +96,8 @@ impl Stores {
             usage: store.clone(),
             audit: store.clone(),
             jobs: store.clone(),
-            stats: store,
+            // Every count is also an OpenTelemetry metric.
+            stats: Arc::new(atiende_platform::meter::MeteredStats::new(store)),
         }
     }
 }

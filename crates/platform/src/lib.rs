@@ -9,6 +9,7 @@
 //! * [`telemetry`]: structured logging.
 //! * [`http`]: the API error type and its JSON body, bounded body reading, public URLs.
 //! * [`trace`]: W3C trace context carried from webhooks through the bus.
+//! * [`meter`]: the tenants' daily figures as OpenTelemetry metrics too.
 //! * [`health`]: `/health`, `/health/live`, `/health/ready`.
 //! * [`push`]: the Pub/Sub push endpoint every consumer exposes.
 //! * [`server`]: building and running the HTTP server with graceful shutdown.
@@ -16,6 +17,7 @@
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod meter;
 pub mod push;
 pub mod server;
 pub mod telemetry;

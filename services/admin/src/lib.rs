@@ -27,6 +27,8 @@
 //!   and WhatsApp costs), from daily counters
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
+//! * `GET /metrics` — Prometheus text: per-tenant counters and the model key pools; the
+//!   operator's token
 //!
 //! The same service serves the built-in agent console (see [`console`]) under `/console`, and
 //! the business's web admin (dashboard, knowledge, playground, conversations, settings) at
@@ -34,6 +36,7 @@
 
 mod access;
 pub mod console;
+mod metrics;
 mod panel;
 mod routes;
 mod uploads;
@@ -62,6 +65,7 @@ pub struct Admin {
     token: Option<SecretString>,
     keys: ApiKeys,
     reports: Reports,
+    stats: Arc<dyn atiende_ports::StatsLedger>,
     tenants: TenantAdmin,
     knowledge: Arc<KnowledgeService>,
     jobs: Arc<IngestionJobs>,
@@ -89,6 +93,7 @@ impl Admin {
         Ok(Self {
             token: infra.settings.admin_token.clone(),
             keys: ApiKeys::new(infra.stores().api_keys.clone(), infra.clock.clone()),
+            stats: infra.stores().stats.clone(),
             reports: Reports::new(
                 infra.stores().stats.clone(),
                 infra.settings.dispatcher.template_price_usd,
@@ -122,6 +127,7 @@ impl Admin {
     pub fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         let data = web::Data::from(self);
         routes::configure(data.clone(), cfg);
+        metrics::configure(data.clone(), cfg);
         console::configure(data, cfg);
         panel::configure(cfg);
     }

@@ -1,6 +1,7 @@
 //! Tenants' daily counters on Firestore ([`StatsLedger`]).
 //!
-//! `tenants/{tenant}/daily_stats/{YYYY-MM-DD}` holds the day and a `counters` map. Counters
+//! `tenants/{tenant}/daily_stats/{YYYY-MM-DD}` holds the day and a `counters` map;
+//! `…/daily_stats/total` the all-time totals, written in the same batch. Counters
 //! change by Firestore's increment transform only, so the processor and dispatcher instances
 //! that count at once add up instead of overwriting each other; a report reads one document
 //! per day, whatever the number of conversations.
@@ -17,6 +18,9 @@ use crate::store::{FirestoreStores, classify, doc_id, increment};
 
 /// A tenant's days (sub-collection).
 pub(crate) const DAILY_STATS: &str = "daily_stats";
+/// The document (and `day`) of the all-time totals: it sorts after every date, so no period's
+/// query reads it.
+const TOTAL: &str = "total";
 
 #[derive(Serialize, Deserialize, Default)]
 struct DayDoc {
@@ -41,22 +45,47 @@ impl StatsLedger for FirestoreStores {
             day: day.to_string(),
             counters: BTreeMap::new(),
         };
+        let total = DayDoc {
+            day: TOTAL.to_owned(),
+            counters: BTreeMap::new(),
+        };
+        let increments = || {
+            deltas
+                .iter()
+                .map(|(name, value)| increment(&format!("counters.{name}"), *value))
+                .collect::<Vec<_>>()
+        };
+        // The day and the all-time totals in one atomic batch.
         let mut batch = self.batch();
-        batch
-            .update_object_at(
-                &parent,
-                DAILY_STATS,
-                doc_id(&day.to_string()),
-                &doc,
-                Some(vec!["day".to_owned()]),
-                None,
-                deltas
-                    .iter()
-                    .map(|(name, value)| increment(&format!("counters.{name}"), *value))
-                    .collect(),
-            )
-            .map_err(classify)?;
+        for (id, doc) in [(day.to_string(), &doc), (TOTAL.to_owned(), &total)] {
+            batch
+                .update_object_at(
+                    &parent,
+                    DAILY_STATS,
+                    doc_id(&id),
+                    doc,
+                    Some(vec!["day".to_owned()]),
+                    None,
+                    increments(),
+                )
+                .map_err(classify)?;
+        }
         Self::commit(batch).await.map(|_| ())
+    }
+
+    async fn totals(&self, tenant: &TenantId) -> Result<Tally, PortError> {
+        let parent = self.tenant_parent(tenant.as_ref())?;
+        let doc: Option<DayDoc> = self
+            .db()
+            .fluent()
+            .select()
+            .by_id_in(DAILY_STATS)
+            .parent(&parent)
+            .obj()
+            .one(doc_id(TOTAL))
+            .await
+            .map_err(classify)?;
+        Ok(Tally(doc.map(|d| d.counters).unwrap_or_default()))
     }
 
     async fn stats(

@@ -1,4 +1,5 @@
-//! [`StatsLedger`] on SQLite: one row per tenant, day and counter, added to in place.
+//! [`StatsLedger`] on SQLite: one row per tenant, day and counter, added to in place, and the
+//! all-time totals as the day `total`.
 
 use async_trait::async_trait;
 use atiende_domain::{TenantId, stats::Tally};
@@ -8,6 +9,9 @@ use rusqlite::params;
 
 use super::SqliteStores;
 use crate::db::{Cached, DbError};
+
+/// The `day` of the all-time totals.
+const TOTAL: &str = "total";
 
 #[async_trait]
 impl StatsLedger for SqliteStores {
@@ -24,16 +28,36 @@ impl StatsLedger for SqliteStores {
         self.db
             .write(move |c| {
                 for (name, value) in &deltas {
-                    c.exec(
-                        "INSERT INTO daily_stats (tenant, day, name, value) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (tenant, day, name) DO UPDATE SET value = value + excluded.value",
-                        params![tenant, day, name, value],
-                    )?;
+                    // The day's counter and the all-time total (day `total`, which sorts after
+                    // every date, so no period includes it).
+                    for day in [day.as_str(), TOTAL] {
+                        c.exec(
+                            "INSERT INTO daily_stats (tenant, day, name, value) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (tenant, day, name) DO UPDATE SET value = value + excluded.value",
+                            params![tenant, day, name, value],
+                        )?;
+                    }
                 }
                 Ok(())
             })
             .await?;
         Ok(())
+    }
+
+    async fn totals(&self, tenant: &TenantId) -> Result<Tally, PortError> {
+        let tenant = tenant.to_string();
+        let rows: Vec<(String, f64)> = self
+            .db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT name, value FROM daily_stats WHERE tenant = ?1 AND day = ?2",
+                )?;
+                let rows =
+                    stmt.query_map(params![tenant, TOTAL], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        Ok(Tally(rows.into_iter().collect()))
     }
 
     async fn stats(
