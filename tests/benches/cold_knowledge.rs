@@ -95,6 +95,7 @@ async fn main() {
             crm: None,
             templates: Default::default(),
             webchat_enabled: false,
+            canned_replies: Vec::new(),
             assistant: atiende_domain::assistant::AssistantSettings {
                 llm: false,
                 ..Default::default()

@@ -184,6 +184,23 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
         let taken = text_when(&client, "#facts", |t| t.contains("Agente demo"))
             .await
             .filter(|_| took);
+        // A canned reply fills the box; the agent writes their own instead.
+        client
+            .find(Locator::Css("#canned"))
+            .await?
+            .select_by_label("Formas de pago")
+            .await?;
+        let canned = client
+            .find(Locator::Css("#reply-text"))
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        client
+            .find(Locator::Css("#reply-text"))
+            .await?
+            .clear()
+            .await?;
         client
             .find(Locator::Css("#reply-text"))
             .await?
@@ -197,7 +214,7 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
         let resolved = click(&client, "#resolve").await;
         let emptied = text_when(&client, "#queue", |t| t.contains("No hay conversaciones")).await;
         Ok::<_, fantoccini::error::CmdError>((
-            queued,
+            queued.filter(|_| canned.contains("No aceptamos cheques")),
             taken,
             shown.filter(|_| sent),
             emptied.filter(|_| resolved),
@@ -206,7 +223,10 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
     .await;
     let _ = client.close().await;
     let (queued, taken, shown, emptied) = result.expect("the console works");
-    assert!(queued.is_some(), "the handed-off conversation is queued");
+    assert!(
+        queued.is_some(),
+        "the handed-off conversation is queued, and a canned reply fills the box"
+    );
     assert!(taken.is_some(), "taking it names the agent");
     assert!(shown.is_some(), "the reply appears in the transcript");
     assert!(emptied.is_some(), "resolving empties the queue");

@@ -93,6 +93,20 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         "the whole story is there: {turns}"
     );
 
+    // The handoff packet on top, and the customer's panel.
+    let c = agent.conversation().await;
+    assert_eq!(c["packet"]["reason"], "customer_requested", "{c}");
+    assert!(
+        c["packet"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Quiero hablar con una persona"),
+        "{c}"
+    );
+    assert!(c["packet"]["sentiment"].is_number(), "{c}");
+    assert_eq!(c["customer"]["label"], "Juan Peña");
+    assert_eq!(c["customer"]["phone"], CUSTOMER);
+
     agent.act("take", None).await;
     assert_eq!(agent.conversation().await["summary"]["state"], "human");
     agent
@@ -119,6 +133,11 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
     assert_eq!(last["text"], "¿Cuánto cuesta el cemento gris?");
 
     agent.act("resolve", None).await;
+    let (_, resolved) = agent.call(Method::GET, "/history", None).await;
+    assert_eq!(
+        resolved["conversations"][0]["id"], CONVERSATION,
+        "{resolved}"
+    );
     let (_, queue) = agent.call(Method::GET, "/conversations", None).await;
     assert_eq!(
         queue["conversations"],

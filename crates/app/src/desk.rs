@@ -134,6 +134,19 @@ impl AgentConsole {
         Ok(all)
     }
 
+    /// The tenant's `limit` most recently resolved conversations, newest first.
+    pub async fn resolved(
+        &self,
+        account: &AgentAccount,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, AppError> {
+        let filter = ConversationFilter {
+            state: Some(ConversationState::Resolved),
+            limit: limit.min(QUEUE_LIMIT),
+        };
+        Ok(self.conversations.list(&account.tenant, &filter).await?)
+    }
+
     /// A value that changes whenever the agent's queue may have (one small read; see
     /// [`atiende_ports::ConversationStore::desk_revision`]).
     pub async fn revision(&self, account: &AgentAccount) -> Result<String, AppError> {

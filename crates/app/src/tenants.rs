@@ -1,6 +1,7 @@
 //! Tenant onboarding (the admin service's use cases) and the tenant cache used on the hot path.
 
 use atiende_domain::assistant::AssistantSettings;
+use atiende_domain::tenant::CannedReply;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -221,6 +222,9 @@ pub struct NewTenant {
     /// Whether the web chat may reach this tenant (default false: off until the tenant turns it
     /// on, since a public chat spends model calls and desk time).
     pub webchat_enabled: Option<bool>,
+    /// Ready answers for the console's agents.
+    #[serde(default)]
+    pub canned_replies: Vec<CannedReply>,
     /// The assistant's persona, tools, models and limits.
     #[serde(default)]
     pub assistant: AssistantSettings,
@@ -270,6 +274,8 @@ pub struct TenantPatch {
     pub templates: Option<BTreeMap<String, TemplateRef>>,
     /// Web chat switch.
     pub webchat_enabled: Option<bool>,
+    /// The console's ready answers: replaces the whole set when present.
+    pub canned_replies: Option<Vec<CannedReply>>,
 }
 
 impl TenantPatch {
@@ -560,6 +566,7 @@ impl TenantAdmin {
             templates: input.templates,
             // Off until the tenant turns it on: a public chat costs model calls and desk time.
             webchat_enabled: input.webchat_enabled.unwrap_or(false),
+            canned_replies: input.canned_replies,
             assistant: input.assistant,
             created_at: now,
             updated_at: now,
@@ -663,6 +670,9 @@ impl TenantAdmin {
         }
         if let Some(webchat) = patch.webchat_enabled {
             tenant.webchat_enabled = webchat;
+        }
+        if let Some(replies) = patch.canned_replies {
+            tenant.canned_replies = replies;
         }
         tenant.updated_at = self.clock.now();
         self.check(&tenant)?;

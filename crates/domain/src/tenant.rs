@@ -50,6 +50,8 @@ pub struct Tenant {
     pub templates: BTreeMap<String, TemplateRef>,
     /// Whether the built-in web chat may be used to talk to this tenant.
     pub webchat_enabled: bool,
+    /// Answers the tenant's agents pick from in the console.
+    pub canned_replies: Vec<CannedReply>,
     /// How the assistant answers when a language model is configured.
     pub assistant: crate::assistant::AssistantSettings,
     /// When the tenant was created.
@@ -77,6 +79,7 @@ impl Tenant {
 
     /// Checks the invariants that involve several fields.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        CannedReply::validate(&self.canned_replies)?;
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(ValidationError::new("name", "must be 1-200 characters"));
         }
@@ -357,6 +360,49 @@ fn check_secret(field: &'static str, secret: &SecretString) -> Result<(), Valida
 
 fn is_http_url(url: &str) -> bool {
     (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 500
+}
+
+/// A ready answer an agent picks in the console ("Horario", "Formas de pago") and edits before
+/// sending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedReply {
+    /// What the agent sees in the list.
+    pub title: String,
+    /// The text put in the reply box.
+    pub text: String,
+}
+
+impl CannedReply {
+    /// At most this many per tenant.
+    pub const MAX: usize = 100;
+
+    /// Checks a set: titles 1–60 characters and unique, texts 1–4096.
+    pub fn validate(set: &[CannedReply]) -> Result<(), crate::ValidationError> {
+        if set.len() > Self::MAX {
+            return Err(crate::ValidationError::new(
+                "canned_replies",
+                format!("at most {} replies", Self::MAX),
+            ));
+        }
+        let mut titles = std::collections::BTreeSet::new();
+        for reply in set {
+            let title = reply.title.trim();
+            if title.is_empty() || title.chars().count() > 60 || !titles.insert(title) {
+                return Err(crate::ValidationError::new(
+                    "canned_replies",
+                    format!("title {title:?} must be 1-60 characters and unique"),
+                ));
+            }
+            if reply.text.trim().is_empty() || reply.text.chars().count() > 4096 {
+                return Err(crate::ValidationError::new(
+                    "canned_replies",
+                    format!("the text of {title:?} must be 1-4096 characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An approved WhatsApp template, as each provider names it.

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use atiende_domain::assistant::AssistantSettings;
+use atiende_domain::tenant::CannedReply;
 use atiende_domain::{
     AlertSettings, BusinessHours, ChatwootSettings, CrmSettings, Locale, MetaSettings, PhoneNumber,
     RocketChatSettings, TemplateRef, Tenant, TenantId, TwilioSettings,
@@ -54,6 +55,8 @@ struct TenantDocument {
     crm: Option<StoredCrm>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
+    #[serde(default)]
+    canned_replies: Vec<CannedReply>,
     #[serde(default)]
     assistant: AssistantSettings,
     created_at: DateTime<Utc>,
@@ -154,6 +157,7 @@ impl From<&Tenant> for TenantDocument {
             }),
             templates: t.templates.clone(),
             webchat_enabled: t.webchat_enabled,
+            canned_replies: t.canned_replies.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -216,6 +220,7 @@ impl TryFrom<TenantDocument> for Tenant {
             }),
             templates: s.templates,
             webchat_enabled: s.webchat_enabled,
+            canned_replies: s.canned_replies,
             created_at: s.created_at,
             updated_at: s.updated_at,
         })

@@ -7,9 +7,12 @@
 //!
 //! # Routes
 //! * `GET /console` — the page.
-//! * `POST /console/api/session` (`{"key"}`) signs in; `DELETE` signs out; `GET …/me`.
+//! * `POST /console/api/session` (`{"key"}`) signs in; `DELETE` signs out; `GET …/me` (the
+//!   agent, and the tenant's canned replies).
 //! * `GET /console/api/conversations` — the queue: waiting for a person first, then owned.
-//! * `GET /console/api/conversations/{cid}` — transcript and handoff details.
+//! * `GET /console/api/history` — the latest resolved conversations.
+//! * `GET /console/api/conversations/{cid}` — transcript, the handoff packet on top (reason,
+//!   summary, sentiment, intent, lead fields), the customer panel, and the bot's decision traces.
 //! * `POST /console/api/conversations/{cid}/take|reply|resolve` (`reply`: `{"text"}`) — queued
 //!   for the processor; 202.
 //! * `GET /console/api/events` — server-sent events: `changed` whenever the queue or any
@@ -24,7 +27,7 @@ use actix_web::{
     cookie::{Cookie, SameSite},
     web,
 };
-use atiende_domain::{Conversation, DeskAction};
+use atiende_domain::{Author, Channel, ContactIdentity, Conversation, DeskAction};
 use atiende_platform::{ApiError, http::header_str};
 use atiende_ports::AgentAccount;
 use serde::Deserialize;
@@ -57,6 +60,7 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 .route("/session", web::delete().to(sign_out))
                 .route("/me", web::get().to(me))
                 .route("/conversations", web::get().to(queue))
+                .route("/history", web::get().to(history))
                 .route("/conversations/{cid}", web::get().to(conversation))
                 .route("/conversations/{cid}/take", web::post().to(take))
                 .route("/conversations/{cid}/reply", web::post().to(reply))
@@ -141,8 +145,34 @@ async fn sign_out() -> HttpResponse {
     HttpResponse::NoContent().cookie(cookie).finish()
 }
 
-async fn me(SignedIn(account): SignedIn) -> HttpResponse {
-    HttpResponse::Ok().json(whoami(&account))
+/// The agent, and the tenant's ready answers.
+async fn me(SignedIn(account): SignedIn, admin: Data) -> Result<HttpResponse, ApiError> {
+    let tenant = admin.tenants.get(account.tenant.as_str()).await?;
+    let mut view = whoami(&account);
+    view["canned_replies"] = json!(tenant.canned_replies);
+    view["company"] = json!(tenant.company_name);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// How the console names a customer: their WhatsApp profile name, else their number with most
+/// digits hidden; a web chat visitor is a visitor (their id means nothing to a person).
+fn label(c: &Conversation) -> String {
+    if let Some(name) = c
+        .contact
+        .profile_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
+        return name.to_owned();
+    }
+    match (&c.contact.phone, &c.contact.identity) {
+        (Some(phone), _) | (None, ContactIdentity::Phone(phone)) => phone.masked().to_string(),
+        (None, ContactIdentity::User(user)) if c.channel == Channel::WebChat => {
+            let id = user.as_str();
+            format!("web ·{}", &id[id.len().saturating_sub(4)..])
+        }
+        (None, ContactIdentity::User(user)) => user.masked().to_string(),
+    }
 }
 
 /// What the queue shows of a conversation.
@@ -152,6 +182,7 @@ fn summary(c: &Conversation) -> serde_json::Value {
         "id": c.id,
         "state": c.state,
         "channel": c.channel,
+        "label": label(c),
         "contact": c.contact.display_name(),
         "ticket": c.ticket,
         "reason": c.handoff_reason,
@@ -177,7 +208,61 @@ async fn conversation(
         "summary": summary(&c),
         "locale": c.locale,
         "turns": c.turns,
+        "packet": packet(&c),
+        "customer": {
+            "label": label(&c),
+            "name": c.contact.profile_name,
+            "phone": c.contact.phone,
+            "channel": c.channel,
+            "since": c.created_at,
+            "referral": c.referral,
+            "lead": c.lead,
+            "csat": c.csat,
+        },
+        "traces": c.traces,
     })))
+}
+
+/// What the agent needs on top when taking over: why, a summary, how the customer feels and
+/// what they want. The model's rolling summary and its last reading when it ran; otherwise the
+/// customer's latest messages and the offline sentiment score of the last one.
+fn packet(c: &Conversation) -> serde_json::Value {
+    let said: Vec<&str> = c
+        .turns
+        .iter()
+        .filter(|t| t.author == Author::Customer)
+        .map(|t| t.text.as_str())
+        .collect();
+    let trace = c.traces.last();
+    let summary = c.summary.clone().unwrap_or_else(|| {
+        said.iter()
+            .rev()
+            .take(3)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · ")
+    });
+    let sentiment = trace
+        .and_then(|t| t.sentiment)
+        .or_else(|| said.last().map(|t| atiende_domain::sentiment::score(t)));
+    json!({
+        "reason": c.handoff_reason,
+        "ticket": c.ticket,
+        "summary": summary,
+        "summary_by": if c.summary.is_some() { "model" } else { "latest_messages" },
+        "sentiment": sentiment,
+        "intent": trace.and_then(|t| t.intent.clone()),
+        "lead": c.lead,
+        "handoff_at": c.handoff_at,
+    })
+}
+
+/// Recently resolved conversations, for looking back (newest first).
+async fn history(SignedIn(account): SignedIn, admin: Data) -> Result<HttpResponse, ApiError> {
+    let conversations = admin.console.resolved(&account, 100).await?;
+    let views: Vec<_> = conversations.iter().map(summary).collect();
+    Ok(HttpResponse::Ok().json(json!({ "conversations": views })))
 }
 
 async fn act(

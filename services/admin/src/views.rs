@@ -26,6 +26,7 @@ pub(crate) struct TenantView {
     crm: Option<CrmView>,
     templates: BTreeMap<String, TemplateRef>,
     webchat_enabled: bool,
+    canned_replies: Vec<atiende_domain::tenant::CannedReply>,
     assistant: AssistantSettings,
     webhooks: WebhookUrls,
     created_at: DateTime<Utc>,
@@ -133,6 +134,7 @@ impl TenantView {
             }),
             templates: tenant.templates.clone(),
             webchat_enabled: tenant.webchat_enabled,
+            canned_replies: tenant.canned_replies.clone(),
             assistant: tenant.assistant.clone(),
             webhooks: WebhookUrls {
                 twilio: format!("{public_url}/webhooks/twilio/{}", tenant.id),

@@ -50,6 +50,7 @@ fn tenant(id: &str) -> Tenant {
         crm: None,
         templates: BTreeMap::new(),
         webchat_enabled: true,
+        canned_replies: Vec::new(),
         assistant: atiende_domain::assistant::AssistantSettings::default(),
         created_at: t0(),
         updated_at: t0(),

@@ -310,6 +310,7 @@ mod tests {
             crm: None,
             templates: std::collections::BTreeMap::new(),
             webchat_enabled: false,
+            canned_replies: Vec::new(),
             assistant: atiende_domain::assistant::AssistantSettings::default(),
             created_at: now,
             updated_at: now,
