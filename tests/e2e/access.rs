@@ -1,7 +1,8 @@
 //! Tenant API keys against every admin route: each role reaches what it should and nothing
 //! more, another tenant's key learns nothing (404, as for a tenant that does not exist), and
 //! the operator's routes are the operator's alone. The table of routes is checked against the
-//! routes the admin service registers, so a new route cannot skip authorization unnoticed.
+//! routes the admin service registers, so a new route cannot skip authorization unnoticed, and
+//! the OpenAPI document must describe every one of them.
 
 use atiende_e2e::Stack;
 use reqwest::{Method, StatusCode};
@@ -159,6 +160,47 @@ fn the_table_covers_every_registered_route() {
     table.sort();
     routes.sort();
     assert_eq!(table, routes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let stack = Stack::start().await;
+    // Public: a description opens nothing.
+    let response = stack
+        .http
+        .get(format!("{}/admin/openapi.json", stack.running.local_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (method, path) in registered() {
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        assert!(operation.is_object(), "{method} {path} is not described");
+        assert!(
+            operation["responses"]["403"].is_object(),
+            "{method} {path} says who may call it"
+        );
+    }
+    let search = &doc["paths"]["/admin/tenants/{id}/knowledge/search"]["post"];
+    assert!(search["requestBody"].is_object(), "{search}");
+    let stats = &doc["paths"]["/admin/tenants/{id}/stats"]["get"]["parameters"];
+    let names: Vec<&str> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["id", "from", "to", "format"]);
 }
 
 async fn key(stack: &Stack, tenant: &str, role: &str) -> String {

@@ -27,6 +27,8 @@
 //!   and WhatsApp costs), from daily counters
 //! * `GET /admin/tenants/{id}/outbox[?state=]` — what was sent, parked or failed, and why
 //! * `GET /admin/dead-letters` — bus messages given up on
+//! * `GET /admin/openapi.json` — the OpenAPI 3.1 description of all of the above, generated
+//!   from the handlers (public)
 //! * `GET /metrics` — Prometheus text: per-tenant counters and the model key pools; the
 //!   operator's token
 //!

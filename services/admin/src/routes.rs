@@ -13,6 +13,7 @@ use atiende_platform::ApiError;
 use atiende_ports::OutboxState;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::{
     Admin,
@@ -23,8 +24,52 @@ use crate::{
 
 type Data = web::Data<Admin>;
 
+/// The admin API, described from its handlers (`GET /admin/openapi.json`, public: a description
+/// opens nothing).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "atiende admin API",
+        description = "Tenants, knowledge, conversations, agents, keys, reports. Every route takes a \
+                       bearer credential: the operator's token (every tenant) or a tenant API key \
+                       (`atk_…`) whose role — owner, editor, viewer — decides what it reaches."
+    ),
+    paths(
+        create_tenant, list_tenants, get_tenant, update_tenant, delete_tenant, ingest_knowledge,
+        list_knowledge, list_ingestion_jobs, get_ingestion_job, search_knowledge, delete_knowledge,
+        list_conversations, get_conversation, resolve_conversation, add_agent, list_agents,
+        remove_agent, create_key, list_keys, revoke_key, list_outbox, import_accounts, get_usage,
+        get_stats, simulate, security_audit, metrics, list_dead_letters, redrive_dead_letter
+    ),
+    modifiers(&Bearer),
+    security(("bearer" = []))
+)]
+pub(crate) struct AdminApi;
+
+/// The bearer scheme every operation uses.
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(AdminApi::openapi())
+}
+
 pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
     let guard = data.clone();
+    // Before the scope, so its authentication does not apply.
+    cfg.service(web::resource("/admin/openapi.json").route(web::get().to(openapi)));
     cfg.service(
         web::scope("/admin")
             .app_data(data)
@@ -93,6 +138,7 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
     );
 }
 
+#[utoipa::path(post, path = "/admin/tenants", tag = "tenants", request_body(content = Object, description = "The tenant: `id`, `name`, `company_name`, and optionally `language`, `twilio`, `meta`, `chatwoot`, `rocketchat`, `business_hours`, `templates`, `assistant`, `canned_replies`… (docs/configuration.md)"), responses((status = 201, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: operator"), (status = 400, description = "Invalid body")))]
 async fn create_tenant(
     _: Operator,
     admin: Data,
@@ -104,6 +150,7 @@ async fn create_tenant(
 }
 
 /// Every tenant to the operator; a key's own tenant to a key.
+#[utoipa::path(get, path = "/admin/tenants", tag = "tenants", responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: any key (its own tenant) or the operator (every tenant)")))]
 async fn list_tenants(who: Principal, admin: Data) -> Result<HttpResponse, ApiError> {
     let tenants = match &who {
         Principal::Operator => admin.tenants.list().await?,
@@ -116,6 +163,7 @@ async fn list_tenants(who: Principal, admin: Data) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::Ok().json(json!({ "tenants": views })))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn get_tenant(
     who: Principal,
     admin: Data,
@@ -126,6 +174,7 @@ async fn get_tenant(
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
+#[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body(content = Object, description = "Any of the tenant's fields; `null` removes an optional one"), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor (bot settings) or owner (channels, desks, alerts, CRM, names)"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn update_tenant(
     who: Principal,
     admin: Data,
@@ -149,6 +198,7 @@ async fn update_tenant(
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
+#[utoipa::path(delete, path = "/admin/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 204, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn delete_tenant(
     who: Principal,
     admin: Data,
@@ -162,6 +212,7 @@ async fn delete_tenant(
 
 /// Ingests JSON documents or uploaded files: 201 with the outcome per document, or 202 and a job
 /// to poll (`Location`) when the client sent `Prefer: respond-async`.
+#[utoipa::path(post, path = "/admin/tenants/{id}/knowledge", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body(content = Object, description = "JSON `{\"documents\": […]}` or `multipart/form-data` files (.txt, .md, .csv, .json, .pdf)"), responses((status = 201, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn ingest_knowledge(
     who: Principal,
     admin: Data,
@@ -185,6 +236,7 @@ async fn ingest_knowledge(
     Ok(HttpResponse::Created().json(json!({ "documents": documents })))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/knowledge/jobs", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_ingestion_jobs(
     who: Principal,
     admin: Data,
@@ -194,6 +246,7 @@ async fn list_ingestion_jobs(
     Ok(HttpResponse::Ok().json(json!({ "jobs": admin.jobs.list(&tenant).await? })))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/knowledge/jobs/{job}", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("job" = String, Path, description = "The ingestion job")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn get_ingestion_job(
     who: Principal,
     admin: Data,
@@ -204,6 +257,7 @@ async fn get_ingestion_job(
     Ok(HttpResponse::Ok().json(admin.jobs.get(&tenant, &job).await?))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/knowledge", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_knowledge(
     who: Principal,
     admin: Data,
@@ -214,6 +268,7 @@ async fn list_knowledge(
     Ok(HttpResponse::Ok().json(json!({ "documents": documents })))
 }
 
+#[utoipa::path(delete, path = "/admin/tenants/{id}/knowledge/{doc}", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("doc" = String, Path, description = "The document")), responses((status = 204, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn delete_knowledge(
     who: Principal,
     admin: Data,
@@ -225,17 +280,19 @@ async fn delete_knowledge(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchRequest {
     query: String,
     limit: Option<usize>,
     /// `hybrid` (default), `keyword` or `dense`.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     mode: SearchMode,
 }
 
 /// Replaces the tenant's credit accounts with a CSV (the demo's `cuentas.csv` layout).
+#[utoipa::path(put, path = "/admin/tenants/{id}/accounts", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body(content = String, content_type = "text/csv", description = "The credit accounts, as the demo's `cuentas.csv`"), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn import_accounts(
     who: Principal,
     admin: Data,
@@ -247,13 +304,15 @@ async fn import_accounts(
     Ok(HttpResponse::Ok().json(json!({ "imported": imported })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MonthQuery {
     month: Option<String>,
 }
 
 /// Model tokens and spending of a month (`?month=2026-11`; default: this month, UTC), against
 /// the tenant's budget.
+#[utoipa::path(get, path = "/admin/tenants/{id}/usage", tag = "reports", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), MonthQuery), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn get_usage(
     who: Principal,
     admin: Data,
@@ -287,7 +346,8 @@ async fn get_usage(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PeriodQuery {
     from: Option<String>,
@@ -308,6 +368,7 @@ fn day(value: Option<&str>, field: &'static str) -> Result<Option<chrono::NaiveD
 
 /// The dashboard's figures per day and for the period (`?from=&to=`, days in UTC; default the
 /// last 30 days), as JSON or, with `?format=csv`, as CSV.
+#[utoipa::path(get, path = "/admin/tenants/{id}/stats", tag = "reports", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), PeriodQuery), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn get_stats(
     who: Principal,
     admin: Data,
@@ -336,7 +397,7 @@ async fn get_stats(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SimulateRequest {
     from: String,
@@ -347,6 +408,7 @@ struct SimulateRequest {
 
 /// A dry run: the message goes through the real processor, the actions come back here instead
 /// of going out (nothing reaches WhatsApp, a desk or a CRM).
+#[utoipa::path(post, path = "/admin/tenants/{id}/simulate", tag = "playground", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body = SimulateRequest, responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn simulate(
     who: Principal,
     admin: Data,
@@ -369,6 +431,7 @@ async fn simulate(
 }
 
 /// The tenant's security audit log, newest first (injection attempts, prompt echoes).
+#[utoipa::path(get, path = "/admin/tenants/{id}/security-audit", tag = "reports", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn security_audit(
     who: Principal,
     admin: Data,
@@ -380,6 +443,7 @@ async fn security_audit(
 }
 
 /// The model providers' breakers and key pools (the seeds' `/metrics`, with its 80 % alert).
+#[utoipa::path(get, path = "/admin/metrics", tag = "operator", responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: operator")))]
 async fn metrics(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
     let providers = admin.chain.as_ref().map(|c| c.status()).unwrap_or_default();
     let alert = providers.iter().any(|p| p.keys.alert);
@@ -387,6 +451,7 @@ async fn metrics(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
 }
 
 /// The debug view of a search: every result with what each retriever said about it.
+#[utoipa::path(post, path = "/admin/tenants/{id}/knowledge/search", tag = "knowledge", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body = SearchRequest, responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn search_knowledge(
     who: Principal,
     admin: Data,
@@ -417,12 +482,14 @@ async fn search_knowledge(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StateFilter {
     state: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/conversations", tag = "conversations", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), StateFilter), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_conversations(
     who: Principal,
     admin: Data,
@@ -446,6 +513,7 @@ async fn list_conversations(
     Ok(HttpResponse::Ok().json(json!({ "conversations": conversations })))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/conversations/{cid}", tag = "conversations", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("cid" = String, Path, description = "The conversation")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn get_conversation(
     who: Principal,
     admin: Data,
@@ -456,6 +524,7 @@ async fn get_conversation(
     Ok(HttpResponse::Ok().json(admin.conversations.get(&tenant, &cid).await?))
 }
 
+#[utoipa::path(post, path = "/admin/tenants/{id}/conversations/{cid}/resolve", tag = "conversations", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("cid" = String, Path, description = "The conversation")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn resolve_conversation(
     who: Principal,
     admin: Data,
@@ -466,6 +535,7 @@ async fn resolve_conversation(
     Ok(HttpResponse::Ok().json(admin.conversations.resolve(&tenant, &cid).await?))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/outbox", tag = "delivery", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), StateFilter), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_outbox(
     who: Principal,
     admin: Data,
@@ -488,7 +558,7 @@ async fn list_outbox(
     Ok(HttpResponse::Ok().json(json!({ "outbox": records })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewAgent {
     name: String,
 }
@@ -497,6 +567,7 @@ fn agent_view(account: &atiende_ports::AgentAccount) -> serde_json::Value {
     json!({ "id": account.agent.id, "name": account.agent.name, "tenant": account.tenant })
 }
 
+#[utoipa::path(post, path = "/admin/tenants/{id}/agents", tag = "desk", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body = NewAgent, responses((status = 201, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn add_agent(
     who: Principal,
     admin: Data,
@@ -512,6 +583,7 @@ async fn add_agent(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/agents", tag = "desk", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: viewer"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_agents(
     who: Principal,
     admin: Data,
@@ -528,6 +600,7 @@ async fn list_agents(
     Ok(HttpResponse::Ok().json(json!({ "agents": agents })))
 }
 
+#[utoipa::path(delete, path = "/admin/tenants/{id}/agents/{agent}", tag = "desk", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("agent" = String, Path, description = "The agent")), responses((status = 204, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn remove_agent(
     who: Principal,
     admin: Data,
@@ -539,7 +612,7 @@ async fn remove_agent(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
     name: String,
@@ -547,6 +620,7 @@ struct NewKey {
 }
 
 /// Creates a tenant API key: 201 with the key, shown this once.
+#[utoipa::path(post, path = "/admin/tenants/{id}/keys", tag = "access", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body = NewKey, responses((status = 201, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn create_key(
     who: Principal,
     admin: Data,
@@ -564,6 +638,7 @@ async fn create_key(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{id}/keys", tag = "access", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn list_keys(
     who: Principal,
     admin: Data,
@@ -573,6 +648,7 @@ async fn list_keys(
     Ok(HttpResponse::Ok().json(json!({ "keys": admin.keys.list(&tenant).await? })))
 }
 
+#[utoipa::path(delete, path = "/admin/tenants/{id}/keys/{key}", tag = "access", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)"), ("key" = String, Path, description = "The key's id")), responses((status = 204, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: owner"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
 async fn revoke_key(
     who: Principal,
     admin: Data,
@@ -585,6 +661,7 @@ async fn revoke_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "operator", responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: operator")))]
 async fn list_dead_letters(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
     let letters = admin.dead_letters.list(100).await?;
     Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
@@ -596,6 +673,7 @@ async fn list_dead_letters(_: Operator, admin: Data) -> Result<HttpResponse, Api
 /// key: the bus dropping it as already seen would make the redrive a no-op, and the consumers
 /// recognize what they already applied. A parked webhook item that never became a bus message
 /// cannot be redriven (409): the provider has to send it again.
+#[utoipa::path(post, path = "/admin/dead-letters/{id}/redrive", tag = "operator", params(("id" = String, Path, description = "The dead letter")), responses((status = 202, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: operator"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn redrive_dead_letter(
     _: Operator,
     admin: Data,
