@@ -361,8 +361,24 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         .filter(|_| found);
         screenshot(&client, "panel-conversation").await;
 
-        // Settings: create a viewer's key, shown once; revoke it.
+        // Settings: a monthly budget for the model, saved with the assistant's other settings.
         assert!(click(&client, "[data-testid=tab-settings]").await);
+        let budget = client
+            .wait()
+            .for_element(Locator::Css("[data-testid=budget]"))
+            .await?;
+        let _ = text_when(&client, "[data-testid=usage]", |t| !t.is_empty()).await;
+        budget.clear().await?;
+        budget.send_keys("15").await?;
+        client
+            .find(Locator::Css("[data-testid=save-bot]"))
+            .await?
+            .click()
+            .await?;
+        let saved = text_when(&client, "#bot-status", |t| t == "Guardado.").await;
+        screenshot(&client, "panel-settings-bot").await;
+
+        // And a viewer's key, shown once; then revoked.
         client
             .wait()
             .for_element(Locator::Css("[data-testid=key-name]"))
@@ -386,10 +402,17 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
             (answered, traced),
             read,
             (shown, row),
+            saved,
         ))
     }
     .await;
-    let (dashboard, knowledge, playground, read, keys) = result.expect("the panel works");
+    let (dashboard, knowledge, playground, read, keys, saved) = result.expect("the panel works");
+    assert!(saved.is_some(), "the settings are saved");
+    let (_, tenant) = stack
+        .admin(reqwest::Method::GET, "/admin/tenants/demo", None)
+        .await;
+    assert_eq!(tenant["assistant"]["monthly_budget_usd"], 15.0, "{tenant}");
+    assert_eq!(tenant["assistant"]["csat"], true, "the other settings stay");
     assert!(
         dashboard.0.is_some(),
         "the dashboard counts the conversation"
