@@ -1,11 +1,15 @@
-//! The dashboard's query time at 100,000 conversations (issue 16's number), as a bench binary.
+//! The dashboard's query time at 100,000 conversations, and the console's update latency
+//! (issue 16's numbers), as a bench binary.
 //!
 //! atiende runs all in one in this process (embedded SQLite). A year of a busy tenant is counted
 //! the way the services count it — one `add_stats` call per conversation, with the deltas
 //! `conversation_deltas` gives for a conversation answered by the bot (one in ten handed off,
 //! resolved by a person after a wait), and the dispatcher's sent-message counts — then
-//! `GET /admin/tenants/demo/stats` is timed over HTTP for a year, a month and CSV. Run:
-//! `cargo bench -p atiende-e2e --bench dashboard` (`N` conversations, default 100,000).
+//! `GET /admin/tenants/demo/stats` is timed over HTTP for a year, a month and CSV. Then the
+//! console: an agent's event stream is open, a web chat visitor asks for a person, and the time
+//! from the visitor's message being sent to the stream's `changed` event is measured (`K` times,
+//! default 40, spread over the stream's half-second watch). Run: `cargo bench -p atiende-e2e --bench dashboard` (`N` conversations,
+//! default 100,000).
 
 // A bench binary fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use atiende_domain::{TenantId, stats};
-use atiende_e2e::{ADMIN_TOKEN, Stack};
+use atiende_e2e::{ADMIN_TOKEN, Stack, Visitor};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
@@ -79,6 +83,44 @@ async fn time(stack: &Stack, path: &str, runs: usize) -> (Vec<Duration>, usize) 
     (samples, bytes)
 }
 
+/// Reads the event stream until its next `changed` event.
+async fn next_change(stream: &mut reqwest::Response) {
+    let mut seen = String::new();
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if seen.contains("event: changed") {
+            return;
+        }
+    }
+    panic!("the event stream ended");
+}
+
+async fn console_latency(stack: &Stack, runs: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let mut stream = stack
+            .http
+            .get(format!("{}/console/api/events", stack.running.local_url()))
+            .bearer_auth(atiende_demo::AGENT_KEY)
+            .send()
+            .await
+            .unwrap();
+        // The stream announces the queue once when it opens.
+        next_change(&mut stream).await;
+        let visitor = Visitor::open(stack).await;
+        // Customers do not write in step with the stream's half-second watch: spread the
+        // messages over it.
+        let offset = u64::try_from(i * 487 % 500).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(offset)).await;
+        let started = Instant::now();
+        visitor.say("Quiero hablar con un agente, por favor").await;
+        next_change(&mut stream).await;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::var("N")
@@ -126,5 +168,28 @@ async fn main() {
             percentile(&samples, 99.0),
             samples[samples.len() - 1]
         );
+    }
+    let runs: usize = std::env::var("K")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let samples = console_latency(&stack, runs).await;
+    println!(
+        "console: handoff -> event  n={runs:<3} p50 {:>8.2?}  p95 {:>8.2?}  max {:>8.2?}",
+        percentile(&samples, 50.0),
+        percentile(&samples, 95.0),
+        samples[samples.len() - 1]
+    );
+    for page in ["/panel", "/console"] {
+        let body = stack
+            .http
+            .get(format!("{}{page}", stack.running.local_url()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        println!("page {page}: {} bytes, nothing else fetched", body.len());
     }
 }

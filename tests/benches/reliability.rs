@@ -21,7 +21,8 @@
 //!   provider would, and every message accepted before, during or after is answered once.
 //! * **soak** — the all-in-one as its own process under a steady rate (`RATE` messages a second,
 //!   default 5) for `SOAK_SECS` (default 3,600): its resident memory, open files and backlog
-//!   (accepted, not yet answered) sampled every minute.
+//!   (accepted, not yet answered) sampled every minute. `SOAK_WRAPPER` names a script that execs
+//!   the service (under a heap profiler, say).
 //!
 //! Run: `cargo bench -p atiende-e2e --bench reliability [-- SCENARIO...]` with `N`, `M`, `K`,
 //! `OUTAGE_SECS` to scale.
@@ -107,6 +108,17 @@ async fn all_in_one(
     data: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> atiende_testkit::process::ServiceProcess {
+    all_in_one_as(BIN, twilio, data, extra).await
+}
+
+/// [`all_in_one`], started through `binary` (a wrapper that execs the service, e.g. under a
+/// heap profiler).
+async fn all_in_one_as(
+    binary: &str,
+    twilio: &atiende_testkit::FakeTwilio,
+    data: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> atiende_testkit::process::ServiceProcess {
     let mut env = vec![
         ("E2E_ATIENDE_SERVICE", "atiende"),
         ("TWILIO_API_BASE", twilio.base_url()),
@@ -118,7 +130,7 @@ async fn all_in_one(
         ("ATIENDE_DISPATCHER__PER_SENDER_PER_SECOND", "10000"),
     ];
     env.extend_from_slice(extra);
-    let mut service = atiende_testkit::process::ServiceProcess::start(BIN, data, &env);
+    let mut service = atiende_testkit::process::ServiceProcess::start(binary, data, &env);
     service.wait_ready(Duration::from_secs(60)).await;
     service
 }
@@ -688,7 +700,10 @@ async fn soak() {
     let (secs, rate) = (env("SOAK_SECS", 3600), env("RATE", 5));
     let twilio = atiende_testkit::FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
     let dir = tempfile::tempdir().unwrap();
-    let mut service = all_in_one(&twilio, dir.path(), &[]).await;
+    // `SOAK_WRAPPER`: a script that execs the service (so the pid sampled is the service's),
+    // for instance under heaptrack's preload library, recording from the first allocation.
+    let binary = std::env::var("SOAK_WRAPPER").unwrap_or_else(|_| BIN.to_owned());
+    let mut service = all_in_one_as(&binary, &twilio, dir.path(), &[]).await;
     let http = reqwest::Client::new();
     let questions = [
         "¿Aceptan cheques?",

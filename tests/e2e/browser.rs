@@ -85,6 +85,12 @@ async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
         })
         .await
         .expect("the demo tenant is selected");
+        // The visitor is greeted and offered questions to start with, before writing anything.
+        let greeted = text_when(&client, ".msg.bot", |t| t.contains("asistente virtual")).await;
+        let suggested = client
+            .find_all(Locator::Css("[data-testid=suggestions] button"))
+            .await?
+            .len();
         input.send_keys("¿Cuánto cuesta el cemento gris?").await?;
         client
             .find(Locator::Css("[data-testid=send]"))
@@ -109,11 +115,13 @@ async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
             .await?
             .text()
             .await?;
-        Ok::<_, fantoccini::error::CmdError>((answer, customer))
+        Ok::<_, fantoccini::error::CmdError>((answer, customer, greeted, suggested))
     }
     .await;
     let _ = client.close().await;
-    let (answer, customer) = result.expect("the page works");
+    let (answer, customer, greeted, suggested) = result.expect("the page works");
+    assert!(greeted.is_some(), "the visitor is greeted");
+    assert_eq!(suggested, 4, "and offered four questions");
     let answer = answer.expect("the bot's answer appears in the page");
     assert!(answer.contains("Cemento gris"), "{answer}");
     assert!(

@@ -55,16 +55,46 @@ async fn a_folder_ingested_by_the_cli_answers_customers_and_reingesting_changes_
     .unwrap();
     assert_eq!((again.stored, again.unchanged), (0, 5), "{again:?}");
 
-    // A wrong token fails the batch and says why; an unreachable server fails the run.
+    // A wrong token, a viewer's key or an unknown tenant stops the run at once and says what to
+    // do; an unreachable server fails the run.
     let denied = atiende::kb::run(
         &args(&["ingest", "demo", folder, "--url", &url]),
         "wrong-token",
         false,
     )
     .await
-    .unwrap();
-    assert_eq!(denied.failures.len(), 1, "{denied:?}");
-    assert!(denied.failures[0].contains("401"), "{denied:?}");
+    .unwrap_err();
+    assert!(
+        denied.contains("401") && denied.contains("ATIENDE_ADMIN_TOKEN"),
+        "{denied}"
+    );
+    let (_, viewer) = stack
+        .admin(
+            reqwest::Method::POST,
+            "/admin/tenants/demo/keys",
+            Some(serde_json::json!({ "name": "viewer", "role": "viewer" })),
+        )
+        .await;
+    let viewer = viewer["key"].as_str().unwrap().to_owned();
+    let short = atiende::kb::run(
+        &args(&["ingest", "demo", folder, "--url", &url]),
+        &viewer,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(short.contains("403") && short.contains("editor"), "{short}");
+    let unknown = atiende::kb::run(
+        &args(&["ingest", "nadie", folder, "--url", &url]),
+        ADMIN_TOKEN,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        unknown.contains("404") && unknown.contains("tenant id"),
+        "{unknown}"
+    );
     let unreachable = atiende::kb::run(
         &args(&["ingest", "demo", folder, "--url", "http://127.0.0.1:9"]),
         ADMIN_TOKEN,

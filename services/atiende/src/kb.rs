@@ -146,7 +146,10 @@ fn batches(files: Vec<(PathBuf, Vec<u8>)>) -> Vec<Vec<(PathBuf, Vec<u8>)>> {
 /// Runs `atiende kb`; `args` are the words after `kb`.
 pub async fn main(args: &[String]) -> ExitCode {
     let Ok(token) = std::env::var("ATIENDE_ADMIN_TOKEN") else {
-        eprintln!("atiende kb: set ATIENDE_ADMIN_TOKEN to the admin API's token");
+        eprintln!(
+            "atiende kb: set ATIENDE_ADMIN_TOKEN to the admin API's token (the operator's, or a \
+             tenant's editor or owner API key)"
+        );
         return ExitCode::from(2);
     };
     match run(
@@ -227,7 +230,10 @@ pub async fn run(args: &[String], token: &str, bar: bool) -> Result<Summary, Str
                         .unwrap_or(usize::MAX);
                 }
             }
-            Err(e) if files_done == 0 && e.starts_with("cannot reach") => {
+            Err(e)
+                if files_done == 0
+                    && (e.starts_with("cannot reach") || e.starts_with("refused:")) =>
+            {
                 progress.finish_and_clear();
                 return Err(e);
             }
@@ -336,10 +342,28 @@ async fn upload(
     }
 }
 
+/// What the admin API said, and for the refusals that will refuse every batch alike (a wrong
+/// credential, a key whose role falls short, an unknown tenant) what to do about it, prefixed
+/// `refused:` so the run stops at once.
 fn api_error(status: reqwest::StatusCode, body: &Value) -> String {
-    match body["error"]["message"].as_str() {
+    let said = match body["error"]["message"].as_str() {
         Some(message) => format!("HTTP {status}: {message}"),
         None => format!("HTTP {status}"),
+    };
+    let tenant_unknown = body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("tenant "));
+    match status.as_u16() {
+        401 | 503 => format!(
+            "refused: {said} — set ATIENDE_ADMIN_TOKEN to the operator's token or to an editor's \
+             API key of this tenant"
+        ),
+        403 => format!("refused: {said} — uploading knowledge needs an editor or owner key"),
+        404 if tenant_unknown => format!(
+            "refused: {said} — check the tenant id (`GET /admin/tenants` lists the ones this \
+             credential sees)"
+        ),
+        _ => said,
     }
 }
 

@@ -18,8 +18,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use atiende_domain::{
-    Author, Channel, Contact, ContactIdentity, ConversationId, InboundMessage, MessageContent,
-    ProviderMessageId, Tenant, UserId,
+    Author, Channel, Contact, ContactIdentity, ConversationId, InboundMessage, Locale,
+    MessageContent, ProviderMessageId, Tenant, UserId, i18n::SystemText,
 };
 use atiende_platform::{ApiError, http::header_str, trace::TraceParent};
 use serde::Deserialize;
@@ -63,7 +63,35 @@ async fn tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = webchat_tenant(&ingest, &id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": tenant.id, "name": tenant.name })))
+    // The page greets the visitor and suggests what to ask before anything is sent (nothing is
+    // stored until the visitor writes).
+    let welcome = tenant.welcome_message.clone().unwrap_or_else(|| {
+        SystemText::Welcome {
+            company: &tenant.company_name,
+        }
+        .render(tenant.language)
+    });
+    let suggestions: &[&str] = match tenant.language {
+        Locale::Es => &[
+            "¿Cuál es el horario?",
+            "¿Hacen entregas a domicilio?",
+            "¿Qué formas de pago aceptan?",
+            "Quiero hablar con una persona",
+        ],
+        Locale::En => &[
+            "What are your opening hours?",
+            "Do you deliver?",
+            "How can I pay?",
+            "I'd like to talk to a person",
+        ],
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "id": tenant.id,
+        "name": tenant.name,
+        "language": tenant.language,
+        "welcome": welcome,
+        "suggestions": suggestions,
+    })))
 }
 
 async fn webchat_tenant(ingest: &Ingest, id: &str) -> Result<std::sync::Arc<Tenant>, ApiError> {
