@@ -103,6 +103,12 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Needs)> {
         (Method::GET, "/admin/tenants/{t}/stats", None, Read),
         (
             Method::POST,
+            "/admin/tenants/{t}/channels/check",
+            None,
+            Edit,
+        ),
+        (
+            Method::POST,
             "/admin/tenants/{t}/simulate",
             Some(json!({"from": "+18095550000", "text": "hola"})),
             Edit,

@@ -386,6 +386,15 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         let saved = text_when(&client, "#bot-status", |t| t == "Guardado.").await;
         screenshot(&client, "panel-settings-bot").await;
 
+        // The channels, checked through the public URL.
+        client
+            .find(Locator::Css("[data-testid=check]"))
+            .await?
+            .click()
+            .await?;
+        let checked = text_when(&client, "[data-check=meta]", |t| t.starts_with('✓')).await;
+        screenshot(&client, "panel-settings-bot").await;
+
         // And a viewer's key, shown once; then revoked.
         client
             .wait()
@@ -410,12 +419,15 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
             (answered, traced),
             read,
             (shown, row),
-            saved,
+            saved.filter(|_| checked.is_some()),
         ))
     }
     .await;
     let (dashboard, knowledge, playground, read, keys, saved) = result.expect("the panel works");
-    assert!(saved.is_some(), "the settings are saved");
+    assert!(
+        saved.is_some(),
+        "the settings are saved and the channels checked"
+    );
     let (_, tenant) = stack
         .admin(reqwest::Method::GET, "/admin/tenants/demo", None)
         .await;

@@ -23,6 +23,7 @@ mod knowledge;
 mod layering;
 mod litellm;
 mod meta;
+mod onboarding;
 mod realworld;
 mod rocketchat;
 mod scale_to_zero;

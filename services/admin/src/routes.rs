@@ -11,6 +11,7 @@ use atiende_domain::{
 };
 use atiende_platform::ApiError;
 use atiende_ports::OutboxState;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -39,7 +40,8 @@ type Data = web::Data<Admin>;
         list_knowledge, list_ingestion_jobs, get_ingestion_job, search_knowledge, delete_knowledge,
         list_conversations, get_conversation, resolve_conversation, add_agent, list_agents,
         remove_agent, create_key, list_keys, revoke_key, list_outbox, import_accounts, get_usage,
-        get_stats, simulate, security_audit, metrics, list_dead_letters, redrive_dead_letter
+        get_stats, check_channels, simulate, security_audit, metrics, list_dead_letters,
+        redrive_dead_letter
     ),
     modifiers(&Bearer),
     security(("bearer" = []))
@@ -124,6 +126,10 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/accounts", web::put().to(import_accounts))
             .route("/tenants/{id}/usage", web::get().to(get_usage))
             .route("/tenants/{id}/stats", web::get().to(get_stats))
+            .route(
+                "/tenants/{id}/channels/check",
+                web::post().to(check_channels),
+            )
             .route("/tenants/{id}/simulate", web::post().to(simulate))
             .route(
                 "/tenants/{id}/security-audit",
@@ -395,6 +401,85 @@ async fn get_stats(
             message: format!("format {other:?} is not json or csv"),
         }),
     }
+}
+
+/// Tries each of the tenant's webhook URLs through the deployment's public URL, as the provider
+/// would reach it: Twilio's answers 403 to an unsigned request (the route is there and checks
+/// signatures), Meta's echoes the challenge of a verification with the tenant's verify token,
+/// the web chat's describes the tenant. A wrong public URL, a proxy that does not forward, or a
+/// channel that is not configured shows here before a customer writes.
+#[utoipa::path(post, path = "/admin/tenants/{id}/channels/check", tag = "tenants", params(("id" = String, Path, description = "The tenant")), responses((status = 200, description = "Each channel: its URL, whether it answered as expected, the status and time"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor"), (status = 404, description = "Unknown here (another tenant's is unknown too)")))]
+async fn check_channels(
+    who: Principal,
+    admin: Data,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = who.tenant(&admin, &id, Need::Edit).await?;
+    let tenant = admin.tenants.get(tenant_id.as_str()).await?;
+    let base = admin.public_url.trim_end_matches('/');
+    let timeout = std::time::Duration::from_secs(5);
+    let mut checks = Vec::new();
+    let mut record = |channel: &str,
+                      url: String,
+                      outcome: Result<(u16, String), String>,
+                      expect: &dyn Fn(u16, &str) -> bool,
+                      started: std::time::Instant| {
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        checks.push(match outcome {
+            Ok((status, body)) => json!({
+                "channel": channel, "url": url, "status": status, "ms": elapsed,
+                "reachable": expect(status, &body),
+            }),
+            Err(error) => json!({
+                "channel": channel, "url": url, "reachable": false, "ms": elapsed, "error": error,
+            }),
+        });
+    };
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        Ok::<_, String>((status, response.text().await.unwrap_or_default()))
+    };
+    if tenant.twilio.is_some() {
+        let url = format!("{base}/webhooks/twilio/{}", tenant.id);
+        let started = std::time::Instant::now();
+        let outcome = send(admin.http.post(&url).form(&[("Body", "atiende check")])).await;
+        record("twilio", url, outcome, &|status, _| status == 403, started);
+    }
+    if let Some(meta) = &tenant.meta {
+        let url = format!("{base}/webhooks/meta/{}", tenant.id);
+        let challenge = uuid::Uuid::new_v4().simple().to_string();
+        let started = std::time::Instant::now();
+        let outcome = match reqwest::Url::parse_with_params(
+            &url,
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", meta.verify_token.expose_secret()),
+                ("hub.challenge", challenge.as_str()),
+            ],
+        ) {
+            Ok(full) => send(admin.http.get(full)).await,
+            Err(e) => Err(e.to_string()),
+        };
+        record(
+            "meta",
+            url,
+            outcome,
+            &|status, body| status == 200 && body == challenge,
+            started,
+        );
+    }
+    if tenant.webchat_enabled {
+        let url = format!("{base}/webchat/{}", tenant.id);
+        let started = std::time::Instant::now();
+        let outcome = send(admin.http.get(&url)).await;
+        record("webchat", url, outcome, &|status, _| status == 200, started);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "public_url": base, "checks": checks })))
 }
 
 #[derive(Deserialize, ToSchema)]
