@@ -22,7 +22,8 @@
 //! * **soak** — the all-in-one as its own process under a steady rate (`RATE` messages a second,
 //!   default 5) for `SOAK_SECS` (default 3,600): its resident memory, open files and backlog
 //!   (accepted, not yet answered) sampled every minute. `SOAK_WRAPPER` names a script that execs
-//!   the service (under a heap profiler, say).
+//!   the service (under a heap profiler, say); built with `--features heap-stats`, the service's
+//!   live heap bytes are sampled too.
 //!
 //! Run: `cargo bench -p atiende-e2e --bench reliability [-- SCENARIO...]` with `N`, `M`, `K`,
 //! `OUTAGE_SECS` to scale.
@@ -696,6 +697,25 @@ fn process_usage(pid: u32) -> (u64, usize) {
     (rss, fds)
 }
 
+/// `atiende_process_heap_bytes` from the service's `/metrics`, when it reports it.
+async fn heap_bytes(http: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("soak-admin-token-0000")
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix("atiende_process_heap_bytes ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 async fn soak() {
     let (secs, rate) = (env("SOAK_SECS", 3600), env("RATE", 5));
     let twilio = atiende_testkit::FakeTwilio::start(&[(TWILIO_ACCOUNT, TOKEN)]);
@@ -703,7 +723,13 @@ async fn soak() {
     // `SOAK_WRAPPER`: a script that execs the service (so the pid sampled is the service's),
     // for instance under heaptrack's preload library, recording from the first allocation.
     let binary = std::env::var("SOAK_WRAPPER").unwrap_or_else(|_| BIN.to_owned());
-    let mut service = all_in_one_as(&binary, &twilio, dir.path(), &[]).await;
+    let mut service = all_in_one_as(
+        &binary,
+        &twilio,
+        dir.path(),
+        &[("ATIENDE_ADMIN_TOKEN", "soak-admin-token-0000")],
+    )
+    .await;
     let http = reqwest::Client::new();
     let questions = [
         "¿Aceptan cheques?",
@@ -732,8 +758,12 @@ async fn soak() {
         if started.elapsed() >= next_sample {
             let (rss, fds) = process_usage(service.pid());
             let backlog = accepted.saturating_sub(twilio.requests());
+            // The program's own heap, when the service was built with `heap-stats`.
+            let heap = heap_bytes(&http, &service.url())
+                .await
+                .map_or_else(String::new, |b| format!(" heap={:>6} KiB", b / 1024));
             println!(
-                "soak: t={:>5}s accepted={accepted:>6} rss={:>6} KiB fds={fds:>4} backlog={backlog}",
+                "soak: t={:>5}s accepted={accepted:>6} rss={:>6} KiB{heap} fds={fds:>4} backlog={backlog}",
                 started.elapsed().as_secs(),
                 rss
             );

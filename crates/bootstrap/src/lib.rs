@@ -77,8 +77,32 @@ pub use state::{StatePorts, Stores};
 /// (form fields, JSON, the event) made on one worker thread and freed on another; glibc's malloc
 /// spent about a fifth of ingest's CPU on that under load (`perf`, docs/benchmarks.md), mimalloc's
 /// thread-local free lists do not.
+#[cfg(not(feature = "heap-stats"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// With `--features heap-stats`, the system allocator, counting what passes through it (a
+/// counting wrapper around mimalloc cannot be built in a static on stable Rust; what the program
+/// holds does not depend on the allocator).
+#[cfg(feature = "heap-stats")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// The bytes the program holds on the heap right now (allocated and not yet freed), when the
+/// binary was built with `heap-stats`: unlike the resident size, it leaves out the pages the
+/// allocator keeps for reuse.
+pub fn heap_live_bytes() -> Option<u64> {
+    #[cfg(feature = "heap-stats")]
+    {
+        let s = ALLOCATOR.stats();
+        let live = i128::try_from(s.bytes_allocated).unwrap_or(i128::MAX)
+            - i128::try_from(s.bytes_deallocated).unwrap_or(i128::MAX)
+            + i128::try_from(s.bytes_reallocated).unwrap_or(0);
+        u64::try_from(live).ok()
+    }
+    #[cfg(not(feature = "heap-stats"))]
+    None
+}
 
 /// How long a tenant lookup is cached (the bound on how stale another process's view can be).
 const TENANT_CACHE_TTL: Duration = Duration::from_secs(5);

@@ -223,6 +223,13 @@ async fn metrics(_: Operator, admin: Data) -> Result<HttpResponse, ApiError> {
             let _ = writeln!(out, "{metric}{{provider=\"{}\"}} {value}", p.provider);
         }
     }
+    if let Some(bytes) = atiende_bootstrap::heap_live_bytes() {
+        let metric = "atiende_process_heap_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {metric} Heap bytes this process holds (built with heap-stats).\n# TYPE {metric} gauge\n{metric} {bytes}"
+        );
+    }
     let metric = "atiende_llm_key_active_conversations";
     let _ = writeln!(
         out,
