@@ -421,7 +421,11 @@ async fn over_budget_tenants_are_answered_without_the_model() {
     assert!(answer.contains("RD$495"), "{answer}");
     assert_eq!(bot.llm.calls(), 0);
     let trace = bot.last_trace("+18095551010").await;
-    assert_eq!(trace.notes, ["over the monthly budget"]);
+    assert_eq!(
+        trace.notes,
+        ["over the monthly budget", "answered by quoting the knowledge"]
+    );
+    assert!(!trace.retrieved.is_empty(), "what was quoted from: {trace:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,7 +440,11 @@ async fn a_tenant_without_a_budget_has_the_deployments_not_an_unlimited_one() {
     assert!(answer.contains("RD$495"), "{answer}");
     assert_eq!(bot.llm.calls(), 0, "the default cap of 0 holds");
     let trace = bot.last_trace("+18095551010").await;
-    assert_eq!(trace.notes, ["over the monthly budget"]);
+    assert_eq!(
+        trace.notes,
+        ["over the monthly budget", "answered by quoting the knowledge"]
+    );
+    assert!(!trace.retrieved.is_empty(), "what was quoted from: {trace:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -559,6 +559,8 @@ impl InboundProcessor {
             Some(SmallTalk::Thanks) => return reply(SystemText::YouAreWelcome.render(locale)),
             None => {}
         }
+        // Whether the engine recorded this turn's trace (it fell back to quoting passages).
+        let mut engine_traced = false;
         if let Some(engine) = self.engine.as_ref().filter(|_| tenant.assistant.llm) {
             let turn = engine
                 .turn(tenant, conversation, body, locale, cause)
@@ -619,11 +621,40 @@ impl InboundProcessor {
                 EngineReply::Extractive => None,
             };
             conversation.record_trace(trace);
+            engine_traced = true;
             if let Some(kinds) = kinds {
                 return Ok(kinds);
             }
         }
-        match self.responder.answer(tenant, body, locale).await? {
+        let started = std::time::Instant::now();
+        let at = self.clock.now();
+        let (answer, retrieved) = self.responder.answer_traced(tenant, body, locale).await?;
+        let not_found = matches!(answer, Answer::NotFound)
+            .then(|| "nothing relevant enough to quote".to_owned());
+        if engine_traced {
+            // The engine's trace stands for the turn; it says the answer was quoted instead.
+            if let Some(trace) = conversation.traces.last_mut() {
+                trace
+                    .notes
+                    .push("answered by quoting the knowledge".to_owned());
+                trace.notes.extend(not_found);
+                if trace.retrieved.is_empty() {
+                    trace.retrieved = retrieved;
+                }
+            }
+        } else {
+            // What the extractive turn saw, for the playground, the console and the transcript.
+            conversation.record_trace(atiende_domain::assistant::TurnTrace {
+                at: Some(at),
+                engine: "extractive".to_owned(),
+                retrieved,
+                sentiment: Some(atiende_domain::sentiment::score(body)),
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                notes: not_found.into_iter().collect(),
+                ..atiende_domain::assistant::TurnTrace::default()
+            });
+        }
+        match answer {
             Answer::Found {
                 text,
                 passages,

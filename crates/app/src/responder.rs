@@ -14,6 +14,7 @@ use crate::{
 };
 use atiende_domain::{
     Locale, Tenant,
+    assistant::TracedPassage,
     i18n::SystemText,
     intent,
     knowledge::{PassageKind, Product},
@@ -69,9 +70,31 @@ impl ExtractiveResponder {
         question: &str,
         locale: Locale,
     ) -> Result<Answer, AppError> {
+        Ok(self.answer_traced(tenant, question, locale).await?.0)
+    }
+
+    /// [`ExtractiveResponder::answer`], with the passages the search returned (best first, at
+    /// most five) and their relevance, for the turn's decision trace.
+    pub async fn answer_traced(
+        &self,
+        tenant: &Tenant,
+        question: &str,
+        locale: Locale,
+    ) -> Result<(Answer, Vec<TracedPassage>), AppError> {
         let hits = self.knowledge.search(&tenant.id, question, 8).await?;
         let prefer_products = intent::asks_price_or_stock(question);
-        Ok(compose(&hits, self.min_relevance, prefer_products, locale))
+        let retrieved = hits
+            .iter()
+            .take(5)
+            .map(|h| TracedPassage {
+                id: h.passage.id.clone(),
+                relevance: h.relevance,
+            })
+            .collect();
+        Ok((
+            compose(&hits, self.min_relevance, prefer_products, locale),
+            retrieved,
+        ))
     }
 }
 
