@@ -94,11 +94,9 @@ static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::I
 pub fn heap_live_bytes() -> Option<u64> {
     #[cfg(feature = "heap-stats")]
     {
+        // A reallocation is already counted as bytes allocated (growth) or freed (shrinking).
         let s = ALLOCATOR.stats();
-        let live = i128::try_from(s.bytes_allocated).unwrap_or(i128::MAX)
-            - i128::try_from(s.bytes_deallocated).unwrap_or(i128::MAX)
-            + i128::try_from(s.bytes_reallocated).unwrap_or(0);
-        u64::try_from(live).ok()
+        u64::try_from(s.bytes_allocated.saturating_sub(s.bytes_deallocated)).ok()
     }
     #[cfg(not(feature = "heap-stats"))]
     None
