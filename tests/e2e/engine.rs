@@ -423,9 +423,15 @@ async fn over_budget_tenants_are_answered_without_the_model() {
     let trace = bot.last_trace("+18095551010").await;
     assert_eq!(
         trace.notes,
-        ["over the monthly budget", "answered by quoting the knowledge"]
+        [
+            "over the monthly budget",
+            "answered by quoting the knowledge"
+        ]
     );
-    assert!(!trace.retrieved.is_empty(), "what was quoted from: {trace:?}");
+    assert!(
+        !trace.retrieved.is_empty(),
+        "what was quoted from: {trace:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,9 +448,15 @@ async fn a_tenant_without_a_budget_has_the_deployments_not_an_unlimited_one() {
     let trace = bot.last_trace("+18095551010").await;
     assert_eq!(
         trace.notes,
-        ["over the monthly budget", "answered by quoting the knowledge"]
+        [
+            "over the monthly budget",
+            "answered by quoting the knowledge"
+        ]
     );
-    assert!(!trace.retrieved.is_empty(), "what was quoted from: {trace:?}");
+    assert!(
+        !trace.retrieved.is_empty(),
+        "what was quoted from: {trace:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
