@@ -30,6 +30,7 @@ use atiende_domain::{
     i18n::SystemText,
     intent::{self, SmallTalk},
     language,
+    policy::{OfferReply, Unanswered},
 };
 use atiende_ports::{
     Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
@@ -43,9 +44,6 @@ use crate::{
     handler,
     responder::{Answer, ExtractiveResponder},
 };
-
-/// After this many unanswered questions in a row the bot hands off without asking.
-pub const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
 
 /// What processing an inbound message did.
 #[derive(Debug, Clone, PartialEq)]
@@ -526,24 +524,41 @@ impl InboundProcessor {
                 locale,
             );
         }
-        if conversation.handoff_offered {
-            conversation.handoff_offered = false;
-            match intent::yes_or_no(body) {
-                Some(true) => {
-                    return self.hand_off(
-                        tenant,
-                        conversation,
-                        HandoffReason::AcceptedOffer,
-                        cause,
-                        locale,
-                    );
-                }
-                Some(false) => {
-                    conversation.unanswered_in_a_row = 0;
-                    return reply(SystemText::OfferDeclined.render(locale));
-                }
-                None => {}
+        match conversation.reply_to_offer(body) {
+            OfferReply::Accepted => {
+                return self.hand_off(
+                    tenant,
+                    conversation,
+                    HandoffReason::AcceptedOffer,
+                    cause,
+                    locale,
+                );
             }
+            OfferReply::Declined => return reply(SystemText::OfferDeclined.render(locale)),
+            OfferReply::NoOffer | OfferReply::Ignored => {}
+        }
+        // An upset customer, one growing steadily more upset, or an emergency goes to a person
+        // before any answer is tried, with or without a model.
+        let mood = conversation.mood(body);
+        if mood.calls_for_person(tenant.assistant.sentiment_handoff_below) {
+            let reason = if mood.urgent {
+                HandoffReason::HighPriority
+            } else {
+                HandoffReason::NegativeSentiment
+            };
+            conversation.record_trace(atiende_domain::assistant::TurnTrace {
+                at: Some(self.clock.now()),
+                engine: "policy".to_owned(),
+                sentiment: Some(mood.latest),
+                trigger: Some(reason),
+                notes: mood
+                    .falling
+                    .then(|| "the customer's mood fell over the last messages".to_owned())
+                    .into_iter()
+                    .collect(),
+                ..atiende_domain::assistant::TurnTrace::default()
+            });
+            return self.hand_off(tenant, conversation, reason, cause, locale);
         }
         match intent::small_talk(body) {
             Some(SmallTalk::Greeting) => {
@@ -595,7 +610,7 @@ impl InboundProcessor {
             }
             let kinds = match turn.reply {
                 EngineReply::Answer(text) => {
-                    conversation.unanswered_in_a_row = 0;
+                    conversation.answered();
                     Some(
                         std::iter::once(ActionKind::Reply { text })
                             .chain(extra)
@@ -603,14 +618,14 @@ impl InboundProcessor {
                     )
                 }
                 EngineReply::DontKnow => {
-                    conversation.unanswered_in_a_row += 1;
-                    conversation.handoff_offered = true;
-                    Some(vec![ActionKind::Reply {
-                        text: SystemText::DontKnow {
-                            company: &tenant.company_name,
-                        }
-                        .render(locale),
-                    }])
+                    Some(self.unanswered(tenant, conversation, cause, locale)?)
+                }
+                // A run of answers the model could not ground: ask first, as the extractive
+                // path does, unless the tenant hands off without asking.
+                EngineReply::HandOff(
+                    HandoffReason::RepeatedFallback | HandoffReason::LowConfidence,
+                ) if tenant.assistant.ask_before_handoff => {
+                    Some(self.unanswered(tenant, conversation, cause, locale)?)
                 }
                 EngineReply::HandOff(reason) => {
                     // The conversation leaves the bot: its pinned key goes back to the pool. A
@@ -661,29 +676,37 @@ impl InboundProcessor {
                 relevance,
             } => {
                 debug!(conversation = %conversation.id.masked(), ?passages, relevance, "Answered from knowledge.");
-                conversation.unanswered_in_a_row = 0;
+                conversation.answered();
                 reply(text)
             }
-            Answer::NotFound => {
-                conversation.unanswered_in_a_row += 1;
-                if conversation.unanswered_in_a_row >= MAX_UNANSWERED_IN_A_ROW {
-                    return self.hand_off(
-                        tenant,
-                        conversation,
-                        HandoffReason::RepeatedFallback,
-                        cause,
-                        locale,
-                    );
-                }
-                conversation.handoff_offered = true;
-                reply(
-                    SystemText::DontKnow {
-                        company: &tenant.company_name,
-                    }
-                    .render(locale),
-                )
-            }
+            Answer::NotFound => self.unanswered(tenant, conversation, cause, locale),
         }
+    }
+
+    /// The bot could not answer: "I don't know" with the offer of a person, and after a run of
+    /// them the outright question (or the handoff, as the tenant prefers).
+    fn unanswered(
+        &self,
+        tenant: &Tenant,
+        conversation: &mut Conversation,
+        cause: &str,
+        locale: Locale,
+    ) -> Result<Vec<ActionKind>, AppError> {
+        let company = &tenant.company_name;
+        let text = match conversation.unanswered(tenant.assistant.ask_before_handoff) {
+            Unanswered::DontKnow => SystemText::DontKnow { company }.render(locale),
+            Unanswered::AskForPerson => SystemText::AskForPerson { company }.render(locale),
+            Unanswered::HandOff => {
+                return self.hand_off(
+                    tenant,
+                    conversation,
+                    HandoffReason::RepeatedFallback,
+                    cause,
+                    locale,
+                );
+            }
+        };
+        Ok(vec![ActionKind::Reply { text }])
     }
 
     /// Hands the conversation to a person: the customer is told (with a ticket number) and the

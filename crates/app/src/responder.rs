@@ -209,7 +209,7 @@ mod tests {
             price: 495.0,
             currency: "DOP".into(),
             unit: "funda".into(),
-            stock,
+            stock: Some(stock),
             branch: "Centro".into(),
         }
     }

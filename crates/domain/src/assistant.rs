@@ -77,6 +77,9 @@ pub struct AssistantSettings {
     pub min_confidence: f32,
     /// Ask the customer for a 1–5 rating when a person resolves their conversation.
     pub csat: bool,
+    /// After several unanswered questions in a row, ask the customer whether they want a person
+    /// (`true`, the default) rather than handing them off without asking.
+    pub ask_before_handoff: bool,
 }
 
 impl Default for AssistantSettings {
@@ -92,6 +95,7 @@ impl Default for AssistantSettings {
             sentiment_handoff_below: thresholds.sentiment_below,
             min_confidence: thresholds.confidence_below,
             csat: true,
+            ask_before_handoff: true,
         }
     }
 }

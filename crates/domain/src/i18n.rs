@@ -20,6 +20,12 @@ pub enum SystemText<'a> {
         /// The business's name.
         company: &'a str,
     },
+    /// Several questions in a row went unanswered: the bot says so and asks outright whether
+    /// the customer wants a person.
+    AskForPerson {
+        /// The business's name.
+        company: &'a str,
+    },
     /// The customer declined the offer of a person.
     OfferDeclined,
     /// The conversation goes to a person.
@@ -81,12 +87,12 @@ pub enum SystemText<'a> {
     InStock {
         /// Units in stock.
         count: i64,
-        /// Where.
+        /// Where (empty when the catalog does not say).
         branch: &'a str,
     },
     /// "Out of stock at {branch} right now".
     OutOfStock {
-        /// Where.
+        /// Where (empty when the catalog does not say).
         branch: &'a str,
     },
     /// The label before a product's unit ("per").
@@ -114,6 +120,12 @@ impl SystemText<'_> {
             ),
             (Self::DontKnow { company }, Locale::En) => format!(
                 "I couldn't find that in what I know about {company}. Would you like me to connect you with a person from the team?"
+            ),
+            (Self::AskForPerson { company }, Locale::Es) => format!(
+                "Tampoco encontré eso, y ya van varias preguntas que no he podido responder. ¿Te comunico con una persona del equipo de {company}? Responde *sí* o *no*."
+            ),
+            (Self::AskForPerson { company }, Locale::En) => format!(
+                "I couldn't find that either, and several of your questions have gone unanswered. Shall I connect you with a person from the {company} team? Reply *yes* or *no*."
             ),
             (Self::OfferDeclined, Locale::Es) => {
                 "De acuerdo. ¿En qué más te puedo ayudar?".to_owned()
@@ -191,12 +203,16 @@ impl SystemText<'_> {
             (Self::AnythingElse, Locale::En) => "Can I help you with anything else?".to_owned(),
             (Self::Price, Locale::Es) => "Precio".to_owned(),
             (Self::Price, Locale::En) => "Price".to_owned(),
+            (Self::InStock { count, branch: "" }, Locale::Es) => format!("{count} disponibles"),
+            (Self::InStock { count, branch: "" }, Locale::En) => format!("{count} in stock"),
             (Self::InStock { count, branch }, Locale::Es) => {
                 format!("{count} disponibles en sucursal {branch}")
             }
             (Self::InStock { count, branch }, Locale::En) => {
                 format!("{count} in stock at the {branch} branch")
             }
+            (Self::OutOfStock { branch: "" }, Locale::Es) => "agotado por ahora".to_owned(),
+            (Self::OutOfStock { branch: "" }, Locale::En) => "out of stock right now".to_owned(),
             (Self::OutOfStock { branch }, Locale::Es) => {
                 format!("agotado por ahora en sucursal {branch}")
             }

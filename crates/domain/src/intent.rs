@@ -157,6 +157,44 @@ pub fn yes_or_no(text: &str) -> Option<bool> {
     }
 }
 
+const EMERGENCY_WORDS: &[&str] = &[
+    "emergencia",
+    "emergencias",
+    "emergency",
+    "accidente",
+    "accident",
+    "herido",
+    "herida",
+    "heridos",
+    "injured",
+    "incendio",
+    "quemando",
+    "peligro",
+    "danger",
+    "dangerous",
+    "electrocuto",
+    "electrocutado",
+];
+const EMERGENCY_PHRASES: &[&[&str]] = &[
+    &["fuga", "de", "gas"],
+    &["gas", "leak"],
+    &["leaking", "gas"],
+    &["se", "esta", "inundando"],
+    &["on", "fire"],
+];
+
+/// Whether the message reports an emergency (an accident, a gas leak, a fire): a person should
+/// see it now, whatever its words weigh in sentiment.
+pub fn is_emergency(text: &str) -> bool {
+    let words = words(text);
+    words.iter().any(|w| EMERGENCY_WORDS.contains(&w.as_str()))
+        || EMERGENCY_PHRASES.iter().any(|phrase| {
+            words
+                .windows(phrase.len())
+                .any(|window| window.iter().zip(phrase.iter()).all(|(a, b)| a == b))
+        })
+}
+
 const PRODUCT_CUES: &[&str] = &[
     "cuanto",
     "cuanta",

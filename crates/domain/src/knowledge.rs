@@ -104,7 +104,8 @@ impl Passage {
 /// A product of a tenant's catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Product {
-    /// Stock-keeping unit, e.g. `CEM-001`.
+    /// Stock-keeping unit, e.g. `CEM-001` (empty when the catalog has none).
+    #[serde(default)]
     pub sku: String,
     /// Name as the customer sees it.
     pub name: String,
@@ -116,8 +117,9 @@ pub struct Product {
     pub currency: String,
     /// Unit of sale (`funda`, `unidad`).
     pub unit: String,
-    /// Units in stock.
-    pub stock: i64,
+    /// Units in stock; `None` when the catalog has no stock column.
+    #[serde(default)]
+    pub stock: Option<i64>,
     /// Branch that holds the stock.
     pub branch: String,
 }
@@ -125,8 +127,8 @@ pub struct Product {
 impl Product {
     /// Checks the fields a catalog row must have.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.sku.trim().is_empty() || self.name.trim().is_empty() {
-            return Err(ValidationError::new("product", "sku and name are required"));
+        if self.name.trim().is_empty() {
+            return Err(ValidationError::new("product", "a name is required"));
         }
         if !self.price.is_finite() || self.price < 0.0 {
             return Err(ValidationError::new(
@@ -158,27 +160,35 @@ impl Product {
 
     /// One line describing the product for WhatsApp, in `locale`.
     pub fn describe(&self, locale: Locale) -> String {
-        let stock = if self.stock > 0 {
-            SystemText::InStock {
-                count: self.stock,
-                branch: &self.branch,
+        // Only the name and the price are required; each other column adds its words when the
+        // catalog has it, so a short catalog still reads as a sentence.
+        let mut line = format!("*{}*", self.name);
+        if !self.sku.trim().is_empty() {
+            line.push_str(&format!(" ({})", self.sku.trim()));
+        }
+        line.push_str(": ");
+        line.push_str(&self.price_display());
+        if !self.unit.trim().is_empty() {
+            line.push_str(&format!(
+                " {} {}",
+                SystemText::Per.render(locale),
+                self.unit.trim()
+            ));
+        }
+        let branch = self.branch.trim();
+        match self.stock {
+            Some(count) if count > 0 => {
+                line.push_str("; ");
+                line.push_str(&SystemText::InStock { count, branch }.render(locale));
             }
-            .render(locale)
-        } else {
-            SystemText::OutOfStock {
-                branch: &self.branch,
+            Some(_) => {
+                line.push_str("; ");
+                line.push_str(&SystemText::OutOfStock { branch }.render(locale));
             }
-            .render(locale)
-        };
-        format!(
-            "*{}* ({}): {} {} {}; {}.",
-            self.name,
-            self.sku,
-            self.price_display(),
-            SystemText::Per.render(locale),
-            self.unit,
-            stock
-        )
+            None => {}
+        }
+        line.push('.');
+        line
     }
 }
 
@@ -455,7 +465,7 @@ mod tests {
             price: 5650.0,
             currency: "DOP".into(),
             unit: "cubeta".into(),
-            stock: 8,
+            stock: Some(8),
             branch: "Centro".into(),
         };
         assert_eq!(
@@ -463,7 +473,7 @@ mod tests {
             "*Pintura acrílica, cubeta 5 galones* (PIN-102): RD$5,650 por cubeta; 8 disponibles en sucursal Centro."
         );
         let out = Product {
-            stock: 0,
+            stock: Some(0),
             ..product
         };
         assert!(

@@ -55,6 +55,7 @@ pub mod locale;
 pub mod mask;
 pub mod message;
 pub mod outbound;
+pub mod policy;
 pub mod retrieval;
 pub mod sentiment;
 pub mod stats;

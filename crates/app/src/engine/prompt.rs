@@ -13,9 +13,7 @@
 //! canary is refused).
 
 use atiende_domain::{
-    Author, Conversation, Locale, Tenant, TenantId,
-    knowledge::{PassageKind, Product},
-    turn::TurnOutput,
+    Author, Conversation, Locale, Tenant, TenantId, knowledge::PassageKind, turn::TurnOutput,
 };
 use atiende_ports::{ChatMessage, ChatRole};
 
@@ -108,22 +106,8 @@ Devuelve SOLO un objeto JSON con esta forma:
 
 fn passage_line(hit: &Retrieved) -> String {
     let body = match (&hit.passage.kind, &hit.passage.product) {
-        (
-            PassageKind::Product,
-            Some(Product {
-                sku,
-                name,
-                price,
-                currency,
-                unit,
-                stock,
-                branch,
-                ..
-            }),
-        ) => {
-            format!(
-                "Producto {name} (SKU {sku}): {currency} {price} por {unit}; existencia {stock} en sucursal {branch}."
-            )
+        (PassageKind::Product, Some(product)) => {
+            format!("Producto {}", product.describe(Locale::Es))
         }
         _ => hit.passage.text.clone(),
     };

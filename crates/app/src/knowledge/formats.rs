@@ -130,7 +130,7 @@ impl Format {
 }
 
 /// Decodes an uploaded file. `kind` forces the kind (a CSV is otherwise a catalog when it has a
-/// `sku` column and an FAQ when it has question and answer columns).
+/// `sku` column, or name and price columns, and an FAQ when it has question and answer columns).
 ///
 /// Errors: [`AppError::Unsupported`] for a format atiende does not read, [`AppError::TooLarge`]
 /// above [`MAX_UPLOAD_FILE_BYTES`], [`AppError::Validation`] for an empty or undecodable file.
@@ -167,7 +167,7 @@ pub fn decode_upload(upload: Upload, kind: Option<DocumentKind>) -> Result<Decod
         (None, Format::Json) => DocumentKind::Faq,
         (None, Format::Csv) => csv_kind(&content)
             .ok_or_else(|| invalid(format!(
-                "{file_name}: a CSV needs a sku column (catalog) or question and answer columns (faq)"
+                "{file_name}: a CSV needs name and price columns (catalog) or question and answer columns (faq)"
             )))?,
     };
     Ok(Decoded {
@@ -207,7 +207,7 @@ fn csv_kind(content: &str) -> Option<DocumentKind> {
         .from_reader(content.as_bytes());
     let headers = reader.headers().ok()?;
     let has = |names: &[&str]| column(headers, names).is_some();
-    if has(SKU) {
+    if has(SKU) || (has(NAME) && has(PRICE)) {
         Some(DocumentKind::Catalog)
     } else if has(QUESTION) && has(ANSWER) {
         Some(DocumentKind::Faq)
@@ -217,6 +217,8 @@ fn csv_kind(content: &str) -> Option<DocumentKind> {
 }
 
 const SKU: &[&str] = &["sku", "codigo", "code"];
+const NAME: &[&str] = &["nombre", "name", "producto", "product"];
+const PRICE: &[&str] = &["precio", "price"];
 const QUESTION: &[&str] = &["pregunta", "question", "q"];
 const ANSWER: &[&str] = &["respuesta", "answer", "a"];
 
@@ -316,9 +318,9 @@ fn parse_faq_csv(content: &str) -> Result<Vec<FaqEntry>, ValidationError> {
     Ok(entries)
 }
 
-/// Parses a product catalog in CSV. Headers may be Spanish or English:
-/// `sku, nombre|name, categoria|category, precio|precio_dop|price[_xxx], unidad|unit,
-/// existencia|stock, sucursal|branch`; a `moneda|currency` column or a `_xxx` suffix on the price
+/// Parses a product catalog in CSV. Headers may be Spanish or English: `nombre|name` and
+/// `precio|precio_dop|price[_xxx]` are required; `sku|codigo`, `categoria|category`,
+/// `unidad|unit`, `existencia|stock` and `sucursal|branch` are optional; a `moneda|currency` column or a `_xxx` suffix on the price
 /// header gives the currency (default `DOP`).
 pub fn parse_catalog(csv_text: &str) -> Result<Vec<Product>, ValidationError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -332,9 +334,9 @@ pub fn parse_catalog(csv_text: &str) -> Result<Vec<Product>, ValidationError> {
     let col = |names: &[&str], what: &'static str| {
         find(names).ok_or_else(|| ValidationError::new("catalog", format!("missing column {what}")))
     };
-    let sku = col(SKU, "sku")?;
-    let name = col(&["nombre", "name", "producto", "product"], "nombre/name")?;
-    let price = col(&["precio", "price"], "precio/price")?;
+    let sku = find(SKU);
+    let name = col(NAME, "nombre/name")?;
+    let price = col(PRICE, "precio/price")?;
     let category = find(&["categoria", "category"]);
     let unit = find(&["unidad", "unit"]);
     let stock = find(&["existencia", "stock", "inventario"]);
@@ -353,7 +355,7 @@ pub fn parse_catalog(csv_text: &str) -> Result<Vec<Product>, ValidationError> {
         let get = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_owned();
         let price_text = get(Some(price)).replace([',', '$'], "");
         let product = Product {
-            sku: get(Some(sku)),
+            sku: get(sku),
             name: get(Some(name)),
             category: get(category),
             price: price_text.parse().map_err(|_| {
@@ -368,7 +370,7 @@ pub fn parse_catalog(csv_text: &str) -> Result<Vec<Product>, ValidationError> {
                 .or_else(|| header_currency.clone())
                 .unwrap_or_else(|| "DOP".to_owned()),
             unit: get(unit),
-            stock: get(stock).parse().unwrap_or(0),
+            stock: stock.and_then(|_| get(stock).parse().ok()),
             branch: get(branch),
         };
         product.validate()?;
@@ -422,12 +424,32 @@ mod tests {
         assert_eq!(products.len(), 1);
         assert_eq!(products[0].name, "Cemento gris, funda 42.5 kg");
         assert_eq!(products[0].currency, "DOP");
-        assert_eq!(products[0].stock, 25);
+        assert_eq!(products[0].stock, Some(25));
+    }
+
+    #[test]
+    fn a_catalog_of_names_and_prices_reads_as_a_sentence() {
+        let products = parse_catalog("producto,precio\nPintura acrílica galón,650\n").unwrap();
+        assert_eq!(products[0].stock, None);
+        assert_eq!(
+            products[0].describe(atiende_domain::Locale::Es),
+            "*Pintura acrílica galón*: RD$650."
+        );
+        let with_stock = parse_catalog("name,price_usd,stock\nGuitar strings,12.5,0\n").unwrap();
+        assert_eq!(
+            with_stock[0].describe(atiende_domain::Locale::En),
+            "*Guitar strings*: US$12.50; out of stock right now."
+        );
+        assert_eq!(
+            csv_kind("nombre,precio\nX,1\n"),
+            Some(DocumentKind::Catalog)
+        );
     }
 
     #[test]
     fn catalogs_without_required_columns_or_numbers_are_rejected() {
-        assert!(parse_catalog("name,price\nX,1\n").is_err());
+        assert!(parse_catalog("sku,price\nA,1\n").is_err());
+        assert!(parse_catalog("sku,name\nA,X\n").is_err());
         assert!(parse_catalog("sku,name,price\nA,X,abc\n").is_err());
         assert!(parse_catalog("sku,name,price\n").is_err());
     }

@@ -1,0 +1,226 @@
+//! The conversation's policy for the bot's own turns, as methods on [`Conversation`]: what the
+//! customer's answer to an offer of a person means, what a run of unanswered questions leads to,
+//! and whether the customer's mood calls for a person.
+//!
+//! The processor asks these questions on every turn, with or without a language model, so the
+//! answers live here, next to the state they read and change, and are unit-tested without a
+//! store, a bus or an index. The processor only turns the answers into messages.
+
+use crate::{Conversation, intent, sentiment};
+
+/// After this many unanswered questions in a row the bot stops offering and asks outright
+/// (or hands off at once, when the tenant prefers that).
+pub const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
+/// How many of the customer's latest messages the mood's trend looks at (the latest included).
+pub const TREND_MESSAGES: usize = 3;
+/// A falling trend must lose at least this much from its first message to its latest.
+pub const TREND_DROP: f32 = 0.5;
+/// …and end at least this low: going from delighted to neutral is not a reason for a person.
+pub const TREND_FLOOR: f32 = -0.2;
+
+/// The customer's answer to the bot's offer of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferReply {
+    /// No offer was pending.
+    NoOffer,
+    /// "Sí, por favor": hand off.
+    Accepted,
+    /// "No, gracias": the run of unanswered questions starts over.
+    Declined,
+    /// Something else (a new question): the offer lapses and the message is answered.
+    Ignored,
+}
+
+/// What an unanswered question leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// Say "I don't know" and offer a person.
+    DontKnow,
+    /// The run is long: say so and ask outright whether the customer wants a person.
+    AskForPerson,
+    /// The run is long and the tenant hands off without asking.
+    HandOff,
+}
+
+/// The customer's mood over the latest messages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mood {
+    /// The latest message's sentiment (−1..1).
+    pub latest: f32,
+    /// Whether the latest messages grow steadily worse ([`TREND_DROP`], [`TREND_FLOOR`]).
+    pub falling: bool,
+    /// The latest message reads as an emergency ("fuga de gas", "emergency").
+    pub urgent: bool,
+}
+
+impl Mood {
+    /// Whether the mood alone calls for a person: sentiment below `below` (the tenant's
+    /// threshold, −0.5 by default), a falling trend, or an emergency.
+    pub fn calls_for_person(&self, below: f32) -> bool {
+        self.latest < below || self.falling || self.urgent
+    }
+}
+
+impl Conversation {
+    /// Reads `body` as the answer to a pending offer of a person, and clears the offer.
+    pub fn reply_to_offer(&mut self, body: &str) -> OfferReply {
+        if !std::mem::take(&mut self.handoff_offered) {
+            return OfferReply::NoOffer;
+        }
+        match intent::yes_or_no(body) {
+            Some(true) => OfferReply::Accepted,
+            Some(false) => {
+                self.unanswered_in_a_row = 0;
+                OfferReply::Declined
+            }
+            None => OfferReply::Ignored,
+        }
+    }
+
+    /// The bot answered: the run of unanswered questions ends.
+    pub fn answered(&mut self) {
+        self.unanswered_in_a_row = 0;
+    }
+
+    /// The bot could not answer. Offers a person (a "yes" next hands off); after
+    /// [`MAX_UNANSWERED_IN_A_ROW`] asks outright, or hands off when `ask_first` is off.
+    pub fn unanswered(&mut self, ask_first: bool) -> Unanswered {
+        self.unanswered_in_a_row += 1;
+        let long_run = self.unanswered_in_a_row >= MAX_UNANSWERED_IN_A_ROW;
+        if long_run && !ask_first {
+            return Unanswered::HandOff;
+        }
+        self.handoff_offered = true;
+        if long_run {
+            Unanswered::AskForPerson
+        } else {
+            Unanswered::DontKnow
+        }
+    }
+
+    /// The customer's mood, `latest` being their newest message (already recorded).
+    pub fn mood(&self, latest: &str) -> Mood {
+        let now = sentiment::score(latest);
+        let mut scores: Vec<f32> = self
+            .earlier_customer_texts()
+            .take(TREND_MESSAGES - 1)
+            .map(sentiment::score)
+            .collect();
+        scores.reverse();
+        scores.push(now);
+        let falling = scores.len() == TREND_MESSAGES
+            && scores.windows(2).all(|w| w[1] < w[0])
+            && scores[0] - now >= TREND_DROP
+            && now <= TREND_FLOOR;
+        Mood {
+            latest: now,
+            falling,
+            urgent: intent::is_emergency(latest),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Channel, Contact, ConversationId, InboundMessage, MessageContent, PhoneNumber,
+        ProviderMessageId, TenantId,
+    };
+    use chrono::Utc;
+
+    fn conversation() -> Conversation {
+        let tenant = TenantId::parse("demo").unwrap();
+        let phone = PhoneNumber::parse("+18095550101").unwrap();
+        Conversation::start(
+            ConversationId::new(&tenant, Channel::TwilioWhatsApp, phone.as_str()),
+            tenant,
+            Channel::TwilioWhatsApp,
+            Contact::from_phone(phone),
+            Utc::now(),
+        )
+    }
+
+    fn say(c: &mut Conversation, n: usize, text: &str) {
+        let message = InboundMessage {
+            conversation: c.id.clone(),
+            tenant: c.tenant.clone(),
+            channel: c.channel,
+            provider_message_id: ProviderMessageId::parse(format!("SM{n}")).unwrap(),
+            contact: c.contact.clone(),
+            business_address: None,
+            content: MessageContent::Text {
+                body: text.to_owned(),
+            },
+            sent_at: None,
+            received_at: Utc::now(),
+            in_reply_to: None,
+            referral: None,
+        };
+        c.record_customer_message(&message);
+    }
+
+    #[test]
+    fn a_run_of_unanswered_questions_ends_in_a_question_not_a_handoff() {
+        let mut c = conversation();
+        assert_eq!(c.unanswered(true), Unanswered::DontKnow);
+        assert_eq!(c.unanswered(true), Unanswered::DontKnow);
+        assert_eq!(c.unanswered(true), Unanswered::AskForPerson);
+        assert!(c.handoff_offered);
+        // The customer says no: the run starts over.
+        assert_eq!(c.reply_to_offer("no gracias"), OfferReply::Declined);
+        assert_eq!(c.unanswered(true), Unanswered::DontKnow);
+        // A tenant that hands off without asking.
+        let mut c = conversation();
+        c.unanswered(false);
+        c.unanswered(false);
+        assert_eq!(c.unanswered(false), Unanswered::HandOff);
+    }
+
+    #[test]
+    fn an_answer_ends_the_run_and_a_new_question_lets_the_offer_lapse() {
+        let mut c = conversation();
+        c.unanswered(true);
+        c.unanswered(true);
+        assert_eq!(c.reply_to_offer("¿y tienen cemento?"), OfferReply::Ignored);
+        assert!(!c.handoff_offered);
+        c.answered();
+        assert_eq!(c.unanswered(true), Unanswered::DontKnow);
+        assert_eq!(c.reply_to_offer("sí, por favor"), OfferReply::Accepted);
+        assert_eq!(c.reply_to_offer("sí"), OfferReply::NoOffer);
+    }
+
+    #[test]
+    fn a_steadily_worse_mood_calls_for_a_person_before_any_message_is_furious() {
+        let mut c = conversation();
+        say(&mut c, 1, "Hola, buenas, gracias por atender");
+        say(&mut c, 2, "¿todavía nada de mi pedido?");
+        say(&mut c, 3, "hay un problema con la factura");
+        let mood = c.mood("hay un problema con la factura");
+        assert!(mood.latest > -0.5, "{mood:?}");
+        assert!(mood.falling, "{mood:?}");
+        assert!(mood.calls_for_person(-0.5));
+
+        // Calm questions are not a trend, however many.
+        let mut c = conversation();
+        for (n, q) in ["¿tienen cemento?", "¿y varillas?", "¿a qué hora abren?"]
+            .iter()
+            .enumerate()
+        {
+            say(&mut c, n, q);
+        }
+        let mood = c.mood("¿a qué hora abren?");
+        assert!(!mood.falling && !mood.calls_for_person(-0.5), "{mood:?}");
+    }
+
+    #[test]
+    fn an_emergency_calls_for_a_person_whatever_the_words_weigh() {
+        let c = conversation();
+        assert!(
+            c.mood("hay una fuga de gas en la tienda")
+                .calls_for_person(-0.5)
+        );
+        assert!(c.mood("EMERGENCY, water everywhere").calls_for_person(-0.5));
+        assert!(!c.mood("¿venden llaves de gas?").calls_for_person(-0.5));
+    }
+}
