@@ -10,6 +10,8 @@
 //! * [`engine`]: the conversation engine — one grounded language-model turn, tools, handoff
 //!   triggers, decision trace.
 //! * [`responder`]: the extractive responder — answers quoted from the tenant's own knowledge.
+//! * [`skills`]: account, quote and contact requests fulfilled without the model, through the
+//!   same tools the model calls.
 //! * [`knowledge`]: ingest documents and catalogs, search them.
 //! * [`llm`]: the model chain — providers in order, retries, breakers, key pools, prices.
 //! * [`dispatcher`]: deliver outbound actions through the right channel, once, inside WhatsApp's
@@ -39,6 +41,7 @@ pub mod processor;
 pub mod reports;
 pub mod responder;
 pub mod simulate;
+pub mod skills;
 pub mod tenants;
 pub mod webchat;
 

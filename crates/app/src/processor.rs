@@ -43,6 +43,7 @@ use crate::{
     engine::{ConversationEngine, EngineReply},
     handler,
     responder::{Answer, ExtractiveResponder},
+    skills::{SkillOutcome, Skills},
 };
 
 /// What processing an inbound message did.
@@ -71,6 +72,7 @@ pub struct InboundProcessor {
     burst_window: Duration,
     clock: Arc<dyn Clock>,
     stats: Option<Arc<dyn StatsLedger>>,
+    skills: Option<Arc<Skills>>,
 }
 
 /// How long a burst's early answer event holds its conversation's stream before going back in
@@ -97,7 +99,16 @@ impl InboundProcessor {
             burst_window: Duration::ZERO,
             clock,
             stats: None,
+            skills: None,
         }
+    }
+
+    /// Fulfils account, quote and contact requests without the model (the tools' deterministic
+    /// driver), whenever the model is not the one answering.
+    #[must_use]
+    pub fn with_skills(mut self, skills: Arc<Skills>) -> Self {
+        self.skills = Some(skills);
+        self
     }
 
     /// Counts what each processed event did in the tenant's daily figures (the dashboard). A
@@ -643,6 +654,22 @@ impl InboundProcessor {
         }
         let started = std::time::Instant::now();
         let at = self.clock.now();
+        if let Some(skills) = &self.skills
+            && let Some(outcome) = skills
+                .run(tenant, conversation, body, locale, cause)
+                .await?
+        {
+            if !engine_traced {
+                conversation.record_trace(atiende_domain::assistant::TurnTrace {
+                    at: Some(at),
+                    engine: "skill".to_owned(),
+                    sentiment: Some(mood.latest),
+                    latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    ..atiende_domain::assistant::TurnTrace::default()
+                });
+            }
+            return self.skill_actions(tenant, conversation, outcome, cause, locale);
+        }
         let (answer, retrieved) = self.responder.answer_traced(tenant, body, locale).await?;
         let not_found = matches!(answer, Answer::NotFound)
             .then(|| "nothing relevant enough to quote".to_owned());
@@ -683,6 +710,60 @@ impl InboundProcessor {
         }
     }
 
+    /// What a skill's outcome sends: its reply, and a handoff (a large quote) or the finished
+    /// lead (to the CRM, or to a person when the tenant has none).
+    fn skill_actions(
+        &self,
+        tenant: &Tenant,
+        conversation: &mut Conversation,
+        outcome: SkillOutcome,
+        cause: &str,
+        locale: Locale,
+    ) -> Result<Vec<ActionKind>, AppError> {
+        conversation.answered();
+        match outcome {
+            SkillOutcome::Reply(text) => Ok(vec![ActionKind::Reply { text }]),
+            SkillOutcome::HandOff {
+                text,
+                reason,
+                ticket,
+            } => {
+                let mut kinds = vec![ActionKind::Reply { text }];
+                kinds.extend(self.hand_off_under(tenant, conversation, reason, ticket, locale)?);
+                Ok(kinds)
+            }
+            SkillOutcome::Lead(text) if tenant.crm.is_some() => {
+                let ticket = TicketNumber::for_handoff(&conversation.id, &format!("lead:{cause}"));
+                let lead = Lead::from_fields(
+                    &tenant.id,
+                    conversation,
+                    &conversation.lead,
+                    &ticket,
+                    Urgency::Medium,
+                    self.clock.now(),
+                );
+                Ok(vec![
+                    ActionKind::Reply { text },
+                    ActionKind::PushLead {
+                        lead: Box::new(lead),
+                    },
+                ])
+            }
+            // No CRM: the lead is a person's to follow up, with the fields in the packet.
+            SkillOutcome::Lead(text) => {
+                let mut kinds = vec![ActionKind::Reply { text }];
+                kinds.extend(self.hand_off(
+                    tenant,
+                    conversation,
+                    HandoffReason::CustomerRequested,
+                    cause,
+                    locale,
+                )?);
+                Ok(kinds)
+            }
+        }
+    }
+
     /// The bot could not answer: "I don't know" with the offer of a person, and after a run of
     /// them the outright question (or the handoff, as the tenant prefers).
     fn unanswered(
@@ -719,8 +800,20 @@ impl InboundProcessor {
         cause: &str,
         locale: Locale,
     ) -> Result<Vec<ActionKind>, AppError> {
-        let now = self.clock.now();
         let ticket = TicketNumber::for_handoff(&conversation.id, cause);
+        self.hand_off_under(tenant, conversation, reason, ticket, locale)
+    }
+
+    /// [`InboundProcessor::hand_off`] under a ticket already given to the customer (a quote's).
+    fn hand_off_under(
+        &self,
+        tenant: &Tenant,
+        conversation: &mut Conversation,
+        reason: HandoffReason,
+        ticket: TicketNumber,
+        locale: Locale,
+    ) -> Result<Vec<ActionKind>, AppError> {
+        let now = self.clock.now();
         if conversation.hand_off(reason, ticket.clone(), now).is_err() {
             return Ok(Vec::new());
         }

@@ -92,6 +92,13 @@ impl Simulator {
         }
     }
 
+    /// Fulfils account, quote and contact requests without the model, as the processor does.
+    #[must_use]
+    pub fn with_skills(mut self, skills: Arc<crate::skills::Skills>) -> Self {
+        self.processor = self.processor.with_skills(skills);
+        self
+    }
+
     /// Sends `text` as `from` (a WhatsApp number) to `tenant`; with `reset`, the number's
     /// conversation starts afresh first.
     pub async fn turn(

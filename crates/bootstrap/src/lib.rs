@@ -48,6 +48,7 @@ use atiende_app::{
     processor::InboundProcessor,
     responder::ExtractiveResponder,
     simulate::Simulator,
+    skills::Skills,
     tenants::{CachedTenantStore, TenantAdmin},
     webchat::WebChatSender,
 };
@@ -300,7 +301,16 @@ impl Embedded {
             )),
             self.engine.clone(),
             self.clock.clone(),
-        ))
+        )
+        .with_skills(self.skills()?))
+    }
+
+    /// The assistant's tools, driven without the model.
+    fn skills(&self) -> anyhow::Result<Arc<Skills>> {
+        Ok(Arc::new(Skills::new(
+            self.knowledge()?,
+            self.ports.stores.accounts.clone(),
+        )))
     }
 
     /// Credit-account imports.
@@ -420,7 +430,8 @@ impl Embedded {
             .with_burst_window(Duration::from_millis(
                 self.settings.processor.burst_window_ms,
             ))
-            .with_stats(self.ports.stores.stats.clone());
+            .with_stats(self.ports.stores.stats.clone())
+            .with_skills(self.skills()?);
         Ok(Arc::new(match &self.engine {
             Some(engine) => processor.with_engine(engine.clone()),
             None => processor,

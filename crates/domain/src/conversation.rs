@@ -230,6 +230,10 @@ pub struct Conversation {
     /// The satisfaction question of the latest resolution, and its answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csat: Option<crate::csat::Csat>,
+    /// A guided exchange (account number, quote items, lead details) waiting for the
+    /// customer's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<crate::skill::PendingSkill>,
 }
 
 impl Conversation {
@@ -268,6 +272,7 @@ impl Conversation {
             pending_turn: None,
             traces: Vec::new(),
             csat: None,
+            skill: None,
         }
     }
 

@@ -97,6 +97,64 @@ pub enum SystemText<'a> {
     },
     /// The label before a product's unit ("per").
     Per,
+    /// The bot needs the account number to look an account up.
+    AskAccountNumber,
+    /// An account's status, told to the number registered on it.
+    AccountStatus {
+        /// The account number.
+        number: &'a str,
+        /// Who holds it.
+        holder: &'a str,
+        /// `al día`, `atrasada`…
+        status: &'a str,
+        /// What is owed, formatted.
+        balance: &'a str,
+        /// The credit limit, formatted.
+        limit: &'a str,
+        /// When it is due (`YYYY-MM-DD`), if it is.
+        due: Option<&'a str>,
+    },
+    /// The one answer for an account that does not exist or is not the asker's.
+    AccountRefused,
+    /// The bot needs the items and quantities of a quote.
+    AskQuoteItems,
+    /// The first line of a quote.
+    QuoteHeader {
+        /// The case number.
+        ticket: &'a str,
+    },
+    /// An item of a quote the catalog does not have.
+    QuoteItemMissing {
+        /// The item as the customer named it.
+        item: &'a str,
+    },
+    /// The quote's estimated total.
+    QuoteTotal {
+        /// The total, formatted.
+        total: &'a str,
+    },
+    /// A quote under the tenant's amount: a person may confirm it.
+    QuoteOffer,
+    /// A quote above the tenant's amount: a person confirms it.
+    QuoteNeedsPerson,
+    /// Lead capture: the customer's name.
+    LeadAskName,
+    /// Lead capture: an e-mail address (again, when the last one did not read as one).
+    LeadAskEmail {
+        /// The customer's name.
+        name: &'a str,
+        /// The last answer was not an e-mail address.
+        again: bool,
+    },
+    /// Lead capture: what the customer needs.
+    LeadAskNeed,
+    /// Lead capture: done, the team will write.
+    LeadDone {
+        /// The customer's name.
+        name: &'a str,
+        /// Their e-mail.
+        email: &'a str,
+    },
 }
 
 impl SystemText<'_> {
@@ -221,6 +279,108 @@ impl SystemText<'_> {
             }
             (Self::Per, Locale::Es) => "por".to_owned(),
             (Self::Per, Locale::En) => "per".to_owned(),
+            (Self::AskAccountNumber, Locale::Es) => {
+                "Con gusto. ¿Cuál es el número de tu cuenta? Por seguridad solo lo informo al número de WhatsApp registrado en ella.".to_owned()
+            }
+            (Self::AskAccountNumber, Locale::En) => {
+                "Sure. What is your account number? For security I can only share it with the WhatsApp number registered on the account.".to_owned()
+            }
+            (
+                Self::AccountStatus {
+                    number,
+                    holder,
+                    status,
+                    balance,
+                    limit,
+                    due,
+                },
+                Locale::Es,
+            ) => {
+                let due = due.map_or_else(String::new, |d| format!(" Vence el {d}."));
+                format!(
+                    "Cuenta *{number}* ({holder}): estado *{status}*. Balance {balance} de un límite de {limit}.{due}"
+                )
+            }
+            (
+                Self::AccountStatus {
+                    number,
+                    holder,
+                    status,
+                    balance,
+                    limit,
+                    due,
+                },
+                Locale::En,
+            ) => {
+                let due = due.map_or_else(String::new, |d| format!(" Due on {d}."));
+                format!(
+                    "Account *{number}* ({holder}): status *{status}*. Balance {balance} of a {limit} limit.{due}"
+                )
+            }
+            (Self::AccountRefused, Locale::Es) => {
+                "Por seguridad, el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta, y solo si la cuenta existe. Si es tuya, escríbenos desde ese número o pide hablar con una persona.".to_owned()
+            }
+            (Self::AccountRefused, Locale::En) => {
+                "For security, an account's status is only shared with the WhatsApp number registered on it, and only if the account exists. If it is yours, write from that number or ask for a person.".to_owned()
+            }
+            (Self::AskQuoteItems, Locale::Es) => {
+                "Con gusto te cotizo. ¿Qué productos y cuántos de cada uno? Por ejemplo: 20 fundas de cemento gris, 10 varillas de 3/8.".to_owned()
+            }
+            (Self::AskQuoteItems, Locale::En) => {
+                "Happy to quote. Which products, and how many of each? For example: 20 bags of gray cement, 10 rebars 3/8.".to_owned()
+            }
+            (Self::QuoteHeader { ticket }, Locale::Es) => format!("Cotización *{ticket}*:"),
+            (Self::QuoteHeader { ticket }, Locale::En) => format!("Quote *{ticket}*:"),
+            (Self::QuoteItemMissing { item }, Locale::Es) => {
+                format!("{item}: no lo encontré en el catálogo")
+            }
+            (Self::QuoteItemMissing { item }, Locale::En) => {
+                format!("{item}: not found in the catalog")
+            }
+            (Self::QuoteTotal { total }, Locale::Es) => format!("Total estimado: *{total}*."),
+            (Self::QuoteTotal { total }, Locale::En) => format!("Estimated total: *{total}*."),
+            (Self::QuoteOffer, Locale::Es) => {
+                "¿Quieres que una persona del equipo la confirme y coordine la entrega?".to_owned()
+            }
+            (Self::QuoteOffer, Locale::En) => {
+                "Would you like a person from the team to confirm it and arrange delivery?".to_owned()
+            }
+            (Self::QuoteNeedsPerson, Locale::Es) => {
+                "Por el monto, una persona del equipo la revisa y te confirma precio final y entrega.".to_owned()
+            }
+            (Self::QuoteNeedsPerson, Locale::En) => {
+                "Given the amount, a person from the team will review it and confirm the final price and delivery.".to_owned()
+            }
+            (Self::LeadAskName, Locale::Es) => {
+                "Con gusto te contactamos. ¿Cuál es tu nombre?".to_owned()
+            }
+            (Self::LeadAskName, Locale::En) => {
+                "We'll be glad to contact you. What is your name?".to_owned()
+            }
+            (Self::LeadAskEmail { name, again: false }, Locale::Es) => {
+                format!("Gracias, {name}. ¿A qué correo electrónico te escribimos?")
+            }
+            (Self::LeadAskEmail { name, again: false }, Locale::En) => {
+                format!("Thanks, {name}. Which e-mail address should we write to?")
+            }
+            (Self::LeadAskEmail { again: true, .. }, Locale::Es) => {
+                "No pude leer un correo en tu mensaje. ¿Me lo escribes de nuevo? (por ejemplo, ana@ejemplo.com)".to_owned()
+            }
+            (Self::LeadAskEmail { again: true, .. }, Locale::En) => {
+                "I couldn't read an e-mail address in your message. Could you write it again? (for example, ana@example.com)".to_owned()
+            }
+            (Self::LeadAskNeed, Locale::Es) => {
+                "¿Y en qué te podemos ayudar? Cuéntame en una o dos líneas.".to_owned()
+            }
+            (Self::LeadAskNeed, Locale::En) => {
+                "And what can we help you with? Tell me in a line or two.".to_owned()
+            }
+            (Self::LeadDone { name, email }, Locale::Es) => format!(
+                "Listo, {name}. Le pasé tus datos al equipo y te escribirán a {email}."
+            ),
+            (Self::LeadDone { name, email }, Locale::En) => format!(
+                "Done, {name}. I passed your details to the team and they will write to {email}."
+            ),
         }
     }
 }

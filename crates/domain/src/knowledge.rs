@@ -149,13 +149,7 @@ impl Product {
 
     /// The price as a customer reads it: `RD$5,650`, `US$12.50`.
     pub fn price_display(&self) -> String {
-        let symbol = match self.currency.as_str() {
-            "DOP" => "RD$".to_owned(),
-            "USD" => "US$".to_owned(),
-            "EUR" => "€".to_owned(),
-            other => format!("{other} "),
-        };
-        format!("{symbol}{}", group_thousands(self.price))
+        money(self.price, &self.currency)
     }
 
     /// One line describing the product for WhatsApp, in `locale`.
@@ -190,6 +184,17 @@ impl Product {
         line.push('.');
         line
     }
+}
+
+/// An amount as a customer reads it: `RD$5,650`, `US$12.50`, `€3`, `MXN 120`.
+pub fn money(amount: f64, currency: &str) -> String {
+    let symbol = match currency {
+        "DOP" => "RD$".to_owned(),
+        "USD" => "US$".to_owned(),
+        "EUR" => "€".to_owned(),
+        other => format!("{other} "),
+    };
+    format!("{symbol}{}", group_thousands(amount))
 }
 
 fn group_thousands(amount: f64) -> String {

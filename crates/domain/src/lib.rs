@@ -58,6 +58,7 @@ pub mod outbound;
 pub mod policy;
 pub mod retrieval;
 pub mod sentiment;
+pub mod skill;
 pub mod stats;
 pub mod status;
 pub mod tenant;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use atiende_domain::{
     Channel, ContactIdentity, Conversation, Tenant, TicketNumber,
-    assistant::{AssistantSettings, ToolName, TracedTool, account_digits},
-    knowledge::PassageKind,
+    assistant::{Account, AssistantSettings, ToolName, TracedTool, account_digits},
+    knowledge::{PassageKind, Product},
     lead::is_email,
     mask,
     turn::LeadFields,
@@ -240,6 +240,22 @@ impl ToolRunner<'_> {
     }
 
     async fn products(&self, query: &str) -> Result<Vec<Value>, String> {
+        Ok(self
+            .find_products(query)
+            .await?
+            .into_iter()
+            .map(|found| {
+                let p = &found.product;
+                json!({"id": found.id, "sku": p.sku, "nombre": p.name, "precio": p.price,
+                    "moneda": p.currency, "unidad": p.unit, "existencia": p.stock,
+                    "sucursal": p.branch})
+            })
+            .collect())
+    }
+
+    /// The catalog products matching `query` (name, description or SKU), an exact SKU first,
+    /// then by relevance; at most [`MAX_PRODUCTS`].
+    pub async fn find_products(&self, query: &str) -> Result<Vec<FoundProduct>, String> {
         let query = query.trim();
         if query.is_empty() || query.chars().count() > 200 {
             return Err("la consulta debe tener entre 1 y 200 caracteres".to_owned());
@@ -250,7 +266,7 @@ impl ToolRunner<'_> {
             .await
             .map_err(|e| format!("búsqueda no disponible: {e}"))?;
         let sku = query.to_uppercase();
-        let mut products: Vec<(bool, f32, Value)> = hits
+        let mut products: Vec<(bool, FoundProduct)> = hits
             .iter()
             .filter(|h| h.passage.kind == PassageKind::Product)
             .filter_map(|h| h.passage.product.as_ref().map(|p| (h, p)))
@@ -258,18 +274,19 @@ impl ToolRunner<'_> {
             .map(|(h, p)| {
                 (
                     p.sku == sku,
-                    h.relevance,
-                    json!({"id": h.passage.id, "sku": p.sku, "nombre": p.name, "precio": p.price,
-                        "moneda": p.currency, "unidad": p.unit, "existencia": p.stock,
-                        "sucursal": p.branch}),
+                    FoundProduct {
+                        id: h.passage.id.clone(),
+                        product: p.clone(),
+                        relevance: h.relevance,
+                    },
                 )
             })
             .collect();
-        products.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+        products.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.relevance.total_cmp(&a.1.relevance)));
         Ok(products
             .into_iter()
             .take(MAX_PRODUCTS)
-            .map(|(_, _, v)| v)
+            .map(|(_, found)| found)
             .collect())
     }
 
@@ -278,6 +295,25 @@ impl ToolRunner<'_> {
         number: &str,
         effects: &mut Effects,
     ) -> Result<(Value, &'static str), String> {
+        match self.lookup_account(number).await? {
+            AccountLookup::Refused => Ok((
+                json!({"autorizado": false, "motivo": "Por seguridad el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta, y solo si la cuenta existe."}),
+                "refused",
+            )),
+            AccountLookup::Authorized(account) => {
+                effects.grounded = true;
+                Ok((
+                    json!({"autorizado": true, "cuenta": account.number, "titular": account.holder,
+                        "estado": account.status, "balance": account.balance, "limite": account.limit,
+                        "vence": account.due}),
+                    "ok",
+                ))
+            }
+        }
+    }
+
+    /// The account numbered `number` (digits), if the person writing may see it.
+    pub async fn lookup_account(&self, number: &str) -> Result<AccountLookup, String> {
         if !(4..=12).contains(&number.len()) {
             return Err("el número de cuenta debe tener entre 4 y 12 dígitos".to_owned());
         }
@@ -288,19 +324,10 @@ impl ToolRunner<'_> {
             .map_err(|e| format!("cuentas no disponibles: {e}"))?;
         // An account that does not exist and one that is not the asker's get the same answer,
         // word for word: a different one would let anyone enumerate account numbers.
-        let Some(account) = account.filter(|a| self.asker_owns(&a.whatsapp)) else {
-            return Ok((
-                json!({"autorizado": false, "motivo": "Por seguridad el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta, y solo si la cuenta existe."}),
-                "refused",
-            ));
-        };
-        effects.grounded = true;
-        Ok((
-            json!({"autorizado": true, "cuenta": account.number, "titular": account.holder,
-                "estado": account.status, "balance": account.balance, "limite": account.limit,
-                "vence": account.due}),
-            "ok",
-        ))
+        Ok(match account.filter(|a| self.asker_owns(&a.whatsapp)) {
+            Some(account) => AccountLookup::Authorized(account),
+            None => AccountLookup::Refused,
+        })
     }
 
     /// Whether the person writing is the account's registered WhatsApp number: only on a
@@ -323,26 +350,62 @@ impl ToolRunner<'_> {
         args: QuoteArgs,
         effects: &mut Effects,
     ) -> Result<(Value, &'static str), String> {
-        if args.productos.is_empty() || args.productos.len() > 50 {
+        let requested: Vec<(String, f64)> = args
+            .productos
+            .iter()
+            .map(|l| (l.producto.clone(), l.cantidad))
+            .collect();
+        let quote = self.request_quote(&requested).await?;
+        effects.business_rule |= quote.needs_person;
+        effects.quote_ticket = Some(quote.ticket.clone());
+        effects.grounded = true;
+        let mut lines: Vec<Value> = quote
+            .lines
+            .iter()
+            .map(|line| match &line.product {
+                None => json!({"producto": line.requested, "encontrado": false}),
+                Some(p) => json!({"producto": p.name, "sku": p.sku, "cantidad": line.quantity,
+                    "precio": p.price, "subtotal": line.subtotal()}),
+            })
+            .collect();
+        if let Some(notes) = args.notas.filter(|n| !n.trim().is_empty()) {
+            lines.push(json!({"notas": notes}));
+        }
+        Ok((
+            json!({"caso": quote.ticket.as_str(), "total_estimado": quote.total,
+                "moneda": quote.currency, "lineas": lines, "requiere_asesor": quote.needs_person}),
+            "ok",
+        ))
+    }
+
+    /// Prices `requested` (product as named, quantity) from the catalog under a quote ticket;
+    /// above the tenant's amount the quote needs a person.
+    pub async fn request_quote(&self, requested: &[(String, f64)]) -> Result<Quote, String> {
+        if requested.is_empty() || requested.len() > 50 {
             return Err("indica entre 1 y 50 productos".to_owned());
         }
         let mut lines = Vec::new();
         let mut total = 0.0;
         let mut currency = None;
-        for line in &args.productos {
-            if !(line.cantidad > 0.0 && line.cantidad <= 1_000_000.0) {
-                return Err(format!("cantidad inválida para {:?}", line.producto));
+        for (name, quantity) in requested {
+            if !(*quantity > 0.0 && *quantity <= 1_000_000.0) {
+                return Err(format!("cantidad inválida para {name:?}"));
             }
-            let found = self.products(&line.producto).await?;
-            let Some(best) = found.first() else {
-                lines.push(json!({"producto": line.producto, "encontrado": false}));
-                continue;
-            };
-            let price = best["precio"].as_f64().unwrap_or(0.0);
-            total += price * line.cantidad;
-            currency = best["moneda"].as_str().map(str::to_owned);
-            lines.push(json!({"producto": best["nombre"], "sku": best["sku"],
-                "cantidad": line.cantidad, "precio": price, "subtotal": price * line.cantidad}));
+            let product = self
+                .find_products(name)
+                .await?
+                .into_iter()
+                .next()
+                .map(|found| found.product);
+            if let Some(p) = &product {
+                total += p.price * quantity;
+                currency = Some(p.currency.clone());
+            }
+            lines.push(QuotedLine {
+                requested: name.clone(),
+                quantity: *quantity,
+                product,
+            });
         }
         let ticket =
             TicketNumber::for_handoff(&self.conversation.id, &format!("quote:{}", self.cause));
@@ -351,16 +414,67 @@ impl ToolRunner<'_> {
             .assistant
             .quote_handoff_above
             .is_some_and(|limit| total > limit);
-        effects.business_rule |= needs_person;
-        effects.quote_ticket = Some(ticket.clone());
-        effects.grounded = true;
-        if let Some(notes) = args.notas.filter(|n| !n.trim().is_empty()) {
-            lines.push(json!({"notas": notes}));
-        }
-        Ok((
-            json!({"caso": ticket.as_str(), "total_estimado": total, "moneda": currency,
-                "lineas": lines, "requiere_asesor": needs_person}),
-            "ok",
-        ))
+        Ok(Quote {
+            ticket,
+            lines,
+            total,
+            currency,
+            needs_person,
+        })
+    }
+}
+
+/// A catalog product a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundProduct {
+    /// Its passage id.
+    pub id: String,
+    /// The product.
+    pub product: Product,
+    /// Its relevance to the query.
+    pub relevance: f32,
+}
+
+/// What an account lookup may tell the person writing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountLookup {
+    /// The account, because the person writes from its registered WhatsApp number.
+    Authorized(Account),
+    /// Nothing: the account does not exist or is not theirs (one answer for both).
+    Refused,
+}
+
+/// A priced quote request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// The case number the customer can quote.
+    pub ticket: TicketNumber,
+    /// Each requested item, priced when the catalog has it.
+    pub lines: Vec<QuotedLine>,
+    /// The estimated total of the priced items.
+    pub total: f64,
+    /// The catalog's currency of the priced items.
+    pub currency: Option<String>,
+    /// Above the tenant's amount: a person confirms it.
+    pub needs_person: bool,
+}
+
+/// One item of a quote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotedLine {
+    /// The product as the customer named it.
+    pub requested: String,
+    /// How many.
+    pub quantity: f64,
+    /// The catalog product it matched, if any.
+    pub product: Option<Product>,
+}
+
+impl QuotedLine {
+    /// Quantity times price (0 when the item is not in the catalog).
+    pub fn subtotal(&self) -> f64 {
+        self.product
+            .as_ref()
+            .map_or(0.0, |p| p.price * self.quantity)
     }
 }
