@@ -4,6 +4,7 @@
 
 use atiende_e2e::{Stack, Visitor};
 use reqwest::Method;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_silence_and_return_of_the_bot() {
@@ -72,14 +73,31 @@ async fn english_speakers_are_answered_in_english() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_unanswerable_questions_in_a_row_reach_a_person_without_asking() {
+async fn three_unanswerable_questions_in_a_row_ask_before_reaching_a_person() {
     let stack = Stack::start().await;
     let visitor = Visitor::open(&stack).await;
     visitor.ask("¿Venden carros usados?").await;
     visitor.ask("¿Arreglan celulares?").await;
     let third = visitor.ask("¿Tienen jacuzzi?").await;
-    assert!(third.starts_with("Te comunico con una persona"), "{third}");
+    assert!(third.contains("¿Te comunico con una persona"), "{third}");
+    assert_eq!(visitor.state().await, "bot");
+    let notice = visitor.ask("sí").await;
+    assert!(
+        notice.starts_with("Te comunico con una persona"),
+        "{notice}"
+    );
     assert_eq!(visitor.state().await, "waiting_for_human");
+
+    // A tenant that prefers it hands off at the third without asking.
+    stack
+        .set_assistant("ask_before_handoff", json!(false))
+        .await;
+    let other = Visitor::open(&stack).await;
+    other.ask("¿Venden carros usados?").await;
+    other.ask("¿Arreglan celulares?").await;
+    let third = other.ask("¿Tienen jacuzzi?").await;
+    assert!(third.starts_with("Te comunico con una persona"), "{third}");
+    assert_eq!(other.state().await, "waiting_for_human");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,7 @@ mod onboarding;
 mod realworld;
 mod rocketchat;
 mod scale_to_zero;
+mod skills;
 pub(crate) mod split_services;
 mod state_contract;
 mod terraform;

@@ -289,7 +289,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .admin(
             Method::PATCH,
             "/admin/tenants/demo",
-            Some(json!({ "assistant": { "llm": true } })),
+            Some(json!({ "assistant": { "llm": true, "quote_handoff_above": 100000 } })),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -668,7 +668,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .admin(
             Method::PATCH,
             "/admin/tenants/demo",
-            Some(json!({ "assistant": { "llm": false } })),
+            Some(json!({ "assistant": { "llm": false, "quote_handoff_above": 100000 } })),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -743,6 +743,47 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         .await;
     let answer = cloud.nth_to(&asker, 0).await;
     assert!(answer.contains(&code), "{answer}");
+
+    // Without a model the skills still run on the split services, with the accounts in
+    // Firestore: the number registered on an account gets its status, another number the one
+    // refusal, and a quote above the tenant's amount goes to a person under the quote's number.
+    // (The accounts are the ones imported in step 4.)
+    let holder = owner.as_str();
+    let said = format!("estado de mi cuenta {}-{}", &number[..3], &number[3..]);
+    let before = cloud.to(holder).len();
+    cloud.customer_says(&demo, &sid(21), holder, &said).await;
+    let status = cloud.nth_to(holder, before).await;
+    assert!(
+        status.contains("al día") && status.contains("RD$12,500"),
+        "{status}"
+    );
+    cloud
+        .customer_says(
+            &demo,
+            &sid(22),
+            &asker,
+            &format!("cuanto debo en la cuenta {number}?"),
+        )
+        .await;
+    let refused = cloud.nth_to(&asker, 1).await;
+    assert!(refused.starts_with("Por seguridad"), "{refused}");
+    let builder = phone(23);
+    cloud
+        .customer_says(
+            &demo,
+            &sid(23),
+            &builder,
+            "cotizame 300 fundas de cemento gris",
+        )
+        .await;
+    let quote = cloud.nth_to(&builder, 0).await;
+    assert!(quote.contains("RD$148,500"), "{quote}");
+    let notice = cloud.nth_to(&builder, 1).await;
+    let case = quote.split('*').nth(1).unwrap();
+    assert!(
+        notice.contains("persona") && notice.contains(case),
+        "{notice}"
+    );
     let built = plain(&cloud.processor.logs());
     if built.contains("Knowledge search is hybrid") {
         let builds: Vec<&str> = built
@@ -931,9 +972,10 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
 
     for (who, expected) in [
         (customer.clone(), 6),
-        (owner.clone(), 1),
+        (owner.clone(), 2),
         (phone(3), 1),
-        (asker.clone(), 1),
+        (asker.clone(), 2),
+        (phone(23), 2),
         (cw_customer.clone(), 2),
         (rc_customer.clone(), 2),
     ] {

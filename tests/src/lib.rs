@@ -143,9 +143,14 @@ impl Stack {
     /// Turns the demo tenant's satisfaction question on or off (its other assistant settings
     /// stay as they are).
     pub async fn set_csat(&self, on: bool) {
+        self.set_assistant("csat", json!(on)).await;
+    }
+
+    /// Sets one of the demo tenant's assistant settings through the admin API.
+    pub async fn set_assistant(&self, field: &str, value: Value) {
         let (_, tenant) = self.admin(Method::GET, "/admin/tenants/demo", None).await;
         let mut assistant = tenant["assistant"].clone();
-        assistant["csat"] = json!(on);
+        assistant[field] = value;
         let (status, body) = self
             .admin(
                 Method::PATCH,

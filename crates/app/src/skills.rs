@@ -143,7 +143,7 @@ impl Skills {
                 }
                 Some(lead_step(conversation, locale, None))
             }
-            _ => None,
+            Request::AccountStatus { .. } | Request::Quote { .. } | Request::Contact => None,
         })
     }
 
@@ -173,8 +173,8 @@ impl Skills {
         cause: &str,
     ) -> Result<SkillOutcome, AppError> {
         let runner = self.runner(tenant, conversation, cause, &tenant.assistant);
-        let text = match runner.lookup_account(number).await {
-            Ok(AccountLookup::Authorized(account)) => {
+        let text = match runner.lookup_account(number).await? {
+            AccountLookup::Authorized(account) => {
                 let due = account.due.map(|d| d.to_string());
                 SystemText::AccountStatus {
                     number: &account.number,
@@ -186,8 +186,7 @@ impl Skills {
                 }
                 .render(locale)
             }
-            // A malformed number gets the same refusal as a wrong one.
-            Ok(AccountLookup::Refused) | Err(_) => SystemText::AccountRefused.render(locale),
+            AccountLookup::Refused => SystemText::AccountRefused.render(locale),
         };
         Ok(SkillOutcome::Reply(text))
     }

@@ -296,19 +296,19 @@ pub fn quote_lines(text: &str) -> Vec<QuoteLine> {
 }
 
 fn split_on_and(segment: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
     for word in segment.split_whitespace() {
         if matches!(word.to_lowercase().as_str(), "y" | "and" | "e") {
-            parts.push(String::new());
-        } else {
-            let last = parts.last_mut().expect("never empty");
-            if !last.is_empty() {
-                last.push(' ');
-            }
-            last.push_str(word);
+            parts.push(Vec::new());
+        } else if let Some(last) = parts.last_mut() {
+            last.push(word);
         }
     }
-    parts.into_iter().filter(|p| !p.is_empty()).collect()
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.join(" "))
+        .collect()
 }
 
 /// Whether a message reads as a new question rather than the answer the bot asked for (a

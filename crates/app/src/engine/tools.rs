@@ -21,7 +21,7 @@ use atiende_ports::{AccountStore, ToolCall, ToolSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::knowledge::KnowledgeService;
+use crate::{AppError, knowledge::KnowledgeService};
 
 /// How many products a lookup returns.
 const MAX_PRODUCTS: usize = 5;
@@ -295,7 +295,14 @@ impl ToolRunner<'_> {
         number: &str,
         effects: &mut Effects,
     ) -> Result<(Value, &'static str), String> {
-        match self.lookup_account(number).await? {
+        if !(4..=12).contains(&number.len()) {
+            return Err("el número de cuenta debe tener entre 4 y 12 dígitos".to_owned());
+        }
+        let lookup = self
+            .lookup_account(number)
+            .await
+            .map_err(|e| format!("cuentas no disponibles: {e}"))?;
+        match lookup {
             AccountLookup::Refused => Ok((
                 json!({"autorizado": false, "motivo": "Por seguridad el estado de cuenta solo se informa al número de WhatsApp registrado en la cuenta, y solo si la cuenta existe."}),
                 "refused",
@@ -312,16 +319,13 @@ impl ToolRunner<'_> {
         }
     }
 
-    /// The account numbered `number` (digits), if the person writing may see it.
-    pub async fn lookup_account(&self, number: &str) -> Result<AccountLookup, String> {
+    /// The account numbered `number` (digits), if the person writing may see it. Errors are
+    /// the store's (a number of the wrong length is simply nobody's account).
+    pub async fn lookup_account(&self, number: &str) -> Result<AccountLookup, AppError> {
         if !(4..=12).contains(&number.len()) {
-            return Err("el número de cuenta debe tener entre 4 y 12 dígitos".to_owned());
+            return Ok(AccountLookup::Refused);
         }
-        let account = self
-            .accounts
-            .account(&self.tenant.id, number)
-            .await
-            .map_err(|e| format!("cuentas no disponibles: {e}"))?;
+        let account = self.accounts.account(&self.tenant.id, number).await?;
         // An account that does not exist and one that is not the asker's get the same answer,
         // word for word: a different one would let anyone enumerate account numbers.
         Ok(match account.filter(|a| self.asker_owns(&a.whatsapp)) {
