@@ -90,7 +90,7 @@ const GOLD: &[(&str, Locale, Option<&str>)] = &[
         Locale::Es,
         Some("RD$50 por corte"),
     ),
-    ("Do you have cement?", Locale::En, Some("RD$495 per funda")),
+    ("Do you have cement?", Locale::En, Some("RD$495 per bag")),
     (
         "How much is the delivery to Guaymate?",
         Locale::En,

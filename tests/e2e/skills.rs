@@ -161,3 +161,26 @@ async fn an_upset_a_worsening_or_an_urgent_customer_reaches_a_person_without_a_m
     let answer = calm.ask("¿Aceptan cheques?").await;
     assert!(answer.to_lowercase().contains("cheque"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_is_answered_in_its_own_language_and_never_two_at_once() {
+    let stack = Stack::start().await;
+    let visitor = Visitor::open(&stack).await;
+    let english = visitor.ask("Do you have cement?").await;
+    assert!(english.contains("per bag"), "{english}");
+    assert!(
+        !english.contains(" por ") && !english.contains("disponibles"),
+        "{english}"
+    );
+    let spanish = visitor.ask("¿y cuánto cuesta el cemento blanco?").await;
+    assert!(spanish.contains("por funda"), "{spanish}");
+    assert!(
+        !spanish.contains(" per ") && !spanish.contains("in stock"),
+        "{spanish}"
+    );
+    // A language the bot does not speak gets the tenant's language, naming the ones it does.
+    let german = visitor
+        .ask("Guten Tag, wie viel kostet der Zement bei Ihnen?")
+        .await;
+    assert!(german.contains("español o en inglés"), "{german}");
+}

@@ -192,8 +192,10 @@ impl InboundProcessor {
         if conversation.record_customer_message(message) == Recorded::Duplicate {
             return Ok(Processed::AlreadyProcessed);
         }
-        if conversation.locale.is_none() {
-            conversation.locale = message.text().and_then(language::detect);
+        // Each message's language, when it says clearly: a customer who switches languages is
+        // answered in the new one ("ok", "104233" keep the last).
+        if let Some(detected) = message.text().and_then(language::detect) {
+            conversation.locale = Some(detected);
         }
         let locale = conversation.locale.unwrap_or(tenant.language);
 
@@ -526,6 +528,10 @@ impl InboundProcessor {
         };
 
         let cause = cause.as_str();
+        // A language the bot does not speak: say, in the tenant's language, which it does.
+        if language::detect_foreign(body).is_some() {
+            return reply(SystemText::LanguageNotServed.render(tenant.language));
+        }
         if intent::wants_human(body) {
             return self.hand_off(
                 tenant,

@@ -18,6 +18,7 @@ use atiende_domain::{
     i18n::SystemText,
     intent,
     knowledge::{PassageKind, Product},
+    language,
     text::{limit_paragraphs, truncate_chars},
 };
 
@@ -31,6 +32,11 @@ pub const DEFAULT_MIN_RELEVANCE: f32 = 0.5;
 pub const MAX_ANSWER_CHARS: usize = 700;
 /// How many products one answer may list.
 pub const MAX_PRODUCTS: usize = 3;
+/// How many passages one answer may quote.
+pub const MAX_PASSAGES: usize = 3;
+/// A passage at least this relevant answers the question fully: every such passage is quoted
+/// (within [`MAX_PASSAGES`] and [`MAX_ANSWER_CHARS`]).
+pub const FULL_ANSWER: f32 = 0.9;
 
 /// What the responder found.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,10 +113,13 @@ pub fn compose(
     prefer_products: bool,
     locale: Locale,
 ) -> Answer {
-    let relevant: Vec<&Retrieved> = hits
+    // What to quote is chosen by relevance (how well each passage answers), not by the fusion
+    // rank that ordered the search: a passage ranked second can answer better than the first.
+    let mut relevant: Vec<&Retrieved> = hits
         .iter()
         .filter(|h| h.relevance >= min_relevance)
         .collect();
+    relevant.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
     let Some(first) = relevant.first() else {
         return Answer::NotFound;
     };
@@ -156,17 +165,32 @@ pub fn compose(
         PassageKind::Text | PassageKind::Faq => {
             let mut body = best.passage.text.clone();
             let mut used = vec![best.passage.id.clone()];
-            // A neighbouring line of the same section that also answers (the Sunday hours of the
-            // other branch) belongs in the same answer.
-            if let Some(sibling) = relevant.iter().filter(close).find(|h| {
+            // Every other passage that answers as fully belongs in the same answer (the Sunday
+            // hours of each branch), and so does a neighbouring line of the same section that
+            // answers almost as well — as long as the answer stays short.
+            for other in relevant.iter().filter(|h| {
                 h.passage.id != best.passage.id
-                    && h.passage.kind == best.passage.kind
-                    && h.passage.heading == best.passage.heading
-            }) && body.chars().count() + sibling.passage.text.chars().count() < MAX_ANSWER_CHARS
-            {
+                    && h.passage.kind != PassageKind::Product
+                    && (h.relevance >= FULL_ANSWER.min(best.relevance)
+                        || (h.passage.heading == best.passage.heading
+                            && h.relevance >= best.relevance - 0.15))
+            }) {
+                if used.len() >= MAX_PASSAGES
+                    || body.chars().count() + other.passage.text.chars().count() >= MAX_ANSWER_CHARS
+                {
+                    break;
+                }
                 body.push('\n');
-                body.push_str(&sibling.passage.text);
-                used.push(sibling.passage.id.clone());
+                body.push_str(&other.passage.text);
+                used.push(other.passage.id.clone());
+            }
+            // Quoted in another language than the reply's, the passage is announced as such:
+            // the reply's own words stay in the customer's language.
+            if let Some(language) = language::detect(&body).filter(|l| *l != locale) {
+                body = format!(
+                    "{}\n{body}",
+                    SystemText::QuotingIn { language }.render(locale)
+                );
             }
             (body, used)
         }
@@ -249,6 +273,50 @@ mod tests {
     }
 
     #[test]
+    fn every_fully_answering_passage_is_quoted_and_the_most_relevant_leads() {
+        let mut ps = split_text_document(
+            "info",
+            "## Horarios\n- Villa Verde: domingos cerrado.\n## Feriados\n- Feriados: de 8:00 a.m. a 12:00 m.\n## Sucursal Centro\n- Centro abre los domingos de 8:00 a.m. a 12:00 m.\n## Crédito\n- Crédito: límite inicial de RD$50,000.",
+        );
+        let credit = ps.pop().unwrap();
+        let centro = ps.pop().unwrap();
+        let holidays = ps.pop().unwrap();
+        let villa = ps.pop().unwrap();
+        // Fusion put the Centro branch third; its relevance is the highest.
+        let Answer::Found { passages, .. } = compose(
+            &[
+                hit(villa, 0.95),
+                hit(holidays, 0.6),
+                hit(centro, 1.0),
+                hit(credit, 0.55),
+            ],
+            0.5,
+            false,
+            Locale::Es,
+        ) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(passages, vec!["info#2", "info#0"]);
+
+        // A neighbouring topic that fusion ranked first loses to the one that answers.
+        let mut ps = split_text_document(
+            "info",
+            "## Crédito\n- Límite inicial de RD$50,000.\n## Estado de cuenta\n- Se consulta con el número de cuenta.",
+        );
+        let status = ps.pop().unwrap();
+        let limit = ps.pop().unwrap();
+        let Answer::Found { passages, .. } = compose(
+            &[hit(limit, 0.82), hit(status, 0.99)],
+            0.5,
+            false,
+            Locale::Es,
+        ) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(passages, vec!["info#1"]);
+    }
+
+    #[test]
     fn price_questions_prefer_a_catalog_row_over_prose() {
         let offer = split_text_document(
             "info",
@@ -285,7 +353,7 @@ mod tests {
         let Answer::Found { text, passages, .. } = compose(&hits, 0.5, true, Locale::En) else {
             panic!("expected an answer");
         };
-        assert!(text.starts_with("• *Cemento gris* (CEM-001): RD$495 per funda; 25 in stock"));
+        assert!(text.starts_with("• *Cemento gris* (CEM-001): RD$495 per bag; 25 in stock"));
         assert!(text.contains("• *Cemento blanco* (CEM-002)"));
         assert!(text.contains("out of stock"));
         assert!(!text.contains("Block"));

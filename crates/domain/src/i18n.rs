@@ -97,6 +97,13 @@ pub enum SystemText<'a> {
     },
     /// The label before a product's unit ("per").
     Per,
+    /// The customer wrote in a language the bot does not speak.
+    LanguageNotServed,
+    /// Before a passage quoted in another language than the reply's.
+    QuotingIn {
+        /// The passage's language.
+        language: Locale,
+    },
     /// The bot needs the account number to look an account up.
     AskAccountNumber,
     /// An account's status, told to the number registered on it.
@@ -279,6 +286,26 @@ impl SystemText<'_> {
             }
             (Self::Per, Locale::Es) => "por".to_owned(),
             (Self::Per, Locale::En) => "per".to_owned(),
+            (Self::LanguageNotServed, Locale::Es) => {
+                "Disculpa, por ahora solo puedo atenderte en español o en inglés. ¿Me escribes en uno de los dos?".to_owned()
+            }
+            (Self::LanguageNotServed, Locale::En) => {
+                "Sorry, for now I can only help you in English or Spanish. Could you write in one of them?".to_owned()
+            }
+            (Self::QuotingIn { language }, Locale::Es) => format!(
+                "Esto dice nuestra información (en {}):",
+                match language {
+                    Locale::Es => "español",
+                    Locale::En => "inglés",
+                }
+            ),
+            (Self::QuotingIn { language }, Locale::En) => format!(
+                "This is what our information says (in {}):",
+                match language {
+                    Locale::Es => "Spanish",
+                    Locale::En => "English",
+                }
+            ),
             (Self::AskAccountNumber, Locale::Es) => {
                 "Con gusto. ¿Cuál es el número de tu cuenta? Por seguridad solo lo informo al número de WhatsApp registrado en ella.".to_owned()
             }

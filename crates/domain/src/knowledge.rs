@@ -166,7 +166,7 @@ impl Product {
             line.push_str(&format!(
                 " {} {}",
                 SystemText::Per.render(locale),
-                self.unit.trim()
+                unit_in(self.unit.trim(), locale)
             ));
         }
         let branch = self.branch.trim();
@@ -184,6 +184,43 @@ impl Product {
         line.push('.');
         line
     }
+}
+
+/// Units of sale in Spanish and English, so a price line reads in one language.
+const UNITS: &[(&str, &str)] = &[
+    ("funda", "bag"),
+    ("saco", "sack"),
+    ("unidad", "unit"),
+    ("galón", "gallon"),
+    ("galon", "gallon"),
+    ("cubeta", "bucket"),
+    ("caja", "box"),
+    ("rollo", "roll"),
+    ("plancha", "sheet"),
+    ("libra", "pound"),
+    ("kilo", "kilo"),
+    ("metro", "meter"),
+    ("pie", "foot"),
+    ("lata", "can"),
+    ("juego", "set"),
+    ("par", "pair"),
+    ("paquete", "pack"),
+    ("docena", "dozen"),
+    ("tubo", "tube"),
+    ("litro", "liter"),
+    ("quintal", "hundredweight"),
+    ("yarda", "yard"),
+];
+
+/// `unit` in `locale` when it is a known unit of the other language; as written otherwise.
+pub fn unit_in(unit: &str, locale: Locale) -> String {
+    let lower = unit.to_lowercase();
+    let found = UNITS.iter().find_map(|(es, en)| match locale {
+        Locale::En if *es == lower => Some(*en),
+        Locale::Es if *en == lower => Some(*es),
+        Locale::Es | Locale::En => None,
+    });
+    found.map_or_else(|| unit.to_owned(), str::to_owned)
 }
 
 /// An amount as a customer reads it: `RD$5,650`, `US$12.50`, `€3`, `MXN 120`.

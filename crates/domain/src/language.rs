@@ -53,6 +53,146 @@ pub fn detect(text: &str) -> Option<Locale> {
     }
 }
 
+/// Distinctive words of the languages customers most often write in besides Spanish and
+/// English (words Spanish also uses, like "de" or "para", are left out).
+const FOREIGN_MARKERS: &[(&str, &[&str])] = &[
+    (
+        "Portuguese",
+        &[
+            "voce", "voces", "nao", "obrigado", "obrigada", "quanto", "custa", "tem", "uma", "um",
+            "loja", "aqui", "onde", "vcs", "preciso", "gostaria", "esta", "sao", "entrega", "ola",
+            "bom", "dia", "tudo", "bem", "qual", "fica", "meu", "minha", "com", "em", "na", "no",
+            "do", "da", "o", "os",
+        ],
+    ),
+    (
+        "French",
+        &[
+            "le",
+            "les",
+            "est",
+            "et",
+            "je",
+            "vous",
+            "combien",
+            "coute",
+            "bonjour",
+            "merci",
+            "avez",
+            "une",
+            "des",
+            "du",
+            "avec",
+            "ou",
+            "quel",
+            "quelle",
+            "ce",
+            "cette",
+            "pouvez",
+            "magasin",
+            "livraison",
+            "ciment",
+            "gris",
+            "prix",
+            "il",
+            "nous",
+            "pas",
+            "oui",
+        ],
+    ),
+    (
+        "German",
+        &[
+            "der", "die", "das", "ist", "und", "nicht", "ich", "sie", "wie", "viel", "was",
+            "haben", "wir", "bitte", "danke", "ein", "eine", "kostet", "mit", "fur", "heute",
+            "guten", "tag", "zement", "wann", "geoffnet", "ihr", "ihnen", "bei", "gibt", "es",
+        ],
+    ),
+    (
+        "Italian",
+        &[
+            "il",
+            "lo",
+            "gli",
+            "sono",
+            "quanto",
+            "costa",
+            "grazie",
+            "buongiorno",
+            "avete",
+            "dove",
+            "che",
+            "cemento",
+            "grigio",
+            "negozio",
+            "posso",
+            "vorrei",
+            "questo",
+            "quando",
+            "aperto",
+            "ciao",
+            "di",
+            "per",
+        ],
+    ),
+    (
+        "Dutch",
+        &[
+            "het",
+            "een",
+            "is",
+            "hoeveel",
+            "kost",
+            "jullie",
+            "wij",
+            "ik",
+            "niet",
+            "dank",
+            "goedemorgen",
+            "hebben",
+            "waar",
+            "wanneer",
+            "open",
+            "van",
+            "voor",
+        ],
+    ),
+];
+
+/// The language of a message in a language the bot does not speak ("Wie viel kostet der
+/// Zement?" → `German`), when that is clear. A script other than Latin says so at once
+/// (Cyrillic, Arabic, Chinese…); in Latin script, at least two distinctive words of one language
+/// and more of them than of Spanish or English. WhatsApp Spanish (no accents, "q", "pa") must
+/// never land here, so a doubt leaves the message to the bot's own languages.
+pub fn detect_foreign(text: &str) -> Option<&'static str> {
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    if letters >= 4
+        && let Some(script) = whatlang::detect_script(text)
+        && script != whatlang::Script::Latin
+    {
+        return Some(
+            whatlang::detect(text).map_or("another language", |info| info.lang().eng_name()),
+        );
+    }
+    let words = words(text);
+    if words.len() < 3 {
+        return None;
+    }
+    let count = |markers: &[&str]| {
+        words
+            .iter()
+            .filter(|w| markers.contains(&w.as_str()))
+            .count()
+    };
+    let ours = count(SPANISH_MARKERS).max(count(ENGLISH_MARKERS));
+    FOREIGN_MARKERS
+        .iter()
+        .map(|(name, markers)| (*name, count(markers)))
+        .filter(|(_, n)| *n >= 2 && *n > ours)
+        .max_by_key(|(_, n)| *n)
+        .map(|(name, _)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +214,38 @@ mod tests {
             "thanks",
         ] {
             assert_eq!(detect(en), Some(Locale::En), "{en}");
+        }
+    }
+
+    #[test]
+    fn other_languages_are_named_and_whatsapp_spanish_is_not_one() {
+        assert_eq!(
+            detect_foreign("Wie viel kostet der Zement bei Ihnen heute?"),
+            Some("German")
+        );
+        assert_eq!(
+            detect_foreign("Quanto custa o cimento cinza aqui na loja?"),
+            Some("Portuguese")
+        );
+        assert_eq!(
+            detect_foreign("Bonjour, combien coûte le ciment gris?"),
+            Some("French")
+        );
+        assert_eq!(detect_foreign("Сколько стоит цемент?"), Some("Russian"));
+        for ours in [
+            "How much is the gray cement?",
+            "a q hora abren los domingo",
+            "tienen varilla de 3/8 pa entrega",
+            "hola",
+            "ok",
+        ] {
+            assert_eq!(detect_foreign(ours), None, "{ours}");
+        }
+        let gold = include_str!("../../../tests/data/gold-demo-es.jsonl");
+        for line in gold.lines() {
+            let question = line.split("\"question\": \"").nth(1).unwrap_or_default();
+            let question = question.split('"').next().unwrap_or_default();
+            assert_eq!(detect_foreign(question), None, "{question}");
         }
     }
 
