@@ -103,6 +103,16 @@ pub fn small_talk(text: &str) -> Option<SmallTalk> {
 }
 
 const HUMAN_WORDS: &[&str] = &[
+    "gerente",
+    "supervisor",
+    "supervisora",
+    "encargado",
+    "encargada",
+    "dueno",
+    "duena",
+    "manager",
+    "owner",
+    "advisor",
     "agente",
     "agentes",
     "humano",
@@ -174,6 +184,14 @@ const EMERGENCY_WORDS: &[&str] = &[
     "dangerous",
     "electrocuto",
     "electrocutado",
+    "inundando",
+    "inundacion",
+    "flooding",
+    "chispas",
+    "sparking",
+    "choco",
+    "chocaron",
+    "crashed",
 ];
 const EMERGENCY_PHRASES: &[&[&str]] = &[
     &["fuga", "de", "gas"],
@@ -181,6 +199,7 @@ const EMERGENCY_PHRASES: &[&[&str]] = &[
     &["leaking", "gas"],
     &["se", "esta", "inundando"],
     &["on", "fire"],
+    &["hit", "my", "car"],
 ];
 
 /// Whether the message reports an emergency (an accident, a gas leak, a fire): a person should

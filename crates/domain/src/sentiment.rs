@@ -9,8 +9,6 @@
 //! intensifiers ("muy", "super", "really"), and emphasis from exclamation marks and capitals.
 //! Its accuracy is measured on a labelled set in the tests, not assumed.
 
-use crate::text::words;
-
 /// Words and their weight (−4..4), accent-folded and lower-case, Spanish and English together.
 const WORDS: &[(&str, f32)] = &[
     // Spanish, negative.
@@ -56,7 +54,7 @@ const WORDS: &[(&str, f32)] = &[
     ("rota", -2.0),
     ("danado", -2.0),
     ("danada", -2.0),
-    ("defectuoso", -2.5),
+    ("defectuoso", -2.0),
     ("tarde", -1.0),
     ("retraso", -2.0),
     ("demora", -2.0),
@@ -87,6 +85,25 @@ const WORDS: &[(&str, f32)] = &[
     ("carajo", -3.0),
     ("diablo", -1.5),
     ("coño", -3.0),
+    ("estafado", -3.5),
+    ("estafada", -3.5),
+    ("estafaron", -3.5),
+    ("abuso", -3.0),
+    ("indignado", -3.5),
+    ("indignada", -3.5),
+    ("mintieron", -3.0),
+    ("enganaron", -3.0),
+    ("robaron", -3.5),
+    ("demando", -3.0),
+    ("demandar", -3.0),
+    ("desesperado", -3.0),
+    ("desesperada", -3.0),
+    ("devuelvanme", -2.5),
+    ("fraude", -4.0),
+    ("colmo", -3.0),
+    ("arrepiento", -3.0),
+    ("malisimo", -3.5),
+    ("malisima", -3.5),
     // Spanish, positive.
     ("bueno", 1.5),
     ("buena", 1.5),
@@ -145,6 +162,24 @@ const WORDS: &[(&str, f32)] = &[
     ("sucks", -3.0),
     ("joke", -1.5),
     ("disgusting", -3.5),
+    ("thieves", -3.5),
+    ("disgraceful", -3.5),
+    ("garbage", -3.0),
+    ("trash", -3.0),
+    ("irresponsible", -3.0),
+    ("lies", -3.0),
+    ("lied", -3.0),
+    ("disaster", -3.0),
+    ("cheated", -3.5),
+    ("scammed", -3.5),
+    ("incompetent", -3.5),
+    ("furious", -3.5),
+    ("desperate", -3.0),
+    ("suing", -3.0),
+    ("unbelievable", -2.5),
+    ("outrageous", -3.5),
+    ("fraud", -4.0),
+    ("regret", -3.0),
     // English, positive.
     ("good", 1.5),
     ("great", 3.0),
@@ -183,6 +218,28 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["nunca", "mas"], -3.0),
     (&["mal", "servicio"], -3.5),
     (&["pesimo", "servicio"], -4.0),
+    (&["falta", "de", "respeto"], -3.5),
+    (&["no", "aguanto"], -3.0),
+    (&["nadie", "me", "contesta"], -3.0),
+    (&["nadie", "contesta"], -3.0),
+    (&["tomando", "el", "pelo"], -3.0),
+    (&["tiran", "el", "telefono"], -3.0),
+    (&["que", "clase", "de"], -2.0),
+    (&["ya", "basta"], -2.5),
+    (&["gracias", "por", "nada"], -3.5),
+    (&["dejaron", "plantado"], -3.0),
+    (&["dejaron", "plantada"], -3.0),
+    (&["no", "me", "han", "devuelto"], -3.0),
+    (&["ahora", "mismo"], -1.0),
+    (&["fed", "up"], -3.0),
+    (&["sick", "of"], -3.0),
+    (&["can", "t", "take"], -3.0),
+    (&["ripped", "me", "off"], -3.5),
+    (&["wasting", "my", "time"], -3.0),
+    (&["thanks", "for", "nothing"], -3.5),
+    (&["money", "back"], -2.0),
+    (&["right", "now"], -1.0),
+    (&["filing", "a", "complaint"], -3.0),
     (&["muy", "mal"], -3.0),
     (&["still", "waiting"], -3.0),
     (&["been", "waiting"], -2.5),
@@ -214,7 +271,16 @@ const INTENSIFIERS: &[&str] = &[
 
 /// The sentiment of `text`, −1 (furious) to 1 (delighted); 0 when nothing in it carries any.
 pub fn score(text: &str) -> f32 {
-    let words = words(text);
+    // Words, each with its clause: a negation reaches forward only within its own clause
+    // ("me dejaron sin agua, terrible" is not "not terrible").
+    let mut words = Vec::new();
+    let mut clauses = Vec::new();
+    for (n, clause) in text.split([',', '.', ';', ':', '!', '?', '\n']).enumerate() {
+        for word in crate::text::words(clause) {
+            words.push(word);
+            clauses.push(n);
+        }
+    }
     let mut total = 0.0f32;
     let mut covered = vec![false; words.len()];
     for (phrase, weight) in PHRASES {
@@ -238,8 +304,9 @@ pub fn score(text: &str) -> f32 {
         let Some(&(_, weight)) = WORDS.iter().find(|(w, _)| w == word) else {
             continue;
         };
-        let before = &words[i.saturating_sub(3)..i];
-        let negated = before.iter().any(|w| NEGATIONS.contains(&w.as_str()));
+        let from = i.saturating_sub(3);
+        let negated =
+            (from..i).any(|j| clauses[j] == clauses[i] && NEGATIONS.contains(&words[j].as_str()));
         let boosted = i > 0 && INTENSIFIERS.contains(&words[i - 1].as_str());
         let mut value = if boosted { weight * 1.3 } else { weight };
         if negated {
@@ -248,14 +315,19 @@ pub fn score(text: &str) -> f32 {
         }
         total += value;
     }
+    // Shouting with repeated question or exclamation marks and no kind word reads as anger
+    // ("WHERE IS MY ORDER???").
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let shouting = letters.len() >= 8
+        && letters.iter().filter(|c| c.is_uppercase()).count() * 10 >= letters.len() * 7;
+    if shouting && total <= 0.0 && (text.contains("??") || text.contains("!!")) {
+        total -= 2.0;
+    }
     if total == 0.0 {
         return 0.0;
     }
     // Emphasis: exclamation marks and shouting make a feeling stronger, not different.
     let exclamations = text.matches('!').count().min(3) as f32;
-    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
-    let shouting = letters.len() >= 8
-        && letters.iter().filter(|c| c.is_uppercase()).count() * 10 >= letters.len() * 7;
     let emphasis = 1.0 + 0.1 * exclamations + if shouting { 0.3 } else { 0.0 };
     let raw = total * emphasis;
     // VADER's normalization: x / sqrt(x² + α), α = 15.
