@@ -51,6 +51,8 @@ struct Outcome {
     rank: Option<usize>,
     /// Each candidate's keyword coverage and dense similarity.
     signals: Vec<(f32, Option<f32>)>,
+    /// Whether each candidate is in another language than the question.
+    crosses: Vec<bool>,
     /// Whether any candidate was relevant (≥ 0.5) at the configured calibration.
     answered: bool,
     elapsed: Duration,
@@ -129,6 +131,7 @@ impl Bench {
         let calibration = DenseCalibration {
             baseline: settings.knowledge.dense_baseline,
             gain: settings.knowledge.dense_gain,
+            cross_baseline: settings.knowledge.dense_cross_baseline,
         };
         let embedder = atiende_bootstrap::embedder(&settings.knowledge)
             .unwrap()
@@ -220,6 +223,15 @@ impl Bench {
                 outcomes.push(Outcome {
                     rank,
                     signals: results.iter().map(|r| (r.coverage, r.similarity)).collect(),
+                    crosses: results
+                        .iter()
+                        .map(|r| {
+                            atiende_app::knowledge::crosses_languages(
+                                atiende_domain::language::detect(&q.text),
+                                &r.passage,
+                            )
+                        })
+                        .collect(),
                     answered: results.iter().any(|r| r.relevance >= 0.5),
                     elapsed,
                 });
@@ -288,11 +300,33 @@ fn dont_know(
 /// The hybrid "don't know" rule with the dense baseline at `t` (the configured gain): no
 /// candidate reaches relevance 0.5.
 fn says_no_at(t: f32, gain: f32) -> impl Fn(&Outcome) -> bool {
-    let c = DenseCalibration { baseline: t, gain };
+    let c = DenseCalibration {
+        baseline: t,
+        gain,
+        cross_baseline: 1.0,
+    };
     move |o: &Outcome| {
         o.signals
             .iter()
             .all(|(cov, sim)| c.relevance(*cov, *sim) < 0.5)
+    }
+}
+
+/// The full rule with the cross-language baseline at `cross` (the configured baseline and gain).
+fn says_no_across(c: DenseCalibration, cross: f32) -> impl Fn(&Outcome) -> bool {
+    let c = DenseCalibration {
+        cross_baseline: cross,
+        ..c
+    };
+    move |o: &Outcome| {
+        o.signals.iter().zip(&o.crosses).all(|((cov, sim), x)| {
+            let r = if *x {
+                c.relevance_across(*cov, *sim)
+            } else {
+                c.relevance(*cov, *sim)
+            };
+            r < 0.5
+        })
     }
 }
 
@@ -478,9 +512,26 @@ async fn clinc150(bench: &Bench, data: &Path) {
 }
 
 async fn gold(bench: &Bench) {
-    println!("Spanish gold set (demo tenant)");
+    gold_set(
+        bench,
+        "Spanish gold set (demo tenant)",
+        "gold-demo-es.jsonl",
+    )
+    .await;
+    gold_set(
+        bench,
+        "English questions over the Spanish demo tenant",
+        "gold-demo-en.jsonl",
+    )
+    .await;
+}
+
+async fn gold_set(bench: &Bench, title: &str, file: &str) {
+    println!("{title}");
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/gold-demo-es.jsonl"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(file),
     )
     .unwrap();
     let qs: Vec<Question> = text
@@ -522,6 +573,20 @@ async fn gold(bench: &Bench) {
             .count();
         println!(
             "    {t:.2}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{}",
+            qs.iter().filter(|q| !q.expect.is_empty()).count()
+        );
+    }
+    println!("  don't-know by cross-language baseline (others as configured):");
+    for t in [0.76, 0.765, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80] {
+        let says_no = says_no_across(bench.calibration, t);
+        let (p, r, f1) = dont_know(&qs, &outcomes["hybrid"], &says_no);
+        let answered_right = qs
+            .iter()
+            .zip(&outcomes["hybrid"])
+            .filter(|(q, o)| !q.expect.is_empty() && o.rank == Some(1) && !says_no(o))
+            .count();
+        println!(
+            "    {t:.3}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{}",
             qs.iter().filter(|q| !q.expect.is_empty()).count()
         );
     }

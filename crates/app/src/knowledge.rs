@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use atiende_domain::{
-    TenantId, ValidationError,
+    Locale, TenantId, ValidationError,
     knowledge::Passage,
+    language,
     retrieval::{DenseCalibration, rrf},
 };
 use atiende_ports::{
@@ -126,6 +127,21 @@ pub struct Retrieved {
     /// 0–1, comparable across questions: its coverage, raised by its similarity
     /// ([`DenseCalibration`]); at 0.5 and above the passage answers the question.
     pub relevance: f32,
+}
+
+/// Whether a question asked in `asked_in` crosses languages to reach `passage`: the passage is
+/// clearly in another language, or the question is in English and the passage is not clearly
+/// English (a Spanish catalog row such as "Esmeriladora angular 4-1/2\" 850W" says little).
+pub fn crosses_languages(asked_in: Option<Locale>, passage: &Passage) -> bool {
+    let text = match &passage.product {
+        Some(product) => product.name.as_str(),
+        None => passage.text.as_str(),
+    };
+    match (asked_in, language::detect(text)) {
+        (Some(question), Some(passage)) => question != passage,
+        (Some(Locale::En), None) => true,
+        (Some(Locale::Es) | None, None) | (None, Some(_)) => false,
+    }
 }
 
 /// Ingests and searches tenants' knowledge.
@@ -394,6 +410,7 @@ impl KnowledgeService {
                 );
             }
         }
+        let asked_in = language::detect(query);
         if let (Some(dense), Some(vector), false) =
             (&self.dense, vector, mode == SearchMode::Keyword)
         {
@@ -422,9 +439,15 @@ impl KnowledgeService {
                     });
                 entry.dense_rank = Some(i + 1);
                 entry.similarity = Some(hit.similarity);
-                entry.relevance = dense
-                    .calibration
-                    .relevance(entry.coverage, entry.similarity);
+                entry.relevance = if crosses_languages(asked_in, &entry.passage) {
+                    dense
+                        .calibration
+                        .relevance_across(entry.coverage, entry.similarity)
+                } else {
+                    dense
+                        .calibration
+                        .relevance(entry.coverage, entry.similarity)
+                };
             }
         }
         let mut results: Vec<Retrieved> = found

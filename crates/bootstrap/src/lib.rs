@@ -649,6 +649,7 @@ async fn knowledge_service(
             calibration: DenseCalibration {
                 baseline: settings.dense_baseline,
                 gain: settings.dense_gain,
+                cross_baseline: settings.dense_cross_baseline,
             },
         });
     }

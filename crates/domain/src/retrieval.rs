@@ -37,6 +37,10 @@ pub struct DenseCalibration {
     pub baseline: f32,
     /// Relevance added per unit of similarity above the baseline.
     pub gain: f32,
+    /// The baseline when question and passage are in different languages. Keyword coverage is
+    /// near zero across languages and cross-lingual similarities run lower, so there similarity
+    /// alone decides, against a baseline of its own (calibrated on `gold-demo-en.jsonl`).
+    pub cross_baseline: f32,
 }
 
 impl DenseCalibration {
@@ -45,6 +49,14 @@ impl DenseCalibration {
     pub fn relevance(&self, coverage: f32, similarity: Option<f32>) -> f32 {
         let boost = similarity.map_or(0.0, |s| (self.gain * (s - self.baseline)).max(0.0));
         (coverage + boost).clamp(0.0, 1.0)
+    }
+
+    /// [`DenseCalibration::relevance`] for a question in another language than the passage:
+    /// the higher of that and similarity alone against [`DenseCalibration::cross_baseline`].
+    pub fn relevance_across(&self, coverage: f32, similarity: Option<f32>) -> f32 {
+        let alone = similarity.map_or(0.0, |s| self.gain * (s - self.cross_baseline));
+        self.relevance(coverage, similarity)
+            .max(alone.clamp(0.0, 1.0))
     }
 }
 
@@ -66,6 +78,7 @@ mod tests {
         let c = DenseCalibration {
             baseline: 0.835,
             gain: 10.0,
+            cross_baseline: 0.77,
         };
         // Below the baseline, or without a dense score, relevance is the coverage.
         assert_eq!(c.relevance(0.6, Some(0.70)), 0.6);
@@ -77,5 +90,10 @@ mod tests {
         // A close paraphrase answers on meaning alone.
         assert!(c.relevance(0.0, Some(0.89)) >= 0.5);
         assert_eq!(c.relevance(0.9, Some(0.95)), 1.0);
+        // Across languages similarity alone decides, at its own baseline.
+        assert!(c.relevance_across(0.0, Some(0.82)) >= 0.5);
+        assert!(c.relevance_across(0.0, Some(0.80)) < 0.5);
+        assert_eq!(c.relevance_across(0.0, None), 0.0);
+        assert_eq!(c.relevance_across(0.6, Some(0.70)), 0.6);
     }
 }

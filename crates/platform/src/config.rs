@@ -661,6 +661,9 @@ pub struct KnowledgeSettings {
     /// Relevance added per unit of similarity above the baseline (a passage sharing no word with
     /// the question answers at `baseline + 0.5 / gain`).
     pub dense_gain: f32,
+    /// The baseline when the question's language differs from the passage's: similarity alone
+    /// decides there (keyword coverage is near zero across languages).
+    pub dense_cross_baseline: f32,
     /// The embeddings endpoint, for `embedder = "openai"`.
     pub openai: EmbeddingsApi,
     /// Where the indexes live.
@@ -677,6 +680,7 @@ impl Default for KnowledgeSettings {
             embedding_threads: 1,
             dense_baseline: 0.835,
             dense_gain: 10.0,
+            dense_cross_baseline: 0.77,
             openai: EmbeddingsApi::default(),
             index: IndexChoice::Embedded,
             qdrant: QdrantServer::default(),
@@ -917,6 +921,12 @@ impl Settings {
         if !(-1.0..=1.0).contains(&self.knowledge.dense_baseline) {
             return Err(invalid(
                 "knowledge.dense_baseline",
+                "must be between -1 and 1",
+            ));
+        }
+        if !(-1.0..=1.0).contains(&self.knowledge.dense_cross_baseline) {
+            return Err(invalid(
+                "knowledge.dense_cross_baseline",
                 "must be between -1 and 1",
             ));
         }
