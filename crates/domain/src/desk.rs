@@ -100,12 +100,34 @@ impl Agent {
 /// Everything a person taking over needs, so nobody asks the customer to repeat themselves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandoffPacket {
+    /// The packet's format: [`PACKET_VERSION`] for packets written now; 1 (the default) for
+    /// packets written before sentiment, intent and lead were added.
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// The ticket the customer was given.
     pub ticket: TicketNumber,
     /// Why the bot stepped back.
     pub reason: HandoffReason,
-    /// The customer's last questions, in their words.
+    /// What the conversation is about: the model's rolling summary when it wrote one, otherwise
+    /// the customer's latest informative messages, in their words.
     pub summary: String,
+    /// Who wrote the summary.
+    #[serde(default)]
+    pub summary_by: SummarySource,
+    /// The customer's mood in their latest message (−1..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<f32>,
+    /// How the mood moved over the latest messages (the latest minus the earliest of the last
+    /// three): negative is getting worse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment_trend: Option<f32>,
+    /// What the customer wants (`estado_de_cuenta`, `cotizacion`, `producto`, the model's
+    /// reading…), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// The lead fields the customer gave.
+    #[serde(default, skip_serializing_if = "crate::turn::LeadFields::is_empty")]
+    pub lead: crate::turn::LeadFields,
     /// The customer.
     pub contact: Contact,
     /// The channel they write on.
@@ -121,6 +143,24 @@ pub struct HandoffPacket {
     pub referral: Option<crate::Referral>,
 }
 
+/// The handoff packet's current format.
+pub const PACKET_VERSION: u32 = 2;
+
+fn first_version() -> u32 {
+    1
+}
+
+/// Who wrote a packet's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummarySource {
+    /// The language model's rolling summary.
+    Model,
+    /// The customer's latest informative messages, quoted.
+    #[default]
+    Extractive,
+}
+
 impl HandoffPacket {
     /// The packet for `conversation` as it stands.
     pub fn from_conversation(
@@ -130,18 +170,18 @@ impl HandoffPacket {
         locale: Locale,
         now: DateTime<Utc>,
     ) -> Self {
-        let customer: Vec<&str> = conversation
-            .turns
-            .iter()
-            .filter(|t| t.author == Author::Customer && !t.text.trim().is_empty())
-            .map(|t| t.text.as_str())
-            .collect();
-        let summary = customer[customer.len().saturating_sub(SUMMARY_TURNS)..].join(" / ");
+        let (summary, summary_by) = Self::summary_of(conversation);
         let start = conversation.turns.len().saturating_sub(PACKET_TURNS);
         Self {
+            version: PACKET_VERSION,
             ticket,
             reason,
             summary,
+            summary_by,
+            sentiment: conversation.latest_sentiment(),
+            sentiment_trend: conversation.sentiment_trend(),
+            intent: conversation.latest_intent(),
+            lead: conversation.lead.clone(),
             contact: conversation.contact.clone(),
             channel: conversation.channel,
             locale,
@@ -151,10 +191,19 @@ impl HandoffPacket {
         }
     }
 
+    /// What the conversation is about, and who said so: the model's rolling summary when it
+    /// wrote one, otherwise the customer's latest informative messages.
+    pub fn summary_of(conversation: &Conversation) -> (String, SummarySource) {
+        match &conversation.summary {
+            Some(summary) if !summary.trim().is_empty() => (summary.clone(), SummarySource::Model),
+            _ => (extractive_summary(conversation), SummarySource::Extractive),
+        }
+    }
+
     /// The packet as plain text, for desks that take a note (a Chatwoot private note).
     pub fn render_note(&self) -> String {
         let mut note = format!(
-            "Ticket {} · reason: {} · language: {}\nCustomer: {}\nSummary: {}\n\nTranscript:",
+            "Ticket {} · reason: {} · language: {}\nCustomer: {}\nSummary: {}",
             self.ticket,
             self.reason.as_str(),
             self.locale.as_str(),
@@ -165,6 +214,37 @@ impl HandoffPacket {
                 &self.summary
             },
         );
+        if let Some(sentiment) = self.sentiment {
+            note.push_str(&format!("\nMood: {sentiment:+.2}"));
+            if let Some(trend) = self.sentiment_trend {
+                let word = if trend <= -0.3 {
+                    "getting worse"
+                } else if trend >= 0.3 {
+                    "getting better"
+                } else {
+                    "steady"
+                };
+                note.push_str(&format!(" ({word}, {trend:+.2} over the last messages)"));
+            }
+        }
+        if let Some(intent) = &self.intent {
+            note.push_str(&format!("\nWants: {intent}"));
+        }
+        let lead = &self.lead;
+        let fields: Vec<String> = [
+            ("name", &lead.name),
+            ("e-mail", &lead.email),
+            ("company", &lead.company),
+            ("area", &lead.interest_area),
+            ("need", &lead.problem_statement),
+        ]
+        .iter()
+        .filter_map(|(label, value)| value.as_ref().map(|v| format!("{label}: {v}")))
+        .collect();
+        if !fields.is_empty() {
+            note.push_str(&format!("\nLead: {}", fields.join(" · ")));
+        }
+        note.push_str("\n\nTranscript:");
         for turn in &self.transcript {
             let who = match turn.author {
                 Author::Customer => "customer",
@@ -180,6 +260,19 @@ impl HandoffPacket {
         }
         note
     }
+}
+
+/// The customer's latest informative messages (not greetings, thanks, yes or no), in their
+/// words: the summary when no model wrote one.
+fn extractive_summary(conversation: &Conversation) -> String {
+    let informative: Vec<&str> = conversation
+        .turns
+        .iter()
+        .filter(|t| t.author == Author::Customer && !t.text.trim().is_empty())
+        .map(|t| t.text.trim())
+        .filter(|t| crate::intent::small_talk(t).is_none() && crate::intent::yes_or_no(t).is_none())
+        .collect();
+    informative[informative.len().saturating_sub(SUMMARY_TURNS)..].join(" / ")
 }
 
 /// What an agent did.
@@ -329,6 +422,8 @@ mod tests {
             packet.summary,
             "question 25 / question 26 / question 27 / question 28 / question 29"
         );
+        assert_eq!(packet.version, PACKET_VERSION);
+        assert_eq!(packet.summary_by, SummarySource::Extractive);
         let note = packet.render_note();
         assert!(note.contains(ticket.as_str()) && note.contains("customer_requested"));
         assert!(note.contains("customer: question 29") && note.contains("bot: bot 29"));

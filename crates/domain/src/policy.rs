@@ -98,6 +98,57 @@ impl Conversation {
         }
     }
 
+    /// The sentiment of the customer's latest message: the latest turn trace's reading, or the
+    /// lexicon's.
+    pub fn latest_sentiment(&self) -> Option<f32> {
+        let latest = self
+            .turns
+            .iter()
+            .rev()
+            .find(|t| t.author == crate::conversation::Author::Customer)?;
+        let traced = self
+            .traces
+            .last()
+            .filter(|t| t.at.is_some_and(|at| at >= latest.at))
+            .and_then(|t| t.sentiment);
+        Some(traced.unwrap_or_else(|| sentiment::score(&latest.text)))
+    }
+
+    /// How the customer's mood moved over their last [`TREND_MESSAGES`] messages (latest minus
+    /// earliest; negative is worse), when there are at least two.
+    pub fn sentiment_trend(&self) -> Option<f32> {
+        let scores: Vec<f32> = self
+            .turns
+            .iter()
+            .rev()
+            .filter(|t| t.author == crate::conversation::Author::Customer && !t.text.is_empty())
+            .take(TREND_MESSAGES)
+            .map(|t| sentiment::score(&t.text))
+            .collect();
+        (scores.len() >= 2).then(|| scores[0] - scores[scores.len() - 1])
+    }
+
+    /// What the customer wants, as last read: the model's intent when it ran on the latest
+    /// turn, otherwise what their latest messages ask for.
+    pub fn latest_intent(&self) -> Option<String> {
+        if let Some(intent) = self.traces.last().and_then(|t| t.intent.clone()) {
+            return Some(intent);
+        }
+        let latest: Vec<&str> = self
+            .turns
+            .iter()
+            .rev()
+            .filter(|t| t.author == crate::conversation::Author::Customer)
+            .take(3)
+            .map(|t| t.text.as_str())
+            .collect();
+        // A request ("cotízame…") says more than a cue word ("hay", "tienen") after it.
+        [true, false]
+            .into_iter()
+            .find_map(|strong| latest.iter().find_map(|t| offline_intent(t, strong)))
+            .map(str::to_owned)
+    }
+
     /// The customer's mood, `latest` being their newest message (already recorded).
     pub fn mood(&self, latest: &str) -> Mood {
         let now = sentiment::score(latest);
@@ -117,6 +168,23 @@ impl Conversation {
             falling,
             urgent: intent::is_emergency(latest),
         }
+    }
+}
+
+/// What a message asks for, read without a model: requests and emergencies (`strong`), or a
+/// price or stock cue.
+fn offline_intent(text: &str, strong: bool) -> Option<&'static str> {
+    use crate::skill::{Request, recognize};
+    if !strong {
+        return intent::asks_price_or_stock(text).then_some("producto");
+    }
+    match recognize(text) {
+        Some(Request::AccountStatus { .. }) => Some("estado_de_cuenta"),
+        Some(Request::Quote { .. }) => Some("cotizacion"),
+        Some(Request::Contact) => Some("contacto"),
+        None if intent::wants_human(text) => Some("pide_persona"),
+        None if intent::is_emergency(text) => Some("emergencia"),
+        None => None,
     }
 }
 
@@ -211,6 +279,37 @@ mod tests {
         }
         let mood = c.mood("¿a qué hora abren?");
         assert!(!mood.falling && !mood.calls_for_person(-0.5), "{mood:?}");
+    }
+
+    #[test]
+    fn the_packet_reads_mood_trend_and_intent_without_a_model() {
+        let mut c = conversation();
+        say(&mut c, 1, "Hola, buenas tardes");
+        say(&mut c, 2, "excelente, muchas gracias");
+        say(
+            &mut c,
+            3,
+            "necesito una cotizacion de 300 fundas de cemento",
+        );
+        say(&mut c, 4, "hay un problema con la factura");
+        assert!(c.latest_sentiment().is_some_and(|s| s < 0.0));
+        assert!(c.sentiment_trend().is_some_and(|t| t < -0.5));
+        assert_eq!(c.latest_intent().as_deref(), Some("cotizacion"));
+        let packet = crate::HandoffPacket::from_conversation(
+            &c,
+            crate::HandoffReason::NegativeSentiment,
+            crate::TicketNumber::for_handoff(&c.id, "x"),
+            crate::Locale::Es,
+            Utc::now(),
+        );
+        // Greetings are not what the conversation is about.
+        assert_eq!(
+            packet.summary,
+            "necesito una cotizacion de 300 fundas de cemento / hay un problema con la factura"
+        );
+        let note = packet.render_note();
+        assert!(note.contains("getting worse"), "{note}");
+        assert!(note.contains("Wants: cotizacion"), "{note}");
     }
 
     #[test]

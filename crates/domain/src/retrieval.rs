@@ -78,7 +78,7 @@ mod tests {
         let c = DenseCalibration {
             baseline: 0.835,
             gain: 10.0,
-            cross_baseline: 0.77,
+            cross_baseline: 0.765,
         };
         // Below the baseline, or without a dense score, relevance is the coverage.
         assert_eq!(c.relevance(0.6, Some(0.70)), 0.6);

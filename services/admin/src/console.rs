@@ -27,7 +27,7 @@ use actix_web::{
     cookie::{Cookie, SameSite},
     web,
 };
-use atiende_domain::{Author, Channel, ContactIdentity, Conversation, DeskAction};
+use atiende_domain::{Channel, ContactIdentity, Conversation, DeskAction, HandoffPacket};
 use atiende_platform::{ApiError, http::header_str};
 use atiende_ports::AgentAccount;
 use serde::Deserialize;
@@ -223,36 +223,20 @@ async fn conversation(
     })))
 }
 
-/// What the agent needs on top when taking over: why, a summary, how the customer feels and
-/// what they want. The model's rolling summary and its last reading when it ran; otherwise the
-/// customer's latest messages and the offline sentiment score of the last one.
+/// What the agent needs on top when taking over: the handoff packet's reading of the
+/// conversation as it stands now — why, a summary (the model's rolling one, or the customer's
+/// latest informative messages), the mood and its trend, what they want, the lead fields.
 fn packet(c: &Conversation) -> serde_json::Value {
-    let said: Vec<&str> = c
-        .turns
-        .iter()
-        .filter(|t| t.author == Author::Customer)
-        .map(|t| t.text.as_str())
-        .collect();
-    let trace = c.traces.last();
-    let summary = c.summary.clone().unwrap_or_else(|| {
-        said.iter()
-            .rev()
-            .take(3)
-            .rev()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" · ")
-    });
-    let sentiment = trace
-        .and_then(|t| t.sentiment)
-        .or_else(|| said.last().map(|t| atiende_domain::sentiment::score(t)));
+    let (summary, summary_by) = HandoffPacket::summary_of(c);
     json!({
+        "version": atiende_domain::desk::PACKET_VERSION,
         "reason": c.handoff_reason,
         "ticket": c.ticket,
         "summary": summary,
-        "summary_by": if c.summary.is_some() { "model" } else { "latest_messages" },
-        "sentiment": sentiment,
-        "intent": trace.and_then(|t| t.intent.clone()),
+        "summary_by": summary_by,
+        "sentiment": c.latest_sentiment(),
+        "sentiment_trend": c.sentiment_trend(),
+        "intent": c.latest_intent(),
         "lead": c.lead,
         "handoff_at": c.handoff_at,
     })
