@@ -53,6 +53,8 @@ struct Outcome {
     signals: Vec<(f32, Option<f32>)>,
     /// Whether each candidate is in another language than the question.
     crosses: Vec<bool>,
+    /// Each candidate, for offline analysis (`GOLD_DUMP`).
+    dump: Vec<serde_json::Value>,
     /// Whether any candidate was relevant (≥ 0.5) at the configured calibration.
     answered: bool,
     elapsed: Duration,
@@ -199,6 +201,7 @@ impl Bench {
         let knowledge = &self.infra.knowledge().unwrap();
         knowledge.ensure_fresh(tenant).await.unwrap();
         let vectors = self.query_vectors(questions).await;
+        let written_in = knowledge.knowledge_language(tenant).await.unwrap();
         let mut out = HashMap::new();
         for mode in MODES {
             let mut outcomes = Vec::with_capacity(questions.len());
@@ -223,13 +226,18 @@ impl Bench {
                 outcomes.push(Outcome {
                     rank,
                     signals: results.iter().map(|r| (r.coverage, r.similarity)).collect(),
-                    crosses: results
+                    crosses: vec![
+                        atiende_app::knowledge::crosses_languages(
+                            atiende_domain::language::detect(&q.text),
+                            written_in,
+                        );
+                        results.len()
+                    ],
+                    dump: results
                         .iter()
                         .map(|r| {
-                            atiende_app::knowledge::crosses_languages(
-                                atiende_domain::language::detect(&q.text),
-                                &r.passage,
-                            )
+                            serde_json::json!({"label": label(r), "cov": r.coverage, "sim": r.similarity,
+                                "product": r.passage.product.is_some(), "dense_rank": r.dense_rank, "fused": r.fused})
                         })
                         .collect(),
                     answered: results.iter().any(|r| r.relevance >= 0.5),
@@ -589,6 +597,20 @@ async fn gold_set(bench: &Bench, title: &str, file: &str) {
             "    {t:.3}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{}",
             qs.iter().filter(|q| !q.expect.is_empty()).count()
         );
+    }
+    if let Some(dir) = std::env::var_os("GOLD_DUMP") {
+        let path = PathBuf::from(dir).join(file);
+        let lines: Vec<String> = qs
+            .iter()
+            .zip(&outcomes["hybrid"])
+            .map(|(q, o)| {
+                serde_json::json!({"question": q.text, "expect": q.expect, "crosses": o.crosses.first(),
+                    "results": o.dump})
+                .to_string()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        println!("  dumped to {}", path.display());
     }
     if std::env::var_os("GOLD_VERBOSE").is_some() {
         for (q, o) in qs.iter().zip(&outcomes["hybrid"]) {

@@ -153,24 +153,54 @@ async fn a_burst_of_messages_gets_one_answer() {
 }
 
 /// The suite is written for the product's default, hybrid search (paraphrases, English
-/// questions over Spanish text), so it needs the embedding model.
+/// questions over Spanish text), so it needs the embedding model. It covers two tenants of
+/// different trades — the demo hardware store and a music distributor whose knowledge is a
+/// Markdown page and a catalog of names and prices — in Spanish and English, every skill,
+/// trigger and refusal, without a language model. The goal is 90 %.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the embedding model (infra/models.sh)"]
-async fn the_demo_tenant_passes_its_eval_suite() {
+async fn the_eval_suite_passes_nine_in_ten_without_a_model() {
     let stack = Stack::start_with(|s| {
         s.knowledge.embedder = atiende_platform::config::EmbedderChoice::E5;
     })
     .await;
-    let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/data/eval-demo.jsonl");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+    let tenant: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{data}/tenants/musica/tenant.json")).unwrap(),
+    )
+    .unwrap();
+    let (status, body) = stack
+        .admin(Method::POST, "/admin/tenants", Some(tenant))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let read = |f: &str| std::fs::read_to_string(format!("{data}/tenants/musica/{f}")).unwrap();
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            "/admin/tenants/musica/knowledge",
+            Some(json!({ "documents": [
+                { "id": "informacion", "kind": "markdown", "content": read("informacion.md") },
+                { "id": "catalogo", "kind": "catalog", "content": read("catalogo.csv") },
+            ]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let suite = format!("{data}/eval-demo.jsonl");
+    let cases = std::fs::read_to_string(&suite).unwrap().lines().count() as u32;
+    assert!(cases >= 120, "{cases} cases");
     let url = format!("http://127.0.0.1:{}", stack.running.port());
-    let args: Vec<String> = ["--url", url.as_str(), suite]
+    let args: Vec<String> = ["--url", url.as_str(), suite.as_str()]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
     let (passed, failed) = atiende::eval::run(&args, atiende_e2e::ADMIN_TOKEN)
         .await
         .unwrap();
-    assert_eq!((passed, failed), (12, 0));
+    assert_eq!(passed + failed, cases);
+    assert!(
+        passed * 10 >= cases * 9,
+        "{passed} of {cases} passed: below 90 %"
+    );
 
     // A wrong expectation fails, and says why.
     let dir = tempfile::tempdir().unwrap();

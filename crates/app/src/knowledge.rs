@@ -129,18 +129,34 @@ pub struct Retrieved {
     pub relevance: f32,
 }
 
-/// Whether a question asked in `asked_in` crosses languages to reach `passage`: the passage is
-/// clearly in another language, or the question is in English and the passage is not clearly
-/// English (a Spanish catalog row such as "Esmeriladora angular 4-1/2\" 850W" says little).
-pub fn crosses_languages(asked_in: Option<Locale>, passage: &Passage) -> bool {
-    let text = match &passage.product {
-        Some(product) => product.name.as_str(),
-        None => passage.text.as_str(),
-    };
-    match (asked_in, language::detect(text)) {
-        (Some(question), Some(passage)) => question != passage,
-        (Some(Locale::En), None) => true,
-        (Some(Locale::Es) | None, None) | (None, Some(_)) => false,
+/// Whether a question asked in `asked_in` crosses languages to reach knowledge written in
+/// `written_in` (an English question to a Spanish tenant): then keyword coverage says little,
+/// and similarity decides ([`DenseCalibration::relevance_across`]).
+pub fn crosses_languages(asked_in: Option<Locale>, written_in: Option<Locale>) -> bool {
+    matches!((asked_in, written_in), (Some(q), Some(k)) if q != k)
+}
+
+/// The language most of `passages` are written in, when one clearly dominates (two to one).
+/// Catalog rows count by their product names; at most 300 passages are read.
+fn majority_language(passages: &[Passage]) -> Option<Locale> {
+    let (mut es, mut en) = (0u32, 0u32);
+    for passage in passages.iter().take(300) {
+        let text = match &passage.product {
+            Some(product) => product.name.as_str(),
+            None => passage.text.as_str(),
+        };
+        match language::detect(text) {
+            Some(Locale::Es) => es += 1,
+            Some(Locale::En) => en += 1,
+            None => {}
+        }
+    }
+    if es > 0 && es >= 2 * en {
+        Some(Locale::Es)
+    } else if en > 0 && en >= 2 * es {
+        Some(Locale::En)
+    } else {
+        None
     }
 }
 
@@ -150,6 +166,8 @@ pub struct KnowledgeService {
     index: Arc<dyn KeywordIndex>,
     dense: Option<DenseRetrieval>,
     clock: Arc<dyn Clock>,
+    /// Each tenant's knowledge language, as of the last index build (or first search).
+    languages: std::sync::RwLock<HashMap<TenantId, Option<Locale>>>,
 }
 
 impl KnowledgeService {
@@ -164,6 +182,30 @@ impl KnowledgeService {
             index,
             dense: None,
             clock,
+            languages: std::sync::RwLock::default(),
+        }
+    }
+
+    /// The language the tenant's knowledge is written in, when one dominates: read from the
+    /// passages once per index build (a tenant that writes in two languages has none).
+    pub async fn knowledge_language(&self, tenant: &TenantId) -> Result<Option<Locale>, AppError> {
+        if let Some(known) = self
+            .languages
+            .read()
+            .ok()
+            .and_then(|m| m.get(tenant).copied())
+        {
+            return Ok(known);
+        }
+        let passages = self.store.passages(tenant).await?;
+        let language = majority_language(&passages);
+        self.remember_language(tenant, language);
+        Ok(language)
+    }
+
+    fn remember_language(&self, tenant: &TenantId, language: Option<Locale>) {
+        if let Ok(mut known) = self.languages.write() {
+            known.insert(tenant.clone(), language);
         }
     }
 
@@ -410,7 +452,14 @@ impl KnowledgeService {
                 );
             }
         }
-        let asked_in = language::detect(query);
+        let crosses = if self.dense.is_some() && mode != SearchMode::Keyword {
+            crosses_languages(
+                language::detect(query),
+                self.knowledge_language(tenant).await?,
+            )
+        } else {
+            false
+        };
         if let (Some(dense), Some(vector), false) =
             (&self.dense, vector, mode == SearchMode::Keyword)
         {
@@ -439,7 +488,7 @@ impl KnowledgeService {
                     });
                 entry.dense_rank = Some(i + 1);
                 entry.similarity = Some(hit.similarity);
-                entry.relevance = if crosses_languages(asked_in, &entry.passage) {
+                entry.relevance = if crosses {
                     dense
                         .calibration
                         .relevance_across(entry.coverage, entry.similarity)
@@ -470,6 +519,7 @@ impl KnowledgeService {
     async fn refresh_index(&self, tenant: &TenantId) -> Result<(), AppError> {
         let revision = self.store.revision(tenant).await?;
         let passages: Vec<Passage> = self.store.passages(tenant).await?;
+        self.remember_language(tenant, majority_language(&passages));
         if let Some(dense) = &self.dense {
             match self.passage_vectors(dense, tenant, &passages, None).await {
                 Ok(entries) => {

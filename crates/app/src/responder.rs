@@ -123,11 +123,18 @@ pub fn compose(
     let Some(first) = relevant.first() else {
         return Answer::NotFound;
     };
+    // A price question prefers a catalog row about as relevant as the best passage — unless
+    // the best is prose that answers fully and better ("¿qué garantía tiene el aire?" is about
+    // the warranty, not the air conditioner's price).
     let best = if prefer_products {
         relevant
             .iter()
             .find(|h| {
-                h.passage.kind == PassageKind::Product && h.relevance >= first.relevance - 0.15
+                h.passage.kind == PassageKind::Product
+                    && h.relevance >= first.relevance - 0.15
+                    && (first.passage.kind == PassageKind::Product
+                        || first.relevance < FULL_ANSWER
+                        || h.relevance >= first.relevance)
             })
             .unwrap_or(first)
     } else {

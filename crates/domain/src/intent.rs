@@ -103,15 +103,6 @@ pub fn small_talk(text: &str) -> Option<SmallTalk> {
 }
 
 const HUMAN_WORDS: &[&str] = &[
-    "gerente",
-    "supervisor",
-    "supervisora",
-    "encargado",
-    "encargada",
-    "dueno",
-    "duena",
-    "manager",
-    "owner",
     "advisor",
     "agente",
     "agentes",
@@ -128,6 +119,19 @@ const HUMAN_WORDS: &[&str] = &[
     "operator",
 ];
 const HUMAN_PHRASES: &[&[&str]] = &[
+    // "Hablar con el dueño", not "soy dueño de una tienda".
+    &["con", "el", "dueno"],
+    &["con", "la", "duena"],
+    &["con", "el", "gerente"],
+    &["con", "la", "gerente"],
+    &["con", "un", "supervisor"],
+    &["con", "el", "supervisor"],
+    &["con", "el", "encargado"],
+    &["con", "la", "encargada"],
+    &["the", "owner"],
+    &["the", "manager"],
+    &["a", "manager"],
+    &["a", "supervisor"],
     &["una", "persona"],
     &["con", "alguien"],
     &["persona", "real"],
@@ -243,13 +247,20 @@ const PRODUCT_CUES: &[&str] = &[
     "have",
 ];
 
+/// Two-word price cues: "¿a cómo está…?", "¿qué precio…?", "¿cuánto sale…?".
+const PRODUCT_PHRASES: &[&[&str]] = &[&["a", "como"], &["q", "precio"], &["que", "precio"]];
+
 /// Whether a question asks about a product's price or availability ("¿cuánto cuesta…?",
 /// "¿tienen…?"), in which case a catalog row answers it better than prose that mentions the
 /// product.
 pub fn asks_price_or_stock(text: &str) -> bool {
-    words(text)
-        .iter()
-        .any(|w| PRODUCT_CUES.contains(&w.as_str()))
+    let words = words(text);
+    words.iter().any(|w| PRODUCT_CUES.contains(&w.as_str()))
+        || PRODUCT_PHRASES.iter().any(|phrase| {
+            words
+                .windows(phrase.len())
+                .any(|window| window.iter().zip(phrase.iter()).all(|(a, b)| a == b))
+        })
 }
 
 #[cfg(test)]

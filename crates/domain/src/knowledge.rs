@@ -93,12 +93,26 @@ pub struct Passage {
 
 impl Passage {
     /// The text a keyword index should see: heading and body, so section words match too.
+    /// E-mail addresses and links are left out: their pieces are not words a customer asks by
+    /// ("ventas@elprogreso.com.do" would match "¿venden comida?" on "vend" and "com").
     pub fn searchable_text(&self) -> String {
+        let text = without_addresses(&self.text);
         match &self.heading {
-            Some(heading) => format!("{heading}: {}", self.text),
-            None => self.text.clone(),
+            Some(heading) => format!("{heading}: {text}"),
+            None => text,
         }
     }
+}
+
+/// `text` without e-mail addresses and links.
+fn without_addresses(text: &str) -> String {
+    if !text.contains('@') && !text.contains("http") && !text.contains("www.") {
+        return text.to_owned();
+    }
+    text.split(' ')
+        .filter(|w| !(w.contains('@') || w.starts_with("http") || w.starts_with("www.")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A product of a tenant's catalog.

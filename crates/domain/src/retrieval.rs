@@ -52,11 +52,12 @@ impl DenseCalibration {
     }
 
     /// [`DenseCalibration::relevance`] for a question in another language than the passage:
-    /// the higher of that and similarity alone against [`DenseCalibration::cross_baseline`].
+    /// the same sum, with similarity counted from [`DenseCalibration::cross_baseline`] (so a
+    /// passage sharing no word answers on meaning alone from `cross_baseline + 0.5 / gain`, and a
+    /// shared word such as a brand or "cement" still counts).
     pub fn relevance_across(&self, coverage: f32, similarity: Option<f32>) -> f32 {
-        let alone = similarity.map_or(0.0, |s| self.gain * (s - self.cross_baseline));
-        self.relevance(coverage, similarity)
-            .max(alone.clamp(0.0, 1.0))
+        let boost = similarity.map_or(0.0, |s| (self.gain * (s - self.cross_baseline)).max(0.0));
+        (coverage + boost).clamp(0.0, 1.0)
     }
 }
 
@@ -95,5 +96,6 @@ mod tests {
         assert!(c.relevance_across(0.0, Some(0.80)) < 0.5);
         assert_eq!(c.relevance_across(0.0, None), 0.0);
         assert_eq!(c.relevance_across(0.6, Some(0.70)), 0.6);
+        assert!(c.relevance_across(0.2, Some(0.79)) > c.relevance_across(0.0, Some(0.80)));
     }
 }

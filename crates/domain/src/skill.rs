@@ -132,6 +132,13 @@ const CONTACT_PHRASES: &[&[&str]] = &[
 ];
 const CONTACT_WORDS: &[&str] = &["contactenme", "llamenme", "escribanme"];
 
+/// Words that make a message about quotes a question, not a request ("¿cuánto dura una
+/// cotización?", "how long is a quote valid?").
+const QUOTE_QUESTION_WORDS: &[&str] = &[
+    "dura", "duran", "validez", "valida", "vence", "vencen", "tarda", "tardan", "demora",
+    "demoran", "valid", "expire", "expires", "long",
+];
+
 /// Units that make a number part of a product's size ("block de 6 pulgadas"), not a quantity.
 const SIZE_UNITS: &[&str] = &[
     "pulgada", "pulgadas", "pulg", "pulgs", "inch", "inches", "in", "kg", "kilo", "kilos", "lb",
@@ -209,7 +216,9 @@ pub fn find_account_number(text: &str) -> Option<String> {
 /// What `text` asks the business to do, if it asks anything recognizable.
 pub fn recognize(text: &str) -> Option<Request> {
     let words = words(text);
-    if words.iter().any(|w| QUOTE_WORDS.contains(&w.as_str())) {
+    if words.iter().any(|w| QUOTE_WORDS.contains(&w.as_str()))
+        && !words.iter().any(|w| QUOTE_QUESTION_WORDS.contains(&w.as_str()))
+    {
         return Some(Request::Quote {
             lines: quote_lines(text),
         });
@@ -463,6 +472,8 @@ mod tests {
                 quantity: 200.0
             }]
         );
+        assert_eq!(recognize("cuanto dura una cotizacion"), None);
+        assert_eq!(recognize("how long is a quote valid?"), None);
         assert_eq!(
             recognize("Can you send me a quote?"),
             Some(Request::Quote { lines: vec![] })

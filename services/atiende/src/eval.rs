@@ -13,7 +13,8 @@
 //! any turn handed off, `lead` at the lead fields known at the end (each expected value contained
 //! in the captured one). Each case starts a fresh conversation for its number (default: a test
 //! number derived from the case id). One line per case, then `N passed, M failed`; the exit code
-//! is 1 when any case failed, 2 when the suite could not run.
+//! is 1 when any case failed, 2 when the suite could not run. Cases may name a `category`
+//! (`precio`, `cuenta`, `animo`…): the pass rate of each is reported at the end.
 
 use std::process::ExitCode;
 
@@ -27,6 +28,10 @@ struct Case {
     id: String,
     #[serde(default)]
     tenant: Option<String>,
+    /// What the case exercises (`precio`, `cuenta`, `animo`…); the pass rate is reported per
+    /// category.
+    #[serde(default)]
+    category: Option<String>,
     #[serde(default)]
     from: Option<String>,
     turns: Vec<String>,
@@ -183,6 +188,8 @@ pub async fn run(args: &[String], token: &str) -> Option<(u32, u32)> {
     };
     let client = reqwest::Client::new();
     let (mut passed, mut failed) = (0u32, 0u32);
+    // Category → (passed, failed).
+    let mut categories: std::collections::BTreeMap<String, (u32, u32)> = Default::default();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -195,22 +202,41 @@ pub async fn run(args: &[String], token: &str) -> Option<(u32, u32)> {
                 continue;
             }
         };
+        let tally = categories
+            .entry(case.category.clone().unwrap_or_else(|| "-".to_owned()))
+            .or_default();
         match run_case(&client, &options, token, &case).await {
             Ok(problems) if problems.is_empty() => {
                 passed += 1;
+                tally.0 += 1;
                 println!("PASS {}", case.id);
             }
             Ok(problems) => {
                 failed += 1;
+                tally.1 += 1;
                 println!("FAIL {}: {}", case.id, problems.join("; "));
             }
             Err(error) => {
                 failed += 1;
+                tally.1 += 1;
                 println!("FAIL {}: {error}", case.id);
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    if categories.len() > 1 {
+        println!("by category:");
+        for (category, (p, f)) in &categories {
+            println!(
+                "  {category:<20} {p:>3}/{:<3} {:>5.1} %",
+                p + f,
+                f64::from(*p) * 100.0 / f64::from(p + f).max(1.0)
+            );
+        }
+    }
+    println!(
+        "{passed} passed, {failed} failed ({:.1} %)",
+        f64::from(passed) * 100.0 / f64::from(passed + failed).max(1.0)
+    );
     Some((passed, failed))
 }
 
