@@ -784,6 +784,24 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         notice.contains("persona") && notice.contains(case),
         "{notice}"
     );
+    // A photo with no words reaches a person on the split services too.
+    let photographer = phone(24);
+    let mut params = atiende_e2e::processes::webhook_params(&demo, &sid(24), &photographer, "");
+    params.retain(|(k, _)| k != "NumMedia");
+    params.extend(
+        [
+            ("NumMedia", "1"),
+            ("MediaContentType0", "image/jpeg"),
+            (
+                "MediaUrl0",
+                "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
+    let notice = cloud.nth_to(&photographer, 0).await;
+    assert!(notice.starts_with("Te comunico"), "{notice}");
     let built = plain(&cloud.processor.logs());
     if built.contains("Knowledge search is hybrid") {
         let builds: Vec<&str> = built
@@ -976,6 +994,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         (phone(3), 1),
         (asker.clone(), 2),
         (phone(23), 2),
+        (phone(24), 1),
         (cw_customer.clone(), 2),
         (rc_customer.clone(), 2),
     ] {

@@ -3,6 +3,7 @@
 
 use atiende_domain::{Channel, DeliveryState, TenantId};
 use atiende_e2e::{Stack, TWILIO_ACCOUNT};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
@@ -122,36 +123,42 @@ async fn a_username_only_customer_is_answered_at_their_user_id() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
-async fn a_photo_is_acknowledged_and_kept_for_a_person() {
-    let stack = Stack::start().await;
+/// A Twilio media message from `from`, with `caption` as its body.
+async fn photo(stack: &Stack, sid: &str, from: &str, caption: &str) {
+    let url = format!("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/{sid}/Media/ME1");
     let response = stack
         .twilio_webhook(
             "/webhooks/twilio/demo",
             &[
-                ("MessageSid", "MM00000000000000000000000000000104"),
+                ("MessageSid", sid),
                 ("AccountSid", TWILIO_ACCOUNT),
-                ("From", "whatsapp:+18495553030"),
+                ("From", &format!("whatsapp:{from}")),
                 ("To", "whatsapp:+14155238886"),
-                ("Body", ""),
+                ("Body", caption),
                 ("NumMedia", "1"),
                 ("MediaContentType0", "image/jpeg"),
-                (
-                    "MediaUrl0",
-                    "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM104/Media/ME1",
-                ),
+                ("MediaUrl0", &url),
             ],
         )
         .await;
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn a_bare_photo_reaches_a_person_and_a_caption_is_read_as_the_question() {
+    let stack = Stack::start().await;
+    // The photo of the broken part, with no words: a person, who sees it in the conversation.
+    photo(
+        &stack,
+        "MM00000000000000000000000000000104",
+        "+18495553030",
+        "",
+    )
+    .await;
     let sent = stack.twilio_messages(1).await;
     assert!(
-        sent[0]
-            .body
-            .as_deref()
-            .unwrap()
-            .starts_with("Recibí tu imagen"),
+        sent[0].body.as_deref().unwrap().starts_with("Te comunico"),
         "{sent:?}"
     );
     let (_, conversation) = stack
@@ -161,10 +168,47 @@ async fn a_photo_is_acknowledged_and_kept_for_a_person() {
             None,
         )
         .await;
+    assert_eq!(conversation["state"], "waiting_for_human");
+    assert_eq!(conversation["handoff_reason"], "needs_human_review");
     assert!(
         conversation["turns"][0]["media"][0]["reference"]
             .as_str()
             .unwrap()
             .ends_with("/Media/ME1")
+    );
+
+    // A caption is the question.
+    photo(
+        &stack,
+        "MM00000000000000000000000000000105",
+        "+18495554040",
+        "¿Cuánto cuesta el cemento gris?",
+    )
+    .await;
+    let sent = stack.twilio_messages(2).await;
+    assert!(
+        sent[1].body.as_deref().unwrap().contains("RD$495"),
+        "{sent:?}"
+    );
+
+    // A tenant that prefers it asks first, offering a person; "sí" hands off.
+    stack
+        .set_assistant("media_without_text", json!("ask"))
+        .await;
+    photo(
+        &stack,
+        "MM00000000000000000000000000000106",
+        "+18495555050",
+        "",
+    )
+    .await;
+    let sent = stack.twilio_messages(3).await;
+    assert!(
+        sent[2]
+            .body
+            .as_deref()
+            .unwrap()
+            .starts_with("Recibí tu imagen"),
+        "{sent:?}"
     );
 }

@@ -258,7 +258,22 @@ pub async fn send_line_webhook(
     line: &TwilioLine<'_>,
     (sid, from, body): (&str, &str, &str),
 ) {
-    let params = webhook_params(line, sid, from, body);
+    post_line_params(http, ingest, line, webhook_params(line, sid, from, body)).await;
+}
+
+/// Posts a Twilio webhook with these `params` for `line` to ingest, signed as Twilio signs it;
+/// asserts it is accepted.
+pub async fn post_line_params(
+    http: &reqwest::Client,
+    ingest: &str,
+    line: &TwilioLine<'_>,
+    params: Vec<(String, String)>,
+) {
+    let sid = params
+        .iter()
+        .find(|(k, _)| k == "MessageSid")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let path = format!("/webhooks/twilio/{}", line.tenant);
     let signature = sig::compute(line.token, &format!("{PUBLIC_URL}{path}"), &params);
     let response = http

@@ -507,11 +507,13 @@ impl InboundProcessor {
         let reply = |text: String| Ok(vec![ActionKind::Reply { text }]);
         let body = match content {
             MessageContent::Text { body } => body.as_str(),
+            // A caption is the message's text: "¿tienen esta pieza?" under a photo is a question.
+            MessageContent::Media {
+                caption: Some(caption),
+                ..
+            } if !caption.trim().is_empty() => caption.as_str(),
             MessageContent::Media { items, .. } => {
-                let kind = items
-                    .first()
-                    .map_or(atiende_domain::MediaKind::Other, |m| m.kind);
-                return reply(SystemText::MediaReceived { kind }.render(locale));
+                return self.media_without_text(tenant, conversation, items, cause, locale);
             }
             MessageContent::Location { .. } => {
                 return reply(SystemText::LocationReceived.render(locale));
@@ -713,6 +715,37 @@ impl InboundProcessor {
                 reply(text)
             }
             Answer::NotFound => self.unanswered(tenant, conversation, cause, locale),
+        }
+    }
+
+    /// Media with no words: a person sees it (or, as the tenant prefers, the customer is asked
+    /// what they need, with the offer of a person). A voice note goes to a person until it can
+    /// be transcribed; a sticker needs no answer.
+    fn media_without_text(
+        &self,
+        tenant: &Tenant,
+        conversation: &mut Conversation,
+        items: &[atiende_domain::MediaRef],
+        cause: &ProviderMessageId,
+        locale: Locale,
+    ) -> Result<Vec<ActionKind>, AppError> {
+        use atiende_domain::{MediaKind, assistant::MediaPolicy};
+        let kind = items.first().map_or(MediaKind::Other, |m| m.kind);
+        match (kind, tenant.assistant.media_without_text) {
+            (MediaKind::Sticker, _) => Ok(Vec::new()),
+            (MediaKind::Audio, _) | (_, MediaPolicy::HandOff) => self.hand_off(
+                tenant,
+                conversation,
+                HandoffReason::NeedsHumanReview,
+                cause.as_str(),
+                locale,
+            ),
+            (_, MediaPolicy::Ask) => {
+                conversation.handoff_offered = true;
+                Ok(vec![ActionKind::Reply {
+                    text: SystemText::MediaReceived { kind }.render(locale),
+                }])
+            }
         }
     }
 

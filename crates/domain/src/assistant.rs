@@ -80,6 +80,22 @@ pub struct AssistantSettings {
     /// After several unanswered questions in a row, ask the customer whether they want a person
     /// (`true`, the default) rather than handing them off without asking.
     pub ask_before_handoff: bool,
+    /// What a photo, video or document without a caption gets: a person (the default; in a
+    /// hardware store a photo of the broken part is the usual first message) or the question
+    /// of what the customer needs, with the offer of a person. Voice notes always go to a person
+    /// until they can be transcribed.
+    pub media_without_text: MediaPolicy,
+}
+
+/// What the bot does with media that comes without a question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaPolicy {
+    /// Hand the conversation to a person, who sees the media.
+    #[default]
+    HandOff,
+    /// Ask what the customer needs, offering a person.
+    Ask,
 }
 
 impl Default for AssistantSettings {
@@ -96,6 +112,7 @@ impl Default for AssistantSettings {
             min_confidence: thresholds.confidence_below,
             csat: true,
             ask_before_handoff: true,
+            media_without_text: MediaPolicy::HandOff,
         }
     }
 }

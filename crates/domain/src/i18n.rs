@@ -239,11 +239,11 @@ impl SystemText<'_> {
             (Self::CsatThanks, Locale::Es) => "¡Gracias por tu calificación! Nos ayuda a atenderte mejor.".to_owned(),
             (Self::CsatThanks, Locale::En) => "Thank you for your rating! It helps us serve you better.".to_owned(),
             (Self::MediaReceived { kind }, Locale::Es) => format!(
-                "Recibí tu {}. Por ahora solo leo texto, así que lo guardé para que una persona del equipo lo revise. ¿Me cuentas por escrito en qué te ayudo?",
+                "Recibí tu {}. ¿Me cuentas por escrito en qué te ayudo? Si prefieres, te comunico con una persona del equipo que lo pueda ver.",
                 media_name_es(*kind)
             ),
             (Self::MediaReceived { kind }, Locale::En) => format!(
-                "I received your {}. For now I can only read text, so I saved it for a person from the team to review. Could you tell me in writing how I can help?",
+                "I received your {}. Could you tell me in writing how I can help? If you prefer, I can connect you with a person from the team who can look at it.",
                 media_name_en(*kind)
             ),
             (Self::LocationReceived, Locale::Es) => {

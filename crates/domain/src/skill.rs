@@ -217,7 +217,9 @@ pub fn find_account_number(text: &str) -> Option<String> {
 pub fn recognize(text: &str) -> Option<Request> {
     let words = words(text);
     if words.iter().any(|w| QUOTE_WORDS.contains(&w.as_str()))
-        && !words.iter().any(|w| QUOTE_QUESTION_WORDS.contains(&w.as_str()))
+        && !words
+            .iter()
+            .any(|w| QUOTE_QUESTION_WORDS.contains(&w.as_str()))
     {
         return Some(Request::Quote {
             lines: quote_lines(text),
