@@ -109,6 +109,39 @@ async fn keyword_contract(index: &dyn KeywordIndex, prefix: &str) {
     assert!(index.search(&a, "cemento", 5).await.unwrap().is_none());
     assert!(index.search(&b, "jacuzzi", 5).await.unwrap().is_some());
     index.forget_tenant(&b).await.unwrap();
+
+    // A tenant whose knowledge is in English gets English stemming, at index and query time:
+    // "deliveries" finds "delivery", "batteries" finds "battery".
+    let english = tenant(&format!("{prefix}en"));
+    index
+        .index_tenant(
+            &english,
+            1,
+            split_text_document(
+                "store",
+                "- We offer delivery to every town in the province.\n\
+                 - Each cordless drill comes with a battery and a charger.\n\
+                 - The store is open from Monday to Saturday.\n",
+            ),
+        )
+        .await
+        .unwrap();
+    let found = top(index
+        .search(&english, "do you do deliveries?", 5)
+        .await
+        .unwrap());
+    assert!(
+        found.first().is_some_and(|t| t.contains("delivery")),
+        "{}",
+        texts(&found)
+    );
+    let found = top(index.search(&english, "spare batteries", 5).await.unwrap());
+    assert!(
+        found.first().is_some_and(|t| t.contains("battery")),
+        "{}",
+        texts(&found)
+    );
+    index.forget_tenant(&english).await.unwrap();
 }
 
 fn unit(v: [f32; 4]) -> Vec<f32> {

@@ -4,13 +4,15 @@
 //! Tuned for customer messages in Spanish (and English): lower-case, Spanish and English stop
 //! words, accent folding ("devolución" = "devolucion"), the question scaffolding of
 //! [`atiende_domain::knowledge::QUESTION_SCAFFOLDING`] ("¿cuánto cuesta…?", "¿tienen…?"), then the
-//! Spanish Snowball stemmer ("entregas" = "entrega"). A question word also matches the words of its
+//! Snowball stemmer of the knowledge's language: Spanish ("entregas" = "entrega") by default,
+//! English for a tenant whose knowledge is in English ([`analyzer_for`]). A question word also matches the words of its
 //! [`SYNONYMS`] group ([`query_groups`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use atiende_domain::{
+    Locale,
     knowledge::{Passage, QUESTION_SCAFFOLDING, SYNONYMS},
     text::fold,
 };
@@ -20,14 +22,30 @@ use tantivy::tokenizer::{
     StopWordFilter,
 };
 
-/// The analyzer shared by indexing and querying. Built once (its stop-word sets are hashed at
-/// construction) and cloned per use, which is cheap.
+/// The analyzer shared by indexing and querying, for Spanish knowledge (the default). Built once
+/// (its stop-word sets are hashed at construction) and cloned per use, which is cheap.
 pub fn analyzer() -> TextAnalyzer {
-    static ANALYZER: LazyLock<TextAnalyzer> = LazyLock::new(build_analyzer);
-    ANALYZER.clone()
+    analyzer_for(None)
 }
 
-fn build_analyzer() -> TextAnalyzer {
+/// The analyzer for knowledge written in `language`: the English stemmer for English knowledge
+/// ("deliveries" = "delivery"), the Spanish one otherwise. Index and queries of a tenant must use
+/// the same one; [`language_of`] picks it from the passages.
+pub fn analyzer_for(language: Option<Locale>) -> TextAnalyzer {
+    static SPANISH: LazyLock<TextAnalyzer> = LazyLock::new(|| build_analyzer(Language::Spanish));
+    static ENGLISH: LazyLock<TextAnalyzer> = LazyLock::new(|| build_analyzer(Language::English));
+    match language {
+        Some(Locale::En) => ENGLISH.clone(),
+        Some(Locale::Es) | None => SPANISH.clone(),
+    }
+}
+
+/// The language whose analyzer a tenant's `passages` get.
+pub fn language_of(passages: &[Passage]) -> Option<Locale> {
+    atiende_domain::language::of_knowledge(passages)
+}
+
+fn build_analyzer(stemmer: Language) -> TextAnalyzer {
     let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -43,7 +61,7 @@ fn build_analyzer() -> TextAnalyzer {
         .filter_dynamic(StopWordFilter::remove(
             QUESTION_SCAFFOLDING.iter().map(|w| (*w).to_owned()),
         ))
-        .filter_dynamic(Stemmer::new(Language::Spanish))
+        .filter_dynamic(Stemmer::new(stemmer))
         .build()
 }
 
@@ -197,6 +215,20 @@ mod tests {
         assert!(
             groups.iter().any(|g| g.contains(&"horari".to_owned())),
             "{groups:?}"
+        );
+    }
+
+    #[test]
+    fn english_knowledge_gets_english_stems() {
+        let mut spanish = analyzer_for(Some(Locale::Es));
+        let mut english = analyzer_for(Some(Locale::En));
+        assert_ne!(
+            terms(&mut spanish, "deliveries"),
+            terms(&mut spanish, "delivery")
+        );
+        assert_eq!(
+            terms(&mut english, "deliveries"),
+            terms(&mut english, "delivery")
         );
     }
 }

@@ -136,30 +136,6 @@ pub fn crosses_languages(asked_in: Option<Locale>, written_in: Option<Locale>) -
     matches!((asked_in, written_in), (Some(q), Some(k)) if q != k)
 }
 
-/// The language most of `passages` are written in, when one clearly dominates (two to one).
-/// Catalog rows count by their product names; at most 300 passages are read.
-fn majority_language(passages: &[Passage]) -> Option<Locale> {
-    let (mut es, mut en) = (0u32, 0u32);
-    for passage in passages.iter().take(300) {
-        let text = match &passage.product {
-            Some(product) => product.name.as_str(),
-            None => passage.text.as_str(),
-        };
-        match language::detect(text) {
-            Some(Locale::Es) => es += 1,
-            Some(Locale::En) => en += 1,
-            None => {}
-        }
-    }
-    if es > 0 && es >= 2 * en {
-        Some(Locale::Es)
-    } else if en > 0 && en >= 2 * es {
-        Some(Locale::En)
-    } else {
-        None
-    }
-}
-
 /// Ingests and searches tenants' knowledge.
 pub struct KnowledgeService {
     store: Arc<dyn KnowledgeStore>,
@@ -198,7 +174,7 @@ impl KnowledgeService {
             return Ok(known);
         }
         let passages = self.store.passages(tenant).await?;
-        let language = majority_language(&passages);
+        let language = language::of_knowledge(&passages);
         self.remember_language(tenant, language);
         Ok(language)
     }
@@ -519,7 +495,7 @@ impl KnowledgeService {
     async fn refresh_index(&self, tenant: &TenantId) -> Result<(), AppError> {
         let revision = self.store.revision(tenant).await?;
         let passages: Vec<Passage> = self.store.passages(tenant).await?;
-        self.remember_language(tenant, majority_language(&passages));
+        self.remember_language(tenant, language::of_knowledge(&passages));
         if let Some(dense) = &self.dense {
             match self.passage_vectors(dense, tenant, &passages, None).await {
                 Ok(entries) => {

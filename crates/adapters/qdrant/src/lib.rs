@@ -26,8 +26,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use atiende_analysis::{analyzer, coverage, group_weights, indexed_text, query_groups, tokens};
-use atiende_domain::{TenantId, knowledge::Passage};
+use atiende_analysis::{
+    analyzer_for, coverage, group_weights, indexed_text, language_of, query_groups, tokens,
+};
+use atiende_domain::{Locale, TenantId, knowledge::Passage};
 use atiende_ports::{DenseHit, KeywordHit, KeywordIndex, PortError, VectorIndex};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::ScoredPoint;
@@ -267,7 +269,10 @@ impl KeywordIndex for QdrantKnowledge {
         revision: u64,
         passages: Vec<Passage>,
     ) -> Result<(), PortError> {
-        let mut analyzer = analyzer();
+        // The marker records the analyzer's language, so every process analyzes this tenant's
+        // questions as its passages were.
+        let language = language_of(&passages);
+        let mut analyzer = analyzer_for(language);
         let analyzed: Vec<(Passage, Vec<String>)> = passages
             .into_iter()
             .map(|p| {
@@ -276,8 +281,15 @@ impl KeywordIndex for QdrantKnowledge {
             })
             .collect();
         let points = requests::keyword_points(tenant, revision, &analyzed);
-        self.replace(tenant, IndexKind::Keyword, revision, None, points)
-            .await
+        let analyzer_name = format!("analyzer:{}", language.map_or("default", Locale::as_str));
+        self.replace(
+            tenant,
+            IndexKind::Keyword,
+            revision,
+            Some(&analyzer_name),
+            points,
+        )
+        .await
     }
 
     async fn indexed_revision(&self, tenant: &TenantId) -> Result<Option<u64>, PortError> {
@@ -293,10 +305,14 @@ impl KeywordIndex for QdrantKnowledge {
         query: &str,
         limit: usize,
     ) -> Result<Option<Vec<KeywordHit>>, PortError> {
-        let Some((revision, _)) = self.marker(tenant, IndexKind::Keyword).await? else {
+        let Some((revision, analyzer_name)) = self.marker(tenant, IndexKind::Keyword).await? else {
             return Ok(None);
         };
-        let groups = query_groups(&mut analyzer(), query);
+        let language = analyzer_name
+            .as_deref()
+            .and_then(|n| n.strip_prefix("analyzer:"))
+            .and_then(|l| Locale::parse(l).ok());
+        let groups = query_groups(&mut analyzer_for(language), query);
         if groups.is_empty() {
             return Ok(Some(Vec::new()));
         }

@@ -21,7 +21,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 pub use atiende_analysis::{analyzer, query_groups, terms};
-use atiende_analysis::{coverage, group_weights, indexed_text};
+use atiende_analysis::{analyzer_for, coverage, group_weights, indexed_text, language_of};
 use atiende_domain::{TenantId, knowledge::Passage};
 use atiende_ports::{KeywordHit, KeywordIndex, PortError};
 use tantivy::collector::TopDocs;
@@ -38,6 +38,8 @@ const WRITER_MEMORY: usize = 20_000_000;
 
 struct TenantIndex {
     revision: u64,
+    /// The knowledge's language: its analyzer indexed the passages and analyzes the queries.
+    language: Option<atiende_domain::Locale>,
     reader: IndexReader,
     text: Field,
     position: Field,
@@ -79,8 +81,11 @@ fn build(revision: u64, passages: Vec<Passage>) -> tantivy::Result<TenantIndex> 
     );
     let position = schema.add_u64_field("position", NumericOptions::default().set_stored());
     let index = Index::create_in_ram(schema.build());
-    index.tokenizers().register(ANALYZER, analyzer());
-    let mut analyzer = analyzer();
+    let language = language_of(&passages);
+    index
+        .tokenizers()
+        .register(ANALYZER, analyzer_for(language));
+    let mut analyzer = analyzer_for(language);
     let mut writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
     let mut passage_terms = Vec::with_capacity(passages.len());
     for (i, passage) in passages.iter().enumerate() {
@@ -92,6 +97,7 @@ fn build(revision: u64, passages: Vec<Passage>) -> tantivy::Result<TenantIndex> 
     let reader = index.reader()?;
     Ok(TenantIndex {
         revision,
+        language,
         reader,
         text,
         position,
@@ -101,7 +107,7 @@ fn build(revision: u64, passages: Vec<Passage>) -> tantivy::Result<TenantIndex> 
 }
 
 fn search(index: &TenantIndex, query: &str, limit: usize) -> tantivy::Result<Vec<KeywordHit>> {
-    let mut analyzer = analyzer();
+    let mut analyzer = analyzer_for(index.language);
     let groups = query_groups(&mut analyzer, query);
     if groups.is_empty() || index.passages.is_empty() {
         return Ok(Vec::new());
