@@ -680,7 +680,7 @@ impl Default for KnowledgeSettings {
             embedding_threads: 1,
             dense_baseline: 0.835,
             dense_gain: 10.0,
-            dense_cross_baseline: 0.765,
+            dense_cross_baseline: 0.77,
             openai: EmbeddingsApi::default(),
             index: IndexChoice::Embedded,
             qdrant: QdrantServer::default(),
