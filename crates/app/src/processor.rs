@@ -1001,3 +1001,6 @@ impl MessageHandler for InboundProcessor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
