@@ -382,6 +382,12 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         let _ = text_when(&client, "[data-testid=usage]", |t| !t.is_empty()).await;
         budget.clear().await?;
         budget.send_keys("15").await?;
+        // And what a bare photo gets: the question of what the customer needs.
+        client
+            .find(Locator::Css("[data-testid=media-policy] option[value=ask]"))
+            .await?
+            .click()
+            .await?;
         client
             .find(Locator::Css("[data-testid=save-bot]"))
             .await?
@@ -437,6 +443,12 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         .await;
     assert_eq!(tenant["assistant"]["monthly_budget_usd"], 15.0, "{tenant}");
     assert_eq!(tenant["assistant"]["csat"], true, "the other settings stay");
+    assert_eq!(tenant["assistant"]["media_without_text"], "ask", "{tenant}");
+    assert_eq!(
+        tenant["assistant"]["quote_handoff_above"], 100000.0,
+        "{tenant}"
+    );
+    assert_eq!(tenant["assistant"]["ask_before_handoff"], true, "{tenant}");
     assert!(
         dashboard.0.is_some(),
         "the dashboard counts the conversation"
