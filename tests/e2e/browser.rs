@@ -121,7 +121,7 @@ async fn a_visitor_asks_in_the_browser_and_reads_the_answer() {
     let _ = client.close().await;
     let (answer, customer, greeted, suggested) = result.expect("the page works");
     assert!(greeted.is_some(), "the visitor is greeted");
-    assert_eq!(suggested, 4, "and offered four questions");
+    assert_eq!(suggested, 5, "and offered five questions");
     let answer = answer.expect("the bot's answer appears in the page");
     assert!(answer.contains("Cemento gris"), "{answer}");
     assert!(

@@ -76,12 +76,14 @@ async fn tenant(
             "¿Cuál es el horario?",
             "¿Hacen entregas a domicilio?",
             "¿Qué formas de pago aceptan?",
+            "Quiero una cotización",
             "Quiero hablar con una persona",
         ],
         Locale::En => &[
             "What are your opening hours?",
             "Do you deliver?",
             "How can I pay?",
+            "I'd like a quote",
             "I'd like to talk to a person",
         ],
     };
