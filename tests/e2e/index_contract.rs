@@ -126,6 +126,11 @@ async fn keyword_contract(index: &dyn KeywordIndex, prefix: &str) {
         )
         .await
         .unwrap();
+    assert_eq!(
+        index.indexed_language(&english).await.unwrap(),
+        Some(atiende_domain::Locale::En),
+        "the index records its analyzer's language for other processes"
+    );
     let found = top(index
         .search(&english, "do you do deliveries?", 5)
         .await

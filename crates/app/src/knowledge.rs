@@ -163,7 +163,8 @@ impl KnowledgeService {
     }
 
     /// The language the tenant's knowledge is written in, when one dominates: read from the
-    /// passages once per index build (a tenant that writes in two languages has none).
+    /// passages at each index build, or from the index another process built (a tenant that
+    /// writes in two languages has none).
     pub async fn knowledge_language(&self, tenant: &TenantId) -> Result<Option<Locale>, AppError> {
         if let Some(known) = self
             .languages
@@ -173,8 +174,12 @@ impl KnowledgeService {
         {
             return Ok(known);
         }
-        let passages = self.store.passages(tenant).await?;
-        let language = language::of_knowledge(&passages);
+        // Another process built the index: it recorded the language. Only an index that does not
+        // (or none at all) costs a read of the passages, once.
+        let language = match self.index.indexed_language(tenant).await? {
+            Some(language) => Some(language),
+            None => language::of_knowledge(&self.store.passages(tenant).await?),
+        };
         self.remember_language(tenant, language);
         Ok(language)
     }

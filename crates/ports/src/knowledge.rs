@@ -103,6 +103,15 @@ pub trait KeywordIndex: Send + Sync {
     ) -> Result<(), PortError>;
     /// The store revision the tenant's index was built from, if it was built.
     async fn indexed_revision(&self, tenant: &TenantId) -> Result<Option<u64>, PortError>;
+    /// The language whose analyzer the tenant's index was built with (its knowledge's language,
+    /// [`atiende_domain::language::of_knowledge`]); `None` when unknown or not built. A process
+    /// that did not build the index reads it here instead of reading every passage.
+    async fn indexed_language(
+        &self,
+        _tenant: &TenantId,
+    ) -> Result<Option<atiende_domain::Locale>, PortError> {
+        Ok(None)
+    }
     /// Searches a tenant's passages; `None` when nothing was ever indexed for the tenant.
     async fn search(
         &self,

@@ -261,6 +261,12 @@ fn decode(point: &ScoredPoint) -> Result<(Passage, HashSet<String>), PortError> 
     Ok((passage, terms))
 }
 
+/// The language a keyword marker's `analyzer:xx` names.
+fn analyzer_language(name: Option<&str>) -> Option<Locale> {
+    name.and_then(|n| n.strip_prefix("analyzer:"))
+        .and_then(|l| Locale::parse(l).ok())
+}
+
 #[async_trait]
 impl KeywordIndex for QdrantKnowledge {
     async fn index_tenant(
@@ -299,6 +305,13 @@ impl KeywordIndex for QdrantKnowledge {
             .map(|(revision, _)| revision))
     }
 
+    async fn indexed_language(&self, tenant: &TenantId) -> Result<Option<Locale>, PortError> {
+        Ok(self
+            .marker(tenant, IndexKind::Keyword)
+            .await?
+            .and_then(|(_, analyzer)| analyzer_language(analyzer.as_deref())))
+    }
+
     async fn search(
         &self,
         tenant: &TenantId,
@@ -308,10 +321,7 @@ impl KeywordIndex for QdrantKnowledge {
         let Some((revision, analyzer_name)) = self.marker(tenant, IndexKind::Keyword).await? else {
             return Ok(None);
         };
-        let language = analyzer_name
-            .as_deref()
-            .and_then(|n| n.strip_prefix("analyzer:"))
-            .and_then(|l| Locale::parse(l).ok());
+        let language = analyzer_language(analyzer_name.as_deref());
         let groups = query_groups(&mut analyzer_for(language), query);
         if groups.is_empty() {
             return Ok(Some(Vec::new()));

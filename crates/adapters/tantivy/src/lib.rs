@@ -185,6 +185,13 @@ impl KeywordIndex for TantivyIndex {
         Ok(self.tenant(tenant).map(|t| t.revision))
     }
 
+    async fn indexed_language(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<atiende_domain::Locale>, PortError> {
+        Ok(self.tenant(tenant).and_then(|t| t.language))
+    }
+
     async fn search(
         &self,
         tenant: &TenantId,
