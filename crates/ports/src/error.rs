@@ -71,6 +71,16 @@ impl PortError {
         }
     }
 
+    /// The failure an HTTP API's error `status` means: transient for 408, 429 and 5xx (retrying
+    /// later may succeed), permanent otherwise.
+    pub fn for_http_status(status: u16, message: impl Into<String>) -> Self {
+        if status == 408 || status == 429 || (500..600).contains(&status) {
+            Self::transient(message)
+        } else {
+            Self::permanent(message)
+        }
+    }
+
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. })

@@ -18,6 +18,7 @@
 //!   embedding model, and the records of ingestion jobs.
 //! * [`assistant`]: credit accounts the tools read, model spending per tenant.
 //! * [`llm`]: one chat completion at an OpenAI-compatible provider.
+//! * [`media`]: downloading customers' media from their provider, and transcribing voice notes.
 //! * [`channel`]: sending a message through a provider.
 //! * [`desk`]: the human desk conversations are handed to, and the console's agents.
 //! * [`access`]: tenants' API keys for the admin.
@@ -34,6 +35,7 @@ pub mod error;
 pub mod health;
 pub mod knowledge;
 pub mod llm;
+pub mod media;
 pub mod stats;
 pub mod store;
 pub mod tenant_doc;
@@ -57,6 +59,7 @@ pub use llm::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, ToolCall,
     ToolSpec, Usage,
 };
+pub use media::{FetchedMedia, MediaFetcher, Transcriber};
 pub use stats::StatsLedger;
 pub use store::{
     Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,

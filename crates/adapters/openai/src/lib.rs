@@ -1,6 +1,6 @@
 //! OpenAI-compatible chat completions: the [`ChatModel`] adapter for OpenAI, a LiteLLM proxy,
 //! Gemini's and Ollama's OpenAI endpoints (protocols.md §6), and the embeddings endpoint of the
-//! same providers ([`embeddings`]).
+//! same providers ([`embeddings`]), and speech to text for voice notes ([`transcription`]).
 //!
 //! One [`OpenAiChat`] is one model at one base URL with one key. It makes exactly one attempt
 //! per call and classifies the outcome ([`LlmError`]) the way the OpenAI SDK does (§6.2): 408,
@@ -11,6 +11,7 @@
 //! providers.
 
 pub mod embeddings;
+pub mod transcription;
 
 use std::time::Duration;
 

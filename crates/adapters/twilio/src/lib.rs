@@ -6,10 +6,13 @@
 //!   verified form can be turned into a message), then normalized into an
 //!   [`atiende_domain::InboundMessage`] or a delivery receipt.
 //! * [`sender`]: the Messages API client, with provider errors classified for retry.
+//! * [`media`]: downloads of what customers send (`MediaUrl` with the account's credentials).
 
+pub mod media;
 pub mod sender;
 pub mod signature;
 pub mod webhook;
 
+pub use media::TwilioMedia;
 pub use sender::TwilioSender;
 pub use webhook::{SignedForm, TwilioEvent, Unverified, Verified};
