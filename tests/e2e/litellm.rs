@@ -117,3 +117,42 @@ async fn litellm_failures_fall_back_through_the_chain_or_hand_off() {
     assert_eq!(*reason, HandoffReason::ModelUnavailable);
     assert!(notice.starts_with("Disculpa"), "{notice}");
 }
+
+/// Voice notes through the proxy: LiteLLM forwards `/audio/transcriptions` to the provider
+/// (here the fake, which follows OpenAI's contract) and the words come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs litellm; infra/test.sh runs it"]
+async fn voice_notes_are_transcribed_through_the_litellm_proxy() {
+    use atiende_ports::{FetchedMedia, Transcriber};
+    let provider = atiende_testkit::FakeLlm::start();
+    provider.set_transcript("¿Tienen varilla de 3/8?");
+    let proxy = LiteLlmProxy::start(&format!(
+        "  - model_name: voice\n    litellm_params:\n      model: openai/whisper-1\n      api_base: {}\n      api_key: fake\n    model_info:\n      mode: audio_transcription\n",
+        provider.base_url()
+    ))
+    .await;
+    let transcriber = atiende_adapter_openai::transcription::OpenAiTranscriber::new(
+        reqwest::Client::new(),
+        proxy.base_url(),
+        "voice",
+        Some(SecretString::from(MASTER_KEY)),
+        std::time::Duration::from_secs(20),
+    );
+    let audio = FetchedMedia {
+        content_type: "audio/ogg".into(),
+        bytes: b"OggS\0voice-note".to_vec(),
+    };
+    let words = transcriber
+        .transcribe(&audio, Some(atiende_domain::Locale::Es))
+        .await
+        .unwrap();
+    assert_eq!(words, "¿Tienen varilla de 3/8?");
+    assert!(
+        provider
+            .requests()
+            .iter()
+            .any(|(_, body)| body["transcription"]["model"] == "whisper-1"),
+        "{:?}",
+        provider.requests()
+    );
+}

@@ -731,6 +731,16 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     assert_eq!(finished["state"], "succeeded", "{finished}");
     admin_b.kill();
     cloud.processor.set_env("ATIENDE_LLM__PROVIDERS", "[]");
+    // Voice notes are transcribed at the (fake) provider's /audio/transcriptions.
+    cloud
+        .processor
+        .set_env("ATIENDE_LLM__TRANSCRIPTION__BASE_URL", cloud.llm.base_url());
+    cloud
+        .processor
+        .set_env("ATIENDE_LLM__TRANSCRIPTION__MODEL", "whisper-1");
+    cloud
+        .processor
+        .set_env("ATIENDE_LLM__TRANSCRIPTION__API_KEY", LLM_KEY);
     cloud.processor.restart_on_empty_disk().await;
     let asker = phone(20);
     cloud
@@ -802,6 +812,26 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
     let notice = cloud.nth_to(&photographer, 0).await;
     assert!(notice.starts_with("Te comunico"), "{notice}");
+    // A voice note is downloaded from Twilio with the account's credentials, transcribed and
+    // answered, by a processor started on an empty disk.
+    cloud.llm.set_transcript("¿Aceptan cheques?");
+    let speaker = phone(25);
+    let note = cloud
+        .twilio
+        .add_media(demo.account, &sid(25), "audio/ogg", b"OggS\0voice-note");
+    let mut params = atiende_e2e::processes::webhook_params(&demo, &sid(25), &speaker, "");
+    params.retain(|(k, _)| k != "NumMedia");
+    params.extend(
+        [
+            ("NumMedia", "1"),
+            ("MediaContentType0", "audio/ogg"),
+            ("MediaUrl0", note.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
+    let heard = cloud.nth_to(&speaker, 0).await;
+    assert!(heard.to_lowercase().contains("cheque"), "{heard}");
     let built = plain(&cloud.processor.logs());
     if built.contains("Knowledge search is hybrid") {
         let builds: Vec<&str> = built
@@ -995,6 +1025,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         (asker.clone(), 2),
         (phone(23), 2),
         (phone(24), 1),
+        (phone(25), 1),
         (cw_customer.clone(), 2),
         (rc_customer.clone(), 2),
     ] {

@@ -123,9 +123,14 @@ async fn a_username_only_customer_is_answered_at_their_user_id() {
     );
 }
 
-/// A Twilio media message from `from`, with `caption` as its body.
-async fn photo(stack: &Stack, sid: &str, from: &str, caption: &str) {
-    let url = format!("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/{sid}/Media/ME1");
+/// A Twilio media message from `from`: one attachment of `content_type` at `url`, with
+/// `caption` as its body.
+async fn media_message(
+    stack: &Stack,
+    (sid, from): (&str, &str),
+    caption: &str,
+    (content_type, url): (&str, &str),
+) {
     let response = stack
         .twilio_webhook(
             "/webhooks/twilio/demo",
@@ -136,12 +141,18 @@ async fn photo(stack: &Stack, sid: &str, from: &str, caption: &str) {
                 ("To", "whatsapp:+14155238886"),
                 ("Body", caption),
                 ("NumMedia", "1"),
-                ("MediaContentType0", "image/jpeg"),
-                ("MediaUrl0", &url),
+                ("MediaContentType0", content_type),
+                ("MediaUrl0", url),
             ],
         )
         .await;
     assert_eq!(response.status(), 200);
+}
+
+/// A photo from `from`, with `caption` as its body.
+async fn photo(stack: &Stack, sid: &str, from: &str, caption: &str) {
+    let url = format!("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/{sid}/Media/ME1");
+    media_message(stack, (sid, from), caption, ("image/jpeg", &url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +220,67 @@ async fn a_bare_photo_reaches_a_person_and_a_caption_is_read_as_the_question() {
             .as_deref()
             .unwrap()
             .starts_with("Recibí tu imagen"),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_and_answered() {
+    let llm = atiende_testkit::FakeLlm::start();
+    llm.require_key("sk-voice");
+    llm.set_transcript("¿Cuánto cuesta el cemento gris?");
+    let base_url = llm.base_url().to_owned();
+    let stack = Stack::start_with(move |s| {
+        s.llm.transcription = Some(atiende_platform::config::TranscriptionApi {
+            base_url,
+            model: "whisper-1".into(),
+            api_key: Some(secrecy::SecretString::from("sk-voice")),
+            timeout_secs: 5,
+            max_bytes: 4096,
+        });
+    })
+    .await;
+    let sid = "MM00000000000000000000000000000201";
+    let url = stack
+        .twilio
+        .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", b"OggS\0voice-note");
+    media_message(&stack, (sid, "+18495556060"), "", ("audio/ogg", &url)).await;
+    let sent = stack.twilio_messages(1).await;
+    assert!(
+        sent[0].body.as_deref().unwrap().contains("RD$495"),
+        "{sent:?}"
+    );
+    // The words are kept in the conversation, where a person reads them too.
+    let (_, conversation) = stack
+        .admin(
+            reqwest::Method::GET,
+            "/admin/tenants/demo/conversations/demo:twilio:+18495556060",
+            None,
+        )
+        .await;
+    assert_eq!(
+        conversation["turns"][0]["text"],
+        "¿Cuánto cuesta el cemento gris?"
+    );
+    let heard = llm.requests();
+    assert!(
+        heard
+            .iter()
+            .any(|(key, body)| key.as_deref() == Some("sk-voice")
+                && body["transcription"]["model"] == "whisper-1"),
+        "{heard:?}"
+    );
+
+    // A note larger than the limit is not downloaded whole: a person gets it.
+    let sid = "MM00000000000000000000000000000202";
+    let url = stack
+        .twilio
+        .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", &[0u8; 8192]);
+    media_message(&stack, (sid, "+18495557070"), "", ("audio/ogg", &url)).await;
+    let sent = stack.twilio_messages(2).await;
+    assert!(
+        sent[1].body.as_deref().unwrap().starts_with("Te comunico"),
         "{sent:?}"
     );
 }

@@ -33,8 +33,8 @@ use atiende_domain::{
     policy::{OfferReply, Unanswered},
 };
 use atiende_ports::{
-    Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
-    OutgoingMessage, StatsLedger, TenantStore,
+    Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MediaFetcher,
+    MessageHandler, OutgoingMessage, StatsLedger, TenantStore, Transcriber,
 };
 use tracing::{debug, info, warn};
 
@@ -73,6 +73,14 @@ pub struct InboundProcessor {
     clock: Arc<dyn Clock>,
     stats: Option<Arc<dyn StatsLedger>>,
     skills: Option<Arc<Skills>>,
+    voice: Option<Voice>,
+}
+
+/// How voice notes become text: downloaded from the provider, then transcribed.
+struct Voice {
+    fetcher: Arc<dyn MediaFetcher>,
+    transcriber: Arc<dyn Transcriber>,
+    max_bytes: usize,
 }
 
 /// How long a burst's early answer event holds its conversation's stream before going back in
@@ -100,6 +108,73 @@ impl InboundProcessor {
             clock,
             stats: None,
             skills: None,
+            voice: None,
+        }
+    }
+
+    /// Transcribes voice notes (at most `max_bytes`, downloaded with the tenant's provider
+    /// credentials) and answers their words; without it, a voice note goes to a person.
+    #[must_use]
+    pub fn with_voice(
+        mut self,
+        fetcher: Arc<dyn MediaFetcher>,
+        transcriber: Arc<dyn Transcriber>,
+        max_bytes: usize,
+    ) -> Self {
+        self.voice = Some(Voice {
+            fetcher,
+            transcriber,
+            max_bytes,
+        });
+        self
+    }
+
+    /// The words of a voice note without a caption, written into its turn so a person reads them
+    /// too; `None` when it is not one, no transcription is configured, or it failed (then the
+    /// note goes to a person).
+    async fn words_of_voice_note(
+        &self,
+        tenant: &Tenant,
+        conversation: &mut Conversation,
+        content: &MessageContent,
+        cause: &ProviderMessageId,
+    ) -> Option<String> {
+        let voice = self.voice.as_ref()?;
+        let MessageContent::Media { items, caption } = content else {
+            return None;
+        };
+        let note = items
+            .first()
+            .filter(|m| m.kind == atiende_domain::MediaKind::Audio)
+            .filter(|_| caption.as_deref().is_none_or(|c| c.trim().is_empty()))?;
+        let heard = async {
+            let audio = voice
+                .fetcher
+                .fetch(tenant, conversation.channel, note, voice.max_bytes)
+                .await?;
+            voice
+                .transcriber
+                .transcribe(&audio, conversation.locale)
+                .await
+        }
+        .await;
+        match heard {
+            Ok(words) if !words.is_empty() => {
+                if let Some(turn) = conversation
+                    .turns
+                    .iter_mut()
+                    .rev()
+                    .find(|t| t.provider_message_id.as_ref() == Some(cause))
+                {
+                    turn.text.clone_from(&words);
+                }
+                Some(words)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                warn!(conversation = %conversation.id.masked(), %error, "A voice note could not be transcribed; a person gets it.");
+                None
+            }
         }
     }
 
@@ -505,27 +580,43 @@ impl InboundProcessor {
         locale: Locale,
     ) -> Result<Vec<ActionKind>, AppError> {
         let reply = |text: String| Ok(vec![ActionKind::Reply { text }]);
-        let body = match content {
-            MessageContent::Text { body } => body.as_str(),
-            // A caption is the message's text: "¿tienen esta pieza?" under a photo is a question.
-            MessageContent::Media {
-                caption: Some(caption),
-                ..
-            } if !caption.trim().is_empty() => caption.as_str(),
-            MessageContent::Media { items, .. } => {
-                return self.media_without_text(tenant, conversation, items, cause, locale);
+        let spoken = self
+            .words_of_voice_note(tenant, conversation, content, cause)
+            .await;
+        let locale = match spoken.as_deref().and_then(language::detect) {
+            Some(heard) => {
+                conversation.locale = Some(heard);
+                heard
             }
-            MessageContent::Location { .. } => {
-                return reply(SystemText::LocationReceived.render(locale));
-            }
-            // Neither is a new message from the customer: an edit or deletion of one already
-            // answered, or something WhatsApp reported. A person sees it in the history.
-            MessageContent::Reaction { .. } | MessageContent::Notice { .. } => {
-                return Ok(Vec::new());
-            }
-            MessageContent::Form { .. } => return reply(SystemText::FormReceived.render(locale)),
-            MessageContent::Unsupported { .. } => {
-                return reply(SystemText::UnsupportedReceived.render(locale));
+            None => locale,
+        };
+        let body = if let Some(words) = spoken.as_deref() {
+            words
+        } else {
+            match content {
+                MessageContent::Text { body } => body.as_str(),
+                // A caption is the message's text: "¿tienen esta pieza?" under a photo is a question.
+                MessageContent::Media {
+                    caption: Some(caption),
+                    ..
+                } if !caption.trim().is_empty() => caption.as_str(),
+                MessageContent::Media { items, .. } => {
+                    return self.media_without_text(tenant, conversation, items, cause, locale);
+                }
+                MessageContent::Location { .. } => {
+                    return reply(SystemText::LocationReceived.render(locale));
+                }
+                // Neither is a new message from the customer: an edit or deletion of one already
+                // answered, or something WhatsApp reported. A person sees it in the history.
+                MessageContent::Reaction { .. } | MessageContent::Notice { .. } => {
+                    return Ok(Vec::new());
+                }
+                MessageContent::Form { .. } => {
+                    return reply(SystemText::FormReceived.render(locale));
+                }
+                MessageContent::Unsupported { .. } => {
+                    return reply(SystemText::UnsupportedReceived.render(locale));
+                }
             }
         };
 

@@ -35,7 +35,7 @@ use anyhow::Context as _;
 use atiende_adapter_chatwoot::ChatwootDesk;
 use atiende_adapter_meta::MetaSender;
 use atiende_adapter_rocketchat::RocketChatDesk;
-use atiende_adapter_twilio::TwilioSender;
+use atiende_adapter_twilio::{TwilioMedia, TwilioSender};
 use atiende_adapter_webhooks::{SignedWebhookCrm, SlackAlerter};
 use atiende_app::{
     accounts::AccountsAdmin,
@@ -432,6 +432,28 @@ impl Embedded {
             ))
             .with_stats(self.ports.stores.stats.clone())
             .with_skills(self.skills()?);
+        // Voice notes are transcribed when a transcription endpoint is configured (downloaded
+        // from Twilio with the tenant's credentials; Meta's are not fetched yet and go to a
+        // person).
+        let processor = match &self.settings.llm.transcription {
+            Some(t) => processor.with_voice(
+                Arc::new(TwilioMedia::new(
+                    self.http.clone(),
+                    &self.settings.twilio.api_base,
+                )),
+                Arc::new(
+                    atiende_adapter_openai::transcription::OpenAiTranscriber::new(
+                        self.http.clone(),
+                        &t.base_url,
+                        &t.model,
+                        t.api_key.clone(),
+                        Duration::from_secs(t.timeout_secs),
+                    ),
+                ),
+                t.max_bytes,
+            ),
+            None => processor,
+        };
         Ok(Arc::new(match &self.engine {
             Some(engine) => processor.with_engine(engine.clone()),
             None => processor,

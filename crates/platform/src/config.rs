@@ -205,6 +205,9 @@ pub struct LlmSettings {
     /// The monthly model budget, in US dollars, of a tenant that set none
     /// (`assistant.monthly_budget_usd`): no tenant spends without a cap.
     pub default_monthly_budget_usd: f64,
+    /// Where voice notes are transcribed (an OpenAI-compatible `/audio/transcriptions`);
+    /// without it a voice note goes to a person.
+    pub transcription: Option<TranscriptionApi>,
 }
 
 impl Default for LlmSettings {
@@ -229,6 +232,7 @@ impl Default for LlmSettings {
             breaker_cooldown_secs: 30,
             key_idle_release_secs: 1800,
             default_monthly_budget_usd: 20.0,
+            transcription: None,
             // The seeds' table (architecture-gcp-mvp), per million tokens.
             prices: [
                 ("gemini-1.5-flash", price(0.075, 0.3)),
@@ -334,6 +338,30 @@ impl Default for Limits {
             trusted_proxy_hops: 0,
         }
     }
+}
+
+/// An OpenAI-compatible transcription endpoint (OpenAI's `whisper-1`, a LiteLLM proxy, a local
+/// server).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptionApi {
+    /// The base URL up to `/audio/transcriptions` (`https://api.openai.com/v1`).
+    pub base_url: String,
+    /// The model (`whisper-1`, `gpt-4o-mini-transcribe`).
+    pub model: String,
+    /// The API key.
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// Seconds one transcription may take.
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_secs: u64,
+    /// The largest voice note fetched, in bytes (WhatsApp allows 16 MB).
+    #[serde(default = "default_max_voice_bytes")]
+    pub max_bytes: usize,
+}
+
+fn default_max_voice_bytes() -> usize {
+    16 * 1024 * 1024
 }
 
 /// Where Twilio's API is.
@@ -822,6 +850,9 @@ impl Settings {
         }
         check_base_url("twilio.api_base", &self.twilio.api_base)?;
         check_base_url("meta.graph_base", &self.meta.graph_base)?;
+        if let Some(t) = &self.llm.transcription {
+            check_base_url("llm.transcription.base_url", &t.base_url)?;
+        }
         for provider in &self.llm.providers {
             check_base_url("llm.providers.base_url", &provider.base_url)?;
             if provider.name.trim().is_empty() || provider.model.trim().is_empty() {

@@ -93,6 +93,8 @@ struct State {
     default: Default,
     requests: Vec<(Option<String>, Value)>,
     key: Option<String>,
+    /// What `/audio/transcriptions` hears in any audio.
+    transcript: String,
 }
 
 /// The fake provider.
@@ -112,19 +114,29 @@ impl FakeLlm {
             default: Box::new(|_| Scripted::text("ok")),
             requests: Vec::new(),
             key: None,
+            transcript: "hola".to_owned(),
         }));
         let shared = Arc::clone(&state);
         let (base_url, handle) = crate::spawn_server(move |cfg| {
             cfg.app_data(web::Data::from(Arc::clone(&shared)))
                 .app_data(web::JsonConfig::default().limit(4 * 1024 * 1024))
                 .route("/v1/chat/completions", web::post().to(complete))
-                .route("/v1/embeddings", web::post().to(embeddings));
+                .route("/v1/embeddings", web::post().to(embeddings))
+                .route("/v1/audio/transcriptions", web::post().to(transcribe));
         });
         Self {
             base_url: format!("{base_url}/v1"),
             state,
             handle,
         }
+    }
+
+    /// Makes `/audio/transcriptions` hear `text` in any audio from now on.
+    pub fn set_transcript(&self, text: &str) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .transcript = text.to_owned();
     }
 
     /// The base URL (ends in `/v1`).
@@ -195,6 +207,32 @@ fn error(status: u16, headers: &[(String, String)], message: &str) -> HttpRespon
         _ => "server_error",
     };
     response.json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}}))
+}
+
+/// OpenAI's transcription endpoint: a multipart form with `file` and `model` (the form is read
+/// only as far as a fake needs: both parts must be there). Recorded as
+/// `{"transcription": {"model", "file_bytes"}}`.
+async fn transcribe(state: Data, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let multipart = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data; boundary="));
+    let text = String::from_utf8_lossy(&body);
+    let model = text
+        .split("name=\"model\"\r\n\r\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .map(str::to_owned);
+    let has_file = text.contains("name=\"file\"; filename=");
+    let recorded = json!({"transcription": {"model": model, "file_bytes": body.len()}});
+    let Some(state) = admit(&state, &request, &recorded) else {
+        return unauthorized();
+    };
+    if !multipart || model.is_none() || !has_file {
+        return error(400, &[], "a multipart form with file and model is required");
+    }
+    HttpResponse::Ok().json(json!({"text": state.transcript}))
 }
 
 /// Records the request and checks its bearer key; returns the state for the endpoint to take

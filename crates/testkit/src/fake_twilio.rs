@@ -55,6 +55,8 @@ struct State {
     failures: VecDeque<Failure>,
     closed_windows: HashSet<String>,
     requests: usize,
+    /// Media by path: (content type, bytes).
+    media: HashMap<String, (String, Vec<u8>)>,
 }
 
 /// The fake Twilio API.
@@ -76,10 +78,15 @@ impl FakeTwilio {
         }));
         let shared = Arc::clone(&state);
         let (base_url, handle) = crate::spawn_server(move |cfg| {
-            cfg.app_data(web::Data::from(Arc::clone(&shared))).route(
-                "/2010-04-01/Accounts/{sid}/Messages.json",
-                web::post().to(create_message),
-            );
+            cfg.app_data(web::Data::from(Arc::clone(&shared)))
+                .route(
+                    "/2010-04-01/Accounts/{sid}/Messages.json",
+                    web::post().to(create_message),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}",
+                    web::get().to(get_media),
+                );
         });
         Self {
             base_url,
@@ -91,6 +98,22 @@ impl FakeTwilio {
     /// The base URL to configure as `TWILIO_API_BASE`.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// Serves `bytes` as a media file of `account`'s message `message`, as Twilio does for a
+    /// customer's attachment (HTTP Basic with the account's credentials); returns its `MediaUrl`.
+    pub fn add_media(
+        &self,
+        account: &str,
+        message: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> String {
+        let path = format!("/2010-04-01/Accounts/{account}/Messages/{message}/Media/ME{message}");
+        self.lock()
+            .media
+            .insert(path.clone(), (content_type.to_owned(), bytes.to_vec()));
+        format!("{}{path}", self.base_url)
     }
 
     /// Messages accepted so far.
@@ -144,6 +167,37 @@ fn error(status: u16, code: u32, message: &str) -> HttpResponse {
     )
 }
 
+/// Whether the request carries `account`'s SID and auth token as HTTP Basic credentials.
+fn authorized(request: &HttpRequest, state: &State, account: &str) -> bool {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
+        .is_some_and(|(user, token)| user == account && state.accounts.get(account) == Some(&token))
+}
+
+async fn get_media(
+    state: web::Data<Mutex<State>>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (account, _, _) = path.into_inner();
+    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if !authorized(&request, &state, &account) {
+        return error(401, 20003, "Authenticate");
+    }
+    match state.media.get(request.path()) {
+        Some((content_type, bytes)) => HttpResponse::Ok()
+            .content_type(content_type.as_str())
+            .body(bytes.clone()),
+        None => error(404, 20404, "The requested resource was not found"),
+    }
+}
+
 async fn create_message(
     state: web::Data<Mutex<State>>,
     path: web::Path<String>,
@@ -154,18 +208,7 @@ async fn create_message(
     let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
     state.requests += 1;
     // HTTP Basic: AccountSid:AuthToken.
-    let authorized = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-        .is_some_and(|(user, token)| {
-            user == account && state.accounts.get(&account) == Some(&token)
-        });
-    if !authorized {
+    if !authorized(&request, &state, &account) {
         return error(401, 20003, "Authenticate");
     }
     if let Some(failure) = state.failures.pop_front() {
