@@ -52,3 +52,37 @@ async fn accented_text_keeps_its_signature_because_the_raw_bytes_are_signed() {
     .expect("a reply");
     assert!(sent[0].text().unwrap().contains("2 años"));
 }
+
+/// A Meta voice note: the media id becomes a download URL, then bytes (both with the tenant's
+/// access token), then words, then an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3 for the signature; infra/test.sh runs it"]
+async fn a_meta_voice_note_is_downloaded_transcribed_and_answered() {
+    let llm = atiende_testkit::FakeLlm::start();
+    llm.set_transcript("¿Aceptan cheques?");
+    let voice = atiende_e2e::transcription(&llm);
+    let stack = Stack::start_with(move |s| s.llm.transcription = Some(voice)).await;
+    stack
+        .meta
+        .add_media("9900112233", "audio/ogg; codecs=opus", b"OggS\0voice-note");
+    let mut body: serde_json::Value =
+        serde_json::from_str(&atiende_e2e::meta_text("18095558080", "wamid.VOICE1", "")).unwrap();
+    body["entry"][0]["changes"][0]["value"]["messages"][0] = serde_json::json!({
+        "from": "18095558080", "id": "wamid.VOICE1",
+        "timestamp": body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"],
+        "type": "audio",
+        "audio": { "id": "9900112233", "mime_type": "audio/ogg; codecs=opus", "voice": true }
+    });
+    let response = stack.meta_webhook(&body.to_string()).await;
+    assert_eq!(response.status(), 200);
+    let answer = atiende_testkit::eventually(std::time::Duration::from_secs(15), || async {
+        stack
+            .meta
+            .sent()
+            .into_iter()
+            .find_map(|m| m.text().map(str::to_owned))
+    })
+    .await
+    .expect("an answer");
+    assert!(answer.to_lowercase().contains("cheque"), "{answer}");
+}

@@ -230,17 +230,8 @@ async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_an
     let llm = atiende_testkit::FakeLlm::start();
     llm.require_key("sk-voice");
     llm.set_transcript("¿Cuánto cuesta el cemento gris?");
-    let base_url = llm.base_url().to_owned();
-    let stack = Stack::start_with(move |s| {
-        s.llm.transcription = Some(atiende_platform::config::TranscriptionApi {
-            base_url,
-            model: "whisper-1".into(),
-            api_key: Some(secrecy::SecretString::from("sk-voice")),
-            timeout_secs: 5,
-            max_bytes: 4096,
-        });
-    })
-    .await;
+    let voice = atiende_e2e::transcription(&llm);
+    let stack = Stack::start_with(move |s| s.llm.transcription = Some(voice)).await;
     let sid = "MM00000000000000000000000000000201";
     let url = stack
         .twilio

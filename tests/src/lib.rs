@@ -314,3 +314,15 @@ pub fn meta_text(wa_id: &str, wamid: &str, text: &str) -> String {
     })
     .to_string()
 }
+
+/// Transcription at `llm`'s `/audio/transcriptions` with the key `sk-voice`, for voice notes of
+/// at most 4 KiB.
+pub fn transcription(llm: &atiende_testkit::FakeLlm) -> atiende_platform::config::TranscriptionApi {
+    atiende_platform::config::TranscriptionApi {
+        base_url: llm.base_url().to_owned(),
+        model: "whisper-1".into(),
+        api_key: Some(secrecy::SecretString::from("sk-voice")),
+        timeout_secs: 5,
+        max_bytes: 4096,
+    }
+}

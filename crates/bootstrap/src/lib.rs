@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use atiende_adapter_chatwoot::ChatwootDesk;
-use atiende_adapter_meta::MetaSender;
+use atiende_adapter_meta::{MetaMedia, MetaSender};
 use atiende_adapter_rocketchat::RocketChatDesk;
 use atiende_adapter_twilio::{TwilioMedia, TwilioSender};
 use atiende_adapter_webhooks::{SignedWebhookCrm, SlackAlerter};
@@ -432,15 +432,18 @@ impl Embedded {
             ))
             .with_stats(self.ports.stores.stats.clone())
             .with_skills(self.skills()?);
-        // Voice notes are transcribed when a transcription endpoint is configured (downloaded
-        // from Twilio with the tenant's credentials; Meta's are not fetched yet and go to a
-        // person).
+        // Voice notes are transcribed when a transcription endpoint is configured, downloaded
+        // from the customer's provider with the tenant's credentials.
         let processor = match &self.settings.llm.transcription {
             Some(t) => processor.with_voice(
-                Arc::new(TwilioMedia::new(
-                    self.http.clone(),
-                    &self.settings.twilio.api_base,
-                )),
+                Arc::new(ProviderMedia {
+                    twilio: TwilioMedia::new(self.http.clone(), &self.settings.twilio.api_base),
+                    meta: MetaMedia::new(
+                        self.http.clone(),
+                        &self.settings.meta.graph_base,
+                        &self.settings.meta.graph_version,
+                    ),
+                }),
                 Arc::new(
                     atiende_adapter_openai::transcription::OpenAiTranscriber::new(
                         self.http.clone(),
@@ -676,4 +679,30 @@ async fn knowledge_service(
         });
     }
     Ok((Arc::new(service), index))
+}
+
+/// Customers' media, downloaded from the provider of the channel they wrote on.
+struct ProviderMedia {
+    twilio: TwilioMedia,
+    meta: MetaMedia,
+}
+
+#[async_trait::async_trait]
+impl atiende_ports::MediaFetcher for ProviderMedia {
+    async fn fetch(
+        &self,
+        tenant: &atiende_domain::Tenant,
+        channel: atiende_domain::Channel,
+        media: &atiende_domain::MediaRef,
+        max_bytes: usize,
+    ) -> Result<atiende_ports::FetchedMedia, atiende_ports::PortError> {
+        match channel {
+            atiende_domain::Channel::MetaWhatsApp => {
+                self.meta.fetch(tenant, channel, media, max_bytes).await
+            }
+            atiende_domain::Channel::TwilioWhatsApp | atiende_domain::Channel::WebChat => {
+                self.twilio.fetch(tenant, channel, media, max_bytes).await
+            }
+        }
+    }
 }

@@ -352,12 +352,16 @@ pub struct TranscriptionApi {
     /// The API key.
     #[serde(default, skip_serializing)]
     pub api_key: Option<SecretString>,
-    /// Seconds one transcription may take.
-    #[serde(default = "default_llm_timeout")]
+    /// Seconds one transcription may take (a long voice note takes a while).
+    #[serde(default = "default_transcription_timeout")]
     pub timeout_secs: u64,
     /// The largest voice note fetched, in bytes (WhatsApp allows 16 MB).
     #[serde(default = "default_max_voice_bytes")]
     pub max_bytes: usize,
+}
+
+fn default_transcription_timeout() -> u64 {
+    30
 }
 
 fn default_max_voice_bytes() -> usize {

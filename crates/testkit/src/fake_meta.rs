@@ -46,6 +46,8 @@ struct State {
     sent: Vec<MetaMessage>,
     failures: VecDeque<(u16, i64)>,
     closed_windows: HashSet<String>,
+    /// Media by id: (content type, bytes).
+    media: HashMap<String, (String, Vec<u8>)>,
 }
 
 /// The fake Graph API.
@@ -68,13 +70,23 @@ impl FakeMeta {
         let shared = Arc::clone(&state);
         let (base_url, handle) = crate::spawn_server(move |cfg| {
             cfg.app_data(web::Data::from(Arc::clone(&shared)))
-                .route("/{version}/{phone}/messages", web::post().to(send));
+                .route("/{version}/{phone}/messages", web::post().to(send))
+                .route("/media-download/{id}", web::get().to(download_media))
+                .route("/{version}/{id}", web::get().to(media_url));
         });
         Self {
             base_url,
             state,
             handle,
         }
+    }
+
+    /// Holds `bytes` as the media `id` a customer sent: `GET /{version}/{id}` gives its download
+    /// URL, which serves the bytes, both with any of the fake's access tokens (§2, media).
+    pub fn add_media(&self, id: &str, content_type: &str, bytes: &[u8]) {
+        self.lock()
+            .media
+            .insert(id.to_owned(), (content_type.to_owned(), bytes.to_vec()));
     }
 
     /// The base URL to configure as `META_GRAPH_BASE`.
@@ -123,6 +135,60 @@ fn graph_error(status: u16, code: i64, message: &str) -> HttpResponse {
             }
         }),
     )
+}
+
+/// Whether the request carries one of the fake's access tokens.
+fn bearer_known(request: &HttpRequest, state: &State) -> bool {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| state.tokens.values().any(|t| t == token))
+}
+
+/// `GET /{version}/{media-id}`: the media's metadata and a short-lived download URL.
+async fn media_url(
+    state: web::Data<Mutex<State>>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (_, id) = path.into_inner();
+    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if !bearer_known(&request, &state) {
+        return HttpResponse::Unauthorized()
+            .json(json!({"error": {"code": 190, "message": "Invalid OAuth access token"}}));
+    }
+    let Some((content_type, bytes)) = state.media.get(&id) else {
+        return HttpResponse::NotFound()
+            .json(json!({"error": {"code": 100, "message": "Unsupported get request"}}));
+    };
+    let host = request.connection_info().host().to_owned();
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{host}/media-download/{id}"),
+        "mime_type": content_type,
+        "file_size": bytes.len(),
+        "id": id,
+    }))
+}
+
+/// The download URL: the bytes, with the same bearer token.
+async fn download_media(
+    state: web::Data<Mutex<State>>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if !bearer_known(&request, &state) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    match state.media.get(&path.into_inner()) {
+        Some((content_type, bytes)) => HttpResponse::Ok()
+            .content_type(content_type.as_str())
+            .body(bytes.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn send(
