@@ -58,8 +58,11 @@ locals {
     }
   }
   secret_env = {
-    ingest     = {}
-    processor  = var.llm_providers_secret != "" ? { ATIENDE_LLM__PROVIDERS = var.llm_providers_secret } : {}
+    ingest = {}
+    processor = merge(
+      var.llm_providers_secret != "" ? { ATIENDE_LLM__PROVIDERS = var.llm_providers_secret } : {},
+      var.transcription_secret != "" ? { ATIENDE_LLM__TRANSCRIPTION = var.transcription_secret } : {},
+    )
     dispatcher = {}
     admin      = { ATIENDE_ADMIN_TOKEN = google_secret_manager_secret.admin_token.secret_id }
   }

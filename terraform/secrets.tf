@@ -20,3 +20,10 @@ resource "google_secret_manager_secret_iam_member" "llm_providers" {
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.service["processor"].email}"
 }
+
+resource "google_secret_manager_secret_iam_member" "transcription" {
+  count     = var.transcription_secret != "" ? 1 : 0
+  secret_id = var.transcription_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service["processor"].email}"
+}

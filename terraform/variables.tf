@@ -54,6 +54,12 @@ variable "llm_providers_secret" {
   default     = ""
 }
 
+variable "transcription_secret" {
+  description = "Optional Secret Manager secret holding ATIENDE_LLM__TRANSCRIPTION (a TOML table: base_url, model, api_key) for the processor; voice notes are transcribed with it, and go to a person without it."
+  type        = string
+  default     = ""
+}
+
 variable "github_owner" {
   description = "GitHub owner of the repository the Cloud Build trigger watches (empty: no trigger)."
   type        = string
