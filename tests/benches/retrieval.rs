@@ -338,6 +338,29 @@ fn says_no_across(c: DenseCalibration, cross: f32) -> impl Fn(&Outcome) -> bool 
     }
 }
 
+/// Prints "don't know" precision, recall and F1, and the in-scope questions answered with the
+/// right passage first, for each threshold `t` of the rule `rule(t)`.
+fn print_sweep(
+    questions: &[Question],
+    outcomes: &[Outcome],
+    thresholds: &[f32],
+    rule: impl Fn(f32) -> Box<dyn Fn(&Outcome) -> bool>,
+) {
+    let in_scope = questions.iter().filter(|q| !q.expect.is_empty()).count();
+    for &t in thresholds {
+        let says_no = rule(t);
+        let (p, r, f1) = dont_know(questions, outcomes, &says_no);
+        let answered_right = questions
+            .iter()
+            .zip(outcomes)
+            .filter(|(q, o)| !q.expect.is_empty() && o.rank == Some(1) && !says_no(o))
+            .count();
+        println!(
+            "    {t:.3}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{in_scope}"
+        );
+    }
+}
+
 fn sweep(questions: &[Question], outcomes: &[Outcome], gain: f32) -> f32 {
     let mut best = (0.0, 0.0);
     for step in 0..=40 {
@@ -571,33 +594,19 @@ async fn gold_set(bench: &Bench, title: &str, file: &str) {
     }
     let gain = bench.calibration.gain;
     println!("  hybrid don't-know by dense baseline (gain {gain}):");
-    for t in [0.82, 0.825, 0.83, 0.835, 0.84, 0.845, 0.85, 0.86] {
-        let says_no = says_no_at(t, gain);
-        let (p, r, f1) = dont_know(&qs, &outcomes["hybrid"], &says_no);
-        let answered_right = qs
-            .iter()
-            .zip(&outcomes["hybrid"])
-            .filter(|(q, o)| !q.expect.is_empty() && o.rank == Some(1) && !says_no(o))
-            .count();
-        println!(
-            "    {t:.2}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{}",
-            qs.iter().filter(|q| !q.expect.is_empty()).count()
-        );
-    }
+    print_sweep(
+        &qs,
+        &outcomes["hybrid"],
+        &[0.82, 0.825, 0.83, 0.835, 0.84, 0.845, 0.85, 0.86],
+        |t| Box::new(says_no_at(t, gain)),
+    );
     println!("  don't-know by cross-language baseline (others as configured):");
-    for t in [0.76, 0.765, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80] {
-        let says_no = says_no_across(bench.calibration, t);
-        let (p, r, f1) = dont_know(&qs, &outcomes["hybrid"], &says_no);
-        let answered_right = qs
-            .iter()
-            .zip(&outcomes["hybrid"])
-            .filter(|(q, o)| !q.expect.is_empty() && o.rank == Some(1) && !says_no(o))
-            .count();
-        println!(
-            "    {t:.3}: precision {p:.3} recall {r:.3} F1 {f1:.3}; in-scope answered with the right passage first: {answered_right}/{}",
-            qs.iter().filter(|q| !q.expect.is_empty()).count()
-        );
-    }
+    print_sweep(
+        &qs,
+        &outcomes["hybrid"],
+        &[0.76, 0.765, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80],
+        |t| Box::new(says_no_across(bench.calibration, t)),
+    );
     if let Some(dir) = std::env::var_os("GOLD_DUMP") {
         let path = PathBuf::from(dir).join(file);
         let lines: Vec<String> = qs

@@ -43,6 +43,8 @@ pub mod responder;
 pub mod simulate;
 pub mod skills;
 pub mod tenants;
+#[cfg(test)]
+mod testing;
 pub mod webchat;
 
 pub use error::AppError;

@@ -789,7 +789,7 @@ impl InboundProcessor {
                 at: Some(at),
                 engine: "extractive".to_owned(),
                 retrieved,
-                sentiment: Some(atiende_domain::sentiment::score(body)),
+                sentiment: Some(mood.latest),
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 notes: not_found.into_iter().collect(),
                 ..atiende_domain::assistant::TurnTrace::default()

@@ -278,27 +278,8 @@ mod tests {
         use atiende_domain::{Channel, Contact, ConversationId, PhoneNumber};
         let now = chrono::Utc::now();
         let id = TenantId::parse("demo").unwrap();
-        let tenant = Tenant {
-            id: id.clone(),
-            name: "Demo".into(),
-            company_name: "Demo SRL".into(),
-            welcome_message: None,
-            language: Locale::Es,
-            twilio: None,
-            meta: None,
-            chatwoot: None,
-            rocketchat: None,
-            business_hours: None,
-            desk_wait_minutes: None,
-            alerts: None,
-            crm: None,
-            templates: std::collections::BTreeMap::new(),
-            webchat_enabled: false,
-            canned_replies: Vec::new(),
-            assistant: atiende_domain::assistant::AssistantSettings::default(),
-            created_at: now,
-            updated_at: now,
-        };
+        let tenant =
+            crate::testing::tenant(atiende_domain::assistant::AssistantSettings::default());
         let phone = PhoneNumber::parse("+18095551010").unwrap();
         let mut c = Conversation::start(
             ConversationId::new(&id, Channel::TwilioWhatsApp, phone.as_str()),

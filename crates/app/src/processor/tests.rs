@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use atiende_domain::{
     ActionKind, Channel, Contact, Conversation, ConversationId, HandoffReason, InboundMessage,
-    Locale, MediaKind, MediaRef, MessageContent, PhoneNumber, ProviderMessageId, Tenant, TenantId,
-    Topic, UserId,
+    MediaKind, MediaRef, MessageContent, PhoneNumber, ProviderMessageId, Tenant, TenantId, Topic,
+    UserId,
     assistant::{Account, AssistantSettings},
     knowledge::{Passage, split_text_document},
     text::words,
@@ -203,31 +203,6 @@ impl Clock for Fakes {
     }
 }
 
-fn tenant(assistant: AssistantSettings) -> Tenant {
-    let now = Utc::now();
-    Tenant {
-        id: TenantId::parse("demo").unwrap(),
-        name: "Demo".into(),
-        company_name: "El Progreso".into(),
-        welcome_message: None,
-        language: Locale::Es,
-        twilio: None,
-        meta: None,
-        chatwoot: None,
-        rocketchat: None,
-        business_hours: None,
-        desk_wait_minutes: None,
-        alerts: None,
-        crm: None,
-        templates: std::collections::BTreeMap::new(),
-        webchat_enabled: false,
-        canned_replies: Vec::new(),
-        assistant,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 fn processor(assistant: AssistantSettings) -> InboundProcessor {
     let mut passages = split_text_document("info", KNOWLEDGE);
     passages.extend(atiende_domain::knowledge::product_passages(
@@ -258,7 +233,7 @@ fn processor(assistant: AssistantSettings) -> InboundProcessor {
         }],
         now: Utc::now(),
     });
-    let t = tenant(assistant);
+    let t = crate::testing::tenant(assistant);
     fakes
         .tenants
         .lock()
