@@ -22,6 +22,8 @@ mod index_contract;
 mod knowledge;
 mod layering;
 mod litellm;
+mod media;
+mod media_contract;
 mod meta;
 mod onboarding;
 mod realworld;

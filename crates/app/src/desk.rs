@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use atiende_domain::{
     Agent, Conversation, ConversationId, ConversationState, DeskAction, DeskEvent, DeskKind,
-    TenantId, ValidationError,
+    MediaRef, TenantId, ValidationError, outgoing_media_key, sendable_media,
 };
 use atiende_ports::{
-    AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore, TenantStore,
+    AgentAccount, AgentStore, Clock, ConversationFilter, ConversationStore, FetchedMedia,
+    MediaStore, TenantStore,
 };
 use sha2::{Digest, Sha256};
 
@@ -39,6 +40,7 @@ pub struct AgentConsole {
     conversations: Arc<dyn ConversationStore>,
     gateway: Arc<InboundGateway>,
     clock: Arc<dyn Clock>,
+    media: Option<Arc<dyn MediaStore>>,
 }
 
 impl AgentConsole {
@@ -54,7 +56,103 @@ impl AgentConsole {
             conversations,
             gateway,
             clock,
+            media: None,
         }
+    }
+
+    /// Shows agents the files customers sent and lets them send files, kept in `store`.
+    #[must_use]
+    pub fn with_media(mut self, store: Arc<dyn MediaStore>) -> Self {
+        self.media = Some(store);
+        self
+    }
+
+    fn media_store(&self) -> Result<&Arc<dyn MediaStore>, AppError> {
+        self.media
+            .as_ref()
+            .ok_or_else(|| AppError::NotFound("media: no media store is configured".into()))
+    }
+
+    /// A file of one of the agent's tenant's conversations, by its key: only a file the
+    /// conversation's transcript names, so a key from another conversation opens nothing here.
+    pub async fn media(
+        &self,
+        account: &AgentAccount,
+        id: &str,
+        key: &str,
+    ) -> Result<(MediaRef, FetchedMedia), AppError> {
+        let conversation = self.conversation(account, id).await?;
+        let named = conversation
+            .turns
+            .iter()
+            .flat_map(|t| &t.media)
+            .find(|m| m.stored.as_deref() == Some(key))
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("media {key}")))?;
+        let file = self
+            .media_store()?
+            .get(&account.tenant, key)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("media {key}")))?;
+        Ok((named, file))
+    }
+
+    /// Sends the customer a file: checked against what WhatsApp takes (type and size), kept in
+    /// the media store, and queued like a reply. Returns the action's id.
+    pub async fn send_file(
+        &self,
+        account: &AgentAccount,
+        id: &str,
+        file: FetchedMedia,
+        filename: Option<String>,
+        caption: String,
+    ) -> Result<String, AppError> {
+        let Some((kind, limit)) = sendable_media(&file.content_type) else {
+            return Err(ValidationError::new(
+                "file",
+                format!(
+                    "WhatsApp does not take {:?}: send a JPEG or PNG image, a PDF or office document, an MP4 video or an audio file",
+                    file.content_type
+                ),
+            )
+            .into());
+        };
+        if file.bytes.is_empty() || file.bytes.len() > limit {
+            return Err(AppError::TooLarge(format!(
+                "WhatsApp takes {kind:?} files of 1 byte to {} MB",
+                limit / (1024 * 1024)
+            )));
+        }
+        if caption.len() > MAX_REPLY_BYTES {
+            return Err(ValidationError::new(
+                "caption",
+                format!("must be at most {MAX_REPLY_BYTES} bytes"),
+            )
+            .into());
+        }
+        let filename = filename
+            .map(|n| {
+                n.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|n| !n.trim().is_empty());
+        // The conversation is checked before anything is kept.
+        self.conversation(account, id).await?;
+        let store = self.media_store()?;
+        let key = outgoing_media_key(&uuid::Uuid::new_v4().simple().to_string());
+        store.put(&account.tenant, &key, &file).await?;
+        let media = MediaRef {
+            kind,
+            reference: filename.clone().unwrap_or_else(|| key.clone()),
+            content_type: Some(file.content_type),
+            filename,
+            stored: Some(key),
+        };
+        let media = Box::new(media);
+        self.act(account, id, DeskAction::SendFile { media, caption })
+            .await
     }
 
     /// Creates an agent for `tenant`; returns the account and its key, shown this once.

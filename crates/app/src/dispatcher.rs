@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ActionKind, Author, BusEvent, Channel, DeskKind, OutboundAction, ServiceWindow, TemplateRef,
-    Tenant, mask::scrub_digits, stats, tenant::REENGAGEMENT_TEMPLATE,
+    ActionKind, Author, BusEvent, Channel, DeskKind, MediaRef, OutboundAction, ServiceWindow,
+    TemplateRef, Tenant, mask::scrub_digits, stats, tenant::REENGAGEMENT_TEMPLATE,
 };
 use atiende_ports::{
     Alerter, ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome,
@@ -169,6 +169,7 @@ pub struct OutboundDispatcher {
     pacer: Pacer,
     policy: DispatchPolicy,
     stats: Option<Arc<dyn StatsLedger>>,
+    media_base: Option<String>,
 }
 
 impl OutboundDispatcher {
@@ -193,7 +194,40 @@ impl OutboundDispatcher {
             pacer: Pacer::new(&policy),
             policy,
             stats: None,
+            media_base: None,
         }
+    }
+
+    /// Sends the files agents attach as links under `public_url` (`{public_url}/media/{tenant}/{key}`,
+    /// served by ingest), which the provider fetches. Without it a file cannot be sent and its
+    /// action is parked.
+    #[must_use]
+    pub fn with_media_links(mut self, public_url: &str) -> Self {
+        self.media_base = Some(public_url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// What an agent's reply sends: its file as a link the provider fetches, or its text.
+    fn agent_content(
+        &self,
+        action: &OutboundAction,
+        text: &str,
+        media: Option<&MediaRef>,
+    ) -> Result<SendContent, String> {
+        let Some(media) = media else {
+            return Ok(SendContent::Text(text.to_owned()));
+        };
+        let (Some(base), Some(key)) = (&self.media_base, &media.stored) else {
+            return Err(
+                "the agent's file has no public link (no media store or public URL)".into(),
+            );
+        };
+        Ok(SendContent::Media {
+            kind: media.kind,
+            url: format!("{base}/media/{}/{key}", action.tenant),
+            filename: media.filename.clone(),
+            caption: text.to_owned(),
+        })
     }
 
     /// Counts what is sent in the tenant's daily figures: WhatsApp messages free-form or as
@@ -258,9 +292,15 @@ impl OutboundDispatcher {
             return Ok(Dispatched::AlreadyDone);
         }
         let mut content = match &action.kind {
-            ActionKind::Reply { text }
-            | ActionKind::Handoff { notice: text, .. }
-            | ActionKind::AgentReply { text, .. } => SendContent::Text(text.clone()),
+            ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } => {
+                SendContent::Text(text.clone())
+            }
+            ActionKind::AgentReply { text, media, .. } => {
+                match self.agent_content(action, text, media.as_ref()) {
+                    Ok(content) => content,
+                    Err(reason) => return self.park(action, reason).await,
+                }
+            }
             ActionKind::DeskHandoff { .. }
             | ActionKind::DeskRelay { .. }
             | ActionKind::Alert { .. }
@@ -288,7 +328,7 @@ impl OutboundDispatcher {
         };
         let window = ServiceWindow::from_last_customer_message(action.last_customer_message_at);
         if action.channel.has_service_window()
-            && matches!(content, SendContent::Text(_))
+            && matches!(content, SendContent::Text(_) | SendContent::Media { .. })
             && !window.is_open(self.clock.now())
         {
             match tenant.reengagement_template() {

@@ -33,8 +33,8 @@ use atiende_domain::{
     policy::{OfferReply, Unanswered},
 };
 use atiende_ports::{
-    Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MediaFetcher,
-    MessageHandler, OutgoingMessage, StatsLedger, TenantStore, Transcriber,
+    Clock, ConversationStore, Delivery, EventPublisher, HandleOutcome, MessageHandler,
+    OutgoingMessage, StatsLedger, TenantStore,
 };
 use tracing::{debug, info, warn};
 
@@ -73,14 +73,8 @@ pub struct InboundProcessor {
     clock: Arc<dyn Clock>,
     stats: Option<Arc<dyn StatsLedger>>,
     skills: Option<Arc<Skills>>,
-    voice: Option<Voice>,
-}
-
-/// How voice notes become text: downloaded from the provider, then transcribed.
-struct Voice {
-    fetcher: Arc<dyn MediaFetcher>,
-    transcriber: Arc<dyn Transcriber>,
-    max_bytes: usize,
+    media: Option<media::Media>,
+    voice: Option<media::Voice>,
 }
 
 /// How long a burst's early answer event holds its conversation's stream before going back in
@@ -108,73 +102,8 @@ impl InboundProcessor {
             clock,
             stats: None,
             skills: None,
+            media: None,
             voice: None,
-        }
-    }
-
-    /// Transcribes voice notes (at most `max_bytes`, downloaded with the tenant's provider
-    /// credentials) and answers their words; without it, a voice note goes to a person.
-    #[must_use]
-    pub fn with_voice(
-        mut self,
-        fetcher: Arc<dyn MediaFetcher>,
-        transcriber: Arc<dyn Transcriber>,
-        max_bytes: usize,
-    ) -> Self {
-        self.voice = Some(Voice {
-            fetcher,
-            transcriber,
-            max_bytes,
-        });
-        self
-    }
-
-    /// The words of a voice note without a caption, written into its turn so a person reads them
-    /// too; `None` when it is not one, no transcription is configured, or it failed (then the
-    /// note goes to a person).
-    async fn words_of_voice_note(
-        &self,
-        tenant: &Tenant,
-        conversation: &mut Conversation,
-        content: &MessageContent,
-        cause: &ProviderMessageId,
-    ) -> Option<String> {
-        let voice = self.voice.as_ref()?;
-        let MessageContent::Media { items, caption } = content else {
-            return None;
-        };
-        let note = items
-            .first()
-            .filter(|m| m.kind == atiende_domain::MediaKind::Audio)
-            .filter(|_| caption.as_deref().is_none_or(|c| c.trim().is_empty()))?;
-        let heard = async {
-            let audio = voice
-                .fetcher
-                .fetch(tenant, conversation.channel, note, voice.max_bytes)
-                .await?;
-            voice
-                .transcriber
-                .transcribe(&audio, conversation.locale)
-                .await
-        }
-        .await;
-        match heard {
-            Ok(words) if !words.is_empty() => {
-                if let Some(turn) = conversation
-                    .turns
-                    .iter_mut()
-                    .rev()
-                    .find(|t| t.provider_message_id.as_ref() == Some(cause))
-                {
-                    turn.text.clone_from(&words);
-                }
-                Some(words)
-            }
-            Ok(_) => None,
-            Err(error) => {
-                warn!(conversation = %conversation.id.masked(), %error, "A voice note could not be transcribed; a person gets it.");
-                None
-            }
         }
     }
 
@@ -304,6 +233,15 @@ impl InboundProcessor {
             return Ok(Processed::Handled { actions });
         }
 
+        // A photo, a document or a voice note is downloaded now (Meta's links expire) and kept
+        // for whoever reads the conversation, whether the bot or a person answers it.
+        self.keep_media(
+            &tenant,
+            &mut conversation,
+            &message.content,
+            &message.provider_message_id,
+        )
+        .await;
         let burst =
             !self.burst_window.is_zero() && matches!(message.content, MessageContent::Text { .. });
         let kinds = if conversation.state.bot_may_reply() && burst {
@@ -471,9 +409,10 @@ impl InboundProcessor {
             .map_or_else(|| event.agent.name.clone(), |a| a.name.clone());
         let kinds = match conversation.apply_desk(event) {
             DeskOutcome::Duplicate => return Ok(Processed::AlreadyProcessed),
-            DeskOutcome::Reply { text } => vec![ActionKind::AgentReply {
+            DeskOutcome::Reply { text, media } => vec![ActionKind::AgentReply {
                 text,
                 agent: event.agent.name.clone(),
+                media,
             }],
             DeskOutcome::NobodyAvailable { ticket } => vec![ActionKind::Reply {
                 text: SystemText::NobodyAvailable {
@@ -1093,5 +1032,6 @@ impl MessageHandler for InboundProcessor {
     }
 }
 
+mod media;
 #[cfg(test)]
 mod tests;

@@ -471,6 +471,7 @@ pub struct TenantAdmin {
     index: Arc<dyn KeywordIndex>,
     clock: Arc<dyn Clock>,
     allow_private_urls: bool,
+    media: Option<Arc<dyn atiende_ports::MediaStore>>,
 }
 
 /// The URLs atiende calls on the tenant's behalf, with the setting each comes from.
@@ -507,7 +508,15 @@ impl TenantAdmin {
             index,
             clock,
             allow_private_urls: false,
+            media: None,
         }
+    }
+
+    /// Deletes a deleted tenant's media files from `store` too.
+    #[must_use]
+    pub fn with_media(mut self, store: Arc<dyn atiende_ports::MediaStore>) -> Self {
+        self.media = Some(store);
+        self
     }
 
     /// Lets tenants' desk, alert and CRM URLs name private and local addresses: for tests, and
@@ -680,13 +689,16 @@ impl TenantAdmin {
         Ok(Arc::new(tenant))
     }
 
-    /// Deletes a tenant and its index.
+    /// Deletes a tenant, its index and its media files.
     pub async fn delete(&self, id: &str) -> Result<(), AppError> {
         let id = TenantId::parse(id)?;
         if !self.store.delete(&id).await? {
             return Err(AppError::NotFound(format!("tenant {id}")));
         }
         self.index.forget_tenant(&id).await?;
+        if let Some(media) = &self.media {
+            media.forget_tenant(&id).await?;
+        }
         Ok(())
     }
 }

@@ -35,11 +35,17 @@ impl ChannelSender for WebChatSender {
                 message: "web chat visitors are addressed by session id".to_owned(),
             });
         };
-        let SendContent::Text(text) = request.content else {
-            return Err(SendError::Permanent {
-                code: None,
-                message: "the web chat has no templates".to_owned(),
-            });
+        let text = match request.content {
+            SendContent::Text(text) => text,
+            // The visitor's browser opens the file from atiende's media URL.
+            SendContent::Media { url, caption, .. } if caption.trim().is_empty() => url,
+            SendContent::Media { url, caption, .. } => format!("{caption}\n{url}"),
+            SendContent::Template { .. } => {
+                return Err(SendError::Permanent {
+                    code: None,
+                    message: "the web chat has no templates".to_owned(),
+                });
+            }
         };
         let seq = self
             .store

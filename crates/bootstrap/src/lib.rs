@@ -60,7 +60,7 @@ use atiende_platform::{
 };
 use atiende_ports::{
     ChannelSender, Clock, DeadLetterStore, DeskLinkStore, EventPublisher, HealthCheck,
-    KeywordIndex, MessageHandler, Outbox, SystemClock, TenantStore, WebChatStore,
+    KeywordIndex, MediaStore, MessageHandler, Outbox, SystemClock, TenantStore, WebChatStore,
     bus::PushAuthenticator,
 };
 use tracing::{info, warn};
@@ -151,6 +151,8 @@ pub struct Embedded {
     knowledge: Option<(Arc<KnowledgeService>, Arc<dyn KeywordIndex>)>,
     /// The state and bus ports.
     ports: StatePorts,
+    /// Where customers' and agents' files are kept, when anywhere.
+    media: Option<Arc<dyn MediaStore>>,
     /// Pull workers started by [`Embedded::consume`], stopped at shutdown.
     workers: Arc<Workers>,
 }
@@ -241,6 +243,7 @@ impl Embedded {
             }),
             _ => None,
         };
+        let media = media_store(settings, &http)?;
         info!(store = ?settings.store.backend, bus = ?settings.bus.backend, knowledge = needs.knowledge, models = ?engine.as_ref().map(|_| settings.llm.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>()), "Adapters ready.");
         Ok(Self {
             public_url: settings.public_url(bound_port),
@@ -252,8 +255,15 @@ impl Embedded {
             engine,
             knowledge,
             ports,
+            media,
             workers: Arc::new(Workers::default()),
         })
+    }
+
+    /// Where customers' and agents' files are kept (`None`: on Firestore without
+    /// `media.bucket`, they are not).
+    pub fn media(&self) -> Option<Arc<dyn MediaStore>> {
+        self.media.clone()
     }
 
     /// Every store port.
@@ -432,18 +442,23 @@ impl Embedded {
             ))
             .with_stats(self.ports.stores.stats.clone())
             .with_skills(self.skills()?);
-        // Voice notes are transcribed when a transcription endpoint is configured, downloaded
-        // from the customer's provider with the tenant's credentials.
+        // Customers' files are downloaded from their provider with the tenant's credentials and
+        // kept for the people who read the conversation; voice notes are transcribed when a
+        // transcription endpoint is configured.
+        let processor = processor.with_media(
+            Arc::new(ProviderMedia {
+                twilio: TwilioMedia::new(self.http.clone(), &self.settings.twilio.api_base),
+                meta: MetaMedia::new(
+                    self.http.clone(),
+                    &self.settings.meta.graph_base,
+                    &self.settings.meta.graph_version,
+                ),
+            }),
+            self.media.clone(),
+            self.settings.media.max_bytes,
+        );
         let processor = match &self.settings.llm.transcription {
             Some(t) => processor.with_voice(
-                Arc::new(ProviderMedia {
-                    twilio: TwilioMedia::new(self.http.clone(), &self.settings.twilio.api_base),
-                    meta: MetaMedia::new(
-                        self.http.clone(),
-                        &self.settings.meta.graph_base,
-                        &self.settings.meta.graph_version,
-                    ),
-                }),
                 Arc::new(
                     atiende_adapter_openai::transcription::OpenAiTranscriber::new(
                         self.http.clone(),
@@ -504,7 +519,8 @@ impl Embedded {
         )))
         .with_alerter(Arc::new(SlackAlerter::new(self.tenant_http.clone())))
         .with_leads(Arc::new(SignedWebhookCrm::new(self.tenant_http.clone())))
-        .with_stats(self.ports.stores.stats.clone());
+        .with_stats(self.ports.stores.stats.clone())
+        .with_media_links(&self.public_url);
         Arc::new(dispatcher)
     }
 
@@ -514,10 +530,12 @@ impl Embedded {
             .knowledge
             .as_ref()
             .context("tenant onboarding needs knowledge search (Needs::knowledge)")?;
-        Ok(
-            TenantAdmin::new(self.tenants.clone(), index.clone(), self.clock.clone())
-                .allowing_private_urls(self.settings.allow_private_urls),
-        )
+        let admin = TenantAdmin::new(self.tenants.clone(), index.clone(), self.clock.clone())
+            .allowing_private_urls(self.settings.allow_private_urls);
+        Ok(match &self.media {
+            Some(media) => admin.with_media(media.clone()),
+            None => admin,
+        })
     }
 
     /// Conversation operations.
@@ -527,12 +545,16 @@ impl Embedded {
 
     /// The built-in agent console.
     pub fn console(&self) -> Arc<AgentConsole> {
-        Arc::new(AgentConsole::new(
+        let console = AgentConsole::new(
             self.ports.stores.agents.clone(),
             self.ports.stores.conversations.clone(),
             self.gateway(),
             self.clock.clone(),
-        ))
+        );
+        Arc::new(match &self.media {
+            Some(media) => console.with_media(media.clone()),
+            None => console,
+        })
     }
 
     /// The check that tells customers nobody has taken their conversation yet; `None` when
@@ -679,6 +701,40 @@ async fn knowledge_service(
         });
     }
     Ok((Arc::new(service), index))
+}
+
+/// The media store the settings choose: Cloud Storage with `media.bucket` (on the emulator named by
+/// `STORAGE_EMULATOR_HOST`, if set), files under the data directory with the embedded store, and
+/// none on Firestore without a bucket (each Cloud Run instance's disk is its own).
+fn media_store(
+    settings: &Settings,
+    http: &reqwest::Client,
+) -> anyhow::Result<Option<Arc<dyn MediaStore>>> {
+    if let Some(bucket) = &settings.media.bucket {
+        #[cfg(feature = "gcp")]
+        {
+            let emulator = std::env::var("STORAGE_EMULATOR_HOST")
+                .ok()
+                .filter(|h| !h.is_empty());
+            let store =
+                atiende_adapter_gcp::CloudStorage::new(http.clone(), bucket, emulator.as_deref())?;
+            return Ok(Some(Arc::new(store)));
+        }
+        #[cfg(not(feature = "gcp"))]
+        {
+            let _ = (bucket, http);
+            anyhow::bail!("media.bucket needs a build with --features gcp (Cloud Storage)");
+        }
+    }
+    if settings.store.backend == atiende_platform::config::StoreBackend::Sqlite {
+        return Ok(Some(Arc::new(atiende_adapter_sqlite::FileMediaStore::new(
+            settings.data_dir.join("media"),
+        ))));
+    }
+    warn!(
+        "No media.bucket with the Firestore store: customers' files are not kept, and agents cannot send files."
+    );
+    Ok(None)
 }
 
 /// Customers' media, downloaded from the provider of the channel they wrote on.

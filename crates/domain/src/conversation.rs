@@ -448,7 +448,25 @@ impl Conversation {
                     media: Vec::new(),
                     provider_message_id: None,
                 });
-                DeskOutcome::Reply { text: text.clone() }
+                DeskOutcome::Reply {
+                    text: text.clone(),
+                    media: None,
+                }
+            }
+            DeskAction::SendFile { media, caption } => {
+                self.take(&event.agent, event.at);
+                self.push_turn(Turn {
+                    at: event.at,
+                    author: Author::Agent,
+                    by: Some(event.agent.name.clone()),
+                    text: caption.clone(),
+                    media: vec![(**media).clone()],
+                    provider_message_id: None,
+                });
+                DeskOutcome::Reply {
+                    text: caption.clone(),
+                    media: Some((**media).clone()),
+                }
             }
             DeskAction::Resolve => match self.resolve(event.at) {
                 Ok(()) => DeskOutcome::Resolved,
@@ -705,6 +723,68 @@ mod tests {
     }
 
     #[test]
+    fn a_file_an_agent_sends_is_kept_in_the_transcript_and_goes_to_the_customer() {
+        let mut c = conversation();
+        c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
+            .unwrap();
+        let file = crate::MediaRef {
+            kind: crate::MediaKind::Document,
+            reference: "cotizacion.pdf".into(),
+            content_type: Some("application/pdf".into()),
+            filename: Some("cotizacion.pdf".into()),
+            stored: Some(crate::outgoing_media_key(
+                "0123456789abcdef0123456789abcdef",
+            )),
+        };
+        let send = desk(
+            &c,
+            "f1",
+            "Ana",
+            DeskAction::SendFile {
+                media: Box::new(file.clone()),
+                caption: "Su cotización".into(),
+            },
+        );
+        assert_eq!(
+            c.apply_desk(&send),
+            DeskOutcome::Reply {
+                text: "Su cotización".into(),
+                media: Some(file.clone()),
+            }
+        );
+        // Sending a file takes the conversation, like a reply.
+        assert_eq!(c.state, ConversationState::Human);
+        let last = c.turns.last().unwrap();
+        assert_eq!(
+            (last.author, last.media.as_slice()),
+            (Author::Agent, &[file][..])
+        );
+        assert_eq!(c.apply_desk(&send), DeskOutcome::Duplicate);
+    }
+
+    #[test]
+    fn media_keys_are_stable_per_message_and_say_nothing_about_the_customer() {
+        let c = conversation();
+        let id = ProviderMessageId::parse("SM123").unwrap();
+        let key = crate::media_key(&c.id, &id, 0);
+        assert_eq!(key, crate::media_key(&c.id, &id, 0));
+        assert_ne!(key, crate::media_key(&c.id, &id, 1));
+        assert!(crate::is_media_key(&key) && !crate::is_outgoing_media_key(&key));
+        assert!(!key.contains(c.contact.identity.key().as_str()));
+        let out = crate::outgoing_media_key("0123456789abcdef0123456789abcdef");
+        assert!(crate::is_outgoing_media_key(&out));
+        for bad in [
+            "",
+            "in-../../etc/passwd",
+            "out-XYZ",
+            "in-0123",
+            "../in-0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(!crate::is_media_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn an_agent_takes_replies_and_resolves_and_redeliveries_change_nothing() {
         let mut c = conversation();
         c.hand_off(HandoffReason::CustomerRequested, ticket(&c), t0())
@@ -726,7 +806,8 @@ mod tests {
         assert_eq!(
             c.apply_desk(&reply),
             DeskOutcome::Reply {
-                text: "Hola, soy Ana".into()
+                text: "Hola, soy Ana".into(),
+                media: None,
             }
         );
         let last = c.turns.last().unwrap();

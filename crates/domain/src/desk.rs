@@ -286,6 +286,14 @@ pub enum DeskAction {
         /// The text, sent to the customer as written.
         text: String,
     },
+    /// Sent the customer a file (a photo, a PDF), kept in the tenant's media store.
+    SendFile {
+        /// The file; [`crate::MediaRef::stored`] names atiende's copy.
+        media: Box<crate::MediaRef>,
+        /// Text to go with it (may be empty).
+        #[serde(default)]
+        caption: String,
+    },
     /// Resolved the conversation: the bot answers the customer's next message.
     Resolve,
     /// Nobody took the conversation in time (raised by atiende itself, not by an agent).
@@ -304,6 +312,7 @@ impl DeskAction {
         match self {
             Self::Take => "take",
             Self::Reply { .. } => "reply",
+            Self::SendFile { .. } => "send_file",
             Self::Resolve => "resolve",
             Self::WaitExpired => "wait_expired",
             Self::CreateTicket => "create_ticket",
@@ -340,10 +349,12 @@ pub enum DeskOutcome {
     Ignored,
     /// The agent now owns the conversation.
     Taken,
-    /// The agent's text must reach the customer.
+    /// The agent's text (and file) must reach the customer.
     Reply {
         /// The text.
         text: String,
+        /// The file the agent sent, if any.
+        media: Option<crate::MediaRef>,
     },
     /// Resolved; the bot takes the next customer message.
     Resolved,

@@ -75,7 +75,10 @@ pub use hours::{BusinessHours, OpeningSpan};
 pub use ids::{ActionId, ConversationId, ProviderMessageId, TenantId};
 pub use lead::{Lead, Urgency};
 pub use locale::Locale;
-pub use message::{InboundMessage, MediaKind, MediaRef, MessageContent, Referral};
+pub use message::{
+    InboundMessage, MediaKind, MediaRef, MessageContent, Referral, is_media_key,
+    is_outgoing_media_key, media_key, outgoing_media_key, sendable_media,
+};
 pub use outbound::{ActionKind, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
 pub use tenant::{

@@ -164,8 +164,9 @@ pub enum MessageContent {
     },
 }
 
-/// A reference to media held by the provider. The media itself is not downloaded: an agent (or a
-/// later processing step) fetches it with the tenant's credentials.
+/// A reference to media: held by the provider when the customer sent it, and kept by atiende (in
+/// the tenant's media store, under [`MediaRef::stored`]) once the processor downloaded it, so a
+/// person sees the photo rather than a provider id that expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaRef {
     /// What kind of media it is.
@@ -178,6 +179,90 @@ pub struct MediaRef {
     /// The file name of a document, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// atiende's copy: its key in the tenant's media store (see [`media_key`]), when kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
+}
+
+/// The key of the copy atiende keeps of item `index` of a customer's message: `in-` and 32 hex
+/// digits of a digest of where it came from. The same message always maps to the same key, so a
+/// redelivered message overwrites its copy instead of leaving another; and a key says nothing
+/// about the customer (no phone number in a file or object name).
+pub fn media_key(
+    conversation: &crate::ConversationId,
+    message: &ProviderMessageId,
+    index: usize,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(conversation.as_str())
+        .chain_update([0])
+        .chain_update(message.as_str())
+        .chain_update([0])
+        .chain_update(index.to_le_bytes())
+        .finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{INBOUND_MEDIA}{hex}")
+}
+
+/// The key of a file an agent sends: `out-` and a random id's 32 hex digits (`random` must be
+/// one, e.g. a v4 UUID in simple form). It is a capability: the channel's provider fetches the
+/// file from atiende's public media URL with it, and nothing else opens it.
+pub fn outgoing_media_key(random: &str) -> String {
+    format!("{OUTGOING_MEDIA}{random}")
+}
+
+const INBOUND_MEDIA: &str = "in-";
+const OUTGOING_MEDIA: &str = "out-";
+
+/// Whether `key` is one atiende makes ([`media_key`], [`outgoing_media_key`]): what a media URL
+/// may name, so a request can never reach outside the tenant's media.
+pub fn is_media_key(key: &str) -> bool {
+    let hex = key
+        .strip_prefix(INBOUND_MEDIA)
+        .or_else(|| key.strip_prefix(OUTGOING_MEDIA));
+    hex.is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Whether `key` names a file an agent sent (which providers may fetch without credentials).
+pub fn is_outgoing_media_key(key: &str) -> bool {
+    is_media_key(key) && key.starts_with(OUTGOING_MEDIA)
+}
+
+/// What WhatsApp takes from a business, by MIME type: the kind the file is sent as and its size
+/// limit (Meta's supported media types; Twilio's WhatsApp sender takes the same). `None` for a
+/// type WhatsApp would refuse, so an agent is told before anything is sent.
+pub fn sendable_media(content_type: &str) -> Option<(MediaKind, usize)> {
+    const MB: usize = 1024 * 1024;
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let kind = match essence.as_str() {
+        "image/jpeg" | "image/png" => (MediaKind::Image, 5 * MB),
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => {
+            (MediaKind::Audio, 16 * MB)
+        }
+        "video/mp4" | "video/3gpp" => (MediaKind::Video, 16 * MB),
+        "application/pdf"
+        | "text/plain"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            (MediaKind::Document, 100 * MB)
+        }
+        _ => return None,
+    };
+    Some(kind)
 }
 
 /// The kinds of media WhatsApp carries.

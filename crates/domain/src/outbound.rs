@@ -65,6 +65,9 @@ pub enum ActionKind {
         text: String,
         /// The agent's name.
         agent: String,
+        /// A file the agent sent with it (kept in the tenant's media store).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaRef>,
     },
     /// Open the conversation at the tenant's desk with everything a person needs.
     DeskHandoff {

@@ -94,6 +94,8 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Google Cloud: the project and how Pub/Sub and Firestore are reached.
     pub gcp: GcpSettings,
+    /// Where customers' and agents' files are kept.
+    pub media: MediaSettings,
 }
 
 impl Default for Settings {
@@ -119,6 +121,31 @@ impl Default for Settings {
             dispatcher: DispatcherSettings::default(),
             llm: LlmSettings::default(),
             gcp: GcpSettings::default(),
+            media: MediaSettings::default(),
+        }
+    }
+}
+
+/// Where the photos, documents and voice notes customers send (and the files agents send back)
+/// are kept: in a Cloud Storage bucket when `bucket` is set (`ATIENDE_MEDIA__BUCKET`; the four
+/// services share it, as no instance's disk outlives it); otherwise, with the embedded store,
+/// under `{data_dir}/media`. With Firestore and no bucket, files are not kept (a person sees
+/// what kind of file came) and agents cannot send files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// The Cloud Storage bucket (`STORAGE_EMULATOR_HOST` points the client at an emulator).
+    pub bucket: Option<String>,
+    /// The largest file downloaded and kept, in bytes (WhatsApp's limit for audio and video is
+    /// 16 MB; a larger document stays with the provider).
+    pub max_bytes: usize,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            bucket: None,
+            max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -856,6 +883,21 @@ impl Settings {
         check_base_url("meta.graph_base", &self.meta.graph_base)?;
         if let Some(t) = &self.llm.transcription {
             check_base_url("llm.transcription.base_url", &t.base_url)?;
+        }
+        if let Some(bucket) = &self.media.bucket {
+            let ok = (3..=63).contains(&bucket.len())
+                && bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    "media.bucket",
+                    "a Cloud Storage bucket name: 3-63 lowercase letters, digits, '-', '_' or '.'",
+                ));
+            }
+        }
+        if self.media.max_bytes == 0 {
+            return Err(invalid("media.max_bytes", "must be at least 1"));
         }
         for provider in &self.llm.providers {
             check_base_url("llm.providers.base_url", &provider.base_url)?;

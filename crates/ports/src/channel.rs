@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    Author, Channel, Contact, DeliveryState, ProviderMessageId, TemplateRef, Tenant,
+    Author, Channel, Contact, DeliveryState, MediaKind, ProviderMessageId, TemplateRef, Tenant,
 };
 
 /// What to send.
@@ -18,6 +18,18 @@ pub enum SendContent {
         template: TemplateRef,
         /// Its variables, in order.
         variables: Vec<String>,
+    },
+    /// A file (inside the service window), fetched by the provider from atiende's public media
+    /// URL.
+    Media {
+        /// What kind of file it is (decides Meta's message type).
+        kind: MediaKind,
+        /// Where the provider fetches it.
+        url: String,
+        /// Its file name, for documents.
+        filename: Option<String>,
+        /// Text to go with it (may be empty).
+        caption: String,
     },
 }
 

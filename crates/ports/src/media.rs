@@ -1,9 +1,10 @@
-//! What a customer's media needs from the outside: the provider's authenticated download (Twilio's
-//! `MediaUrl` with the account's credentials, Meta's media id → URL → bytes) and, for voice notes,
-//! a transcription service.
+//! What media needs from the outside: the provider's authenticated download (Twilio's `MediaUrl`
+//! with the account's credentials, Meta's media id → URL → bytes), a transcription service for
+//! voice notes, and a store that keeps the files for the people who read the conversation (local
+//! files on one machine, Cloud Storage on GCP, where every instance's disk is its own).
 
 use async_trait::async_trait;
-use atiende_domain::{Channel, Locale, MediaRef, Tenant};
+use atiende_domain::{Channel, Locale, MediaRef, Tenant, TenantId};
 
 use crate::PortError;
 
@@ -38,4 +39,25 @@ pub trait Transcriber: Send + Sync {
         audio: &FetchedMedia,
         language: Option<Locale>,
     ) -> Result<String, PortError>;
+}
+
+/// Keeps media files per tenant: what customers sent, for the agents who read the conversation,
+/// and what agents send, for the provider to fetch. Keys are atiende's own
+/// ([`atiende_domain::media_key`], [`atiende_domain::outgoing_media_key`]); an adapter must keep
+/// each tenant's files apart, so the same key under two tenants names two files.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Keeps `media` under `key`, replacing what was there.
+    async fn put(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        media: &FetchedMedia,
+    ) -> Result<(), PortError>;
+
+    /// The file under `key`, if kept.
+    async fn get(&self, tenant: &TenantId, key: &str) -> Result<Option<FetchedMedia>, PortError>;
+
+    /// Deletes every file of `tenant` (the tenant was deleted).
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), PortError>;
 }

@@ -34,6 +34,12 @@ impl MetaMessage {
         self.body["text"]["body"].as_str()
     }
 
+    /// The link of a media message (`image`, `document`, `audio`, `video`).
+    pub fn media_link(&self) -> Option<&str> {
+        let kind = self.body["type"].as_str()?;
+        self.body[kind]["link"].as_str()
+    }
+
     /// The template name of a template message.
     pub fn template(&self) -> Option<&str> {
         self.body["template"]["name"].as_str()
@@ -229,6 +235,25 @@ async fn send(
                     400,
                     100,
                     "Param text['body'] must be at most 4096 characters long.",
+                );
+            }
+            if state.closed_windows.contains(&to) {
+                return graph_error(400, 131_047, "Re-engagement message");
+            }
+        }
+        Some(kind @ ("image" | "document" | "audio" | "video")) => {
+            let media = &body[kind];
+            if media["link"].as_str().is_none() && media["id"].as_str().is_none() {
+                return graph_error(400, 100, "A media message needs a link or an id.");
+            }
+            if media["caption"]
+                .as_str()
+                .is_some_and(|c| c.chars().count() > 1024)
+            {
+                return graph_error(
+                    400,
+                    100,
+                    "Param caption must be at most 1024 characters long.",
                 );
             }
             if state.closed_windows.contains(&to) {

@@ -2,7 +2,7 @@
 //!
 //! `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, HTTP Basic auth with the
 //! account SID and auth token. It enforces what Twilio enforces and the senders must respect:
-//! `To` with the `whatsapp:` prefix, `From` or `MessagingServiceSid`, `Body` *or* `ContentSid`
+//! `To` with the `whatsapp:` prefix, `From` or `MessagingServiceSid`, `Body` and/or `MediaUrl`s *or* `ContentSid`
 //! (never both), `Body` ≤ 1600 characters, `ContentVariables` a JSON object — and, for recipients
 //! whose 24-hour window was closed with [`FakeTwilio::close_window`], error 63016 for free-form
 //! bodies. Failures can be scripted with [`FakeTwilio::fail_next`].
@@ -35,6 +35,8 @@ pub struct TwilioMessage {
     pub content_variables: Option<serde_json::Value>,
     /// `StatusCallback`, if sent.
     pub status_callback: Option<String>,
+    /// Every `MediaUrl` (repeatable, at most 10), in order.
+    pub media_urls: Vec<String>,
 }
 
 /// A scripted failure: HTTP status and Twilio error code.
@@ -229,6 +231,19 @@ async fn create_message(
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| form.get(k).cloned();
+    let media_urls: Vec<String> = form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "MediaUrl")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if media_urls.len() > 10 {
+        return error(400, 21623, "Too many media URLs: at most 10.");
+    }
+    if media_urls
+        .iter()
+        .any(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+    {
+        return error(400, 21620, "Invalid media URL(s).");
+    }
     let Some(to) = get("To").filter(|t| t.starts_with("whatsapp:")) else {
         return error(400, 21604, "A 'To' phone number is required.");
     };
@@ -238,9 +253,14 @@ async fn create_message(
     let body_text = get("Body");
     let content_sid = get("ContentSid");
     match (&body_text, &content_sid) {
-        (None, None) => return error(400, 21602, "Message body is required."),
+        (None, None) if media_urls.is_empty() => {
+            return error(400, 21602, "Message body is required.");
+        }
         (Some(_), Some(_)) => {
             return error(400, 21619, "Remove Body when sending ContentSid.");
+        }
+        (None, Some(_)) if !media_urls.is_empty() => {
+            return error(400, 21619, "Remove MediaUrl when sending ContentSid.");
         }
         (Some(b), None) if b.chars().count() > 1600 => {
             return error(
@@ -249,7 +269,7 @@ async fn create_message(
                 "The concatenated message body exceeds the 1600 character limit.",
             );
         }
-        (Some(_), None) if state.closed_windows.contains(&to) => {
+        (_, None) if state.closed_windows.contains(&to) => {
             return error(
                 400,
                 63016,
@@ -276,6 +296,7 @@ async fn create_message(
         content_sid,
         content_variables,
         status_callback: get("StatusCallback"),
+        media_urls: media_urls.clone(),
     };
     state.sent.push(message);
     HttpResponse::Created().json(json!({
@@ -287,7 +308,7 @@ async fn create_message(
         "status": "queued",
         "direction": "outbound-api",
         "num_segments": "1",
-        "num_media": "0",
+        "num_media": media_urls.len().to_string(),
         "messaging_service_sid": get("MessagingServiceSid"),
         "price": null,
         "price_unit": "USD",

@@ -17,6 +17,7 @@ pub mod fake_llm;
 pub mod fake_meta;
 pub mod fake_rocketchat;
 pub mod fake_twilio;
+pub mod gcs;
 pub mod litellm;
 pub mod process;
 pub mod python;

@@ -15,6 +15,12 @@
 //!   summary, sentiment, intent, lead fields), the customer panel, and the bot's decision traces.
 //! * `POST /console/api/conversations/{cid}/take|reply|resolve` (`reply`: `{"text"}`) — queued
 //!   for the processor; 202.
+//! * `GET /console/api/conversations/{cid}/media/{key}` — a file of the conversation (what the
+//!   customer sent, kept by the processor; what an agent sent), by the key its turn names.
+//! * `POST /console/api/conversations/{cid}/files?name=…&caption=…` — sends the customer a file:
+//!   the body is the file, its `Content-Type` one WhatsApp takes (JPEG/PNG, PDF and office
+//!   documents, MP4, audio); 202, 413 beyond WhatsApp's limit for the kind or `media.max_bytes`,
+//!   400 for another type.
 //! * `GET /console/api/events` — server-sent events: `changed` whenever the queue or any
 //!   conversation in it changes, so the page refreshes without polling the API itself. The
 //!   stream watches the tenant's desk revision (one small read every half second, on SQLite an
@@ -25,11 +31,12 @@ use std::time::Duration;
 use actix_web::{
     FromRequest, HttpRequest, HttpResponse,
     cookie::{Cookie, SameSite},
+    http::header::{self, ContentDisposition, DispositionParam, DispositionType},
     web,
 };
 use atiende_domain::{Channel, ContactIdentity, Conversation, DeskAction, HandoffPacket};
 use atiende_platform::{ApiError, http::header_str};
-use atiende_ports::AgentAccount;
+use atiende_ports::{AgentAccount, FetchedMedia};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -65,6 +72,8 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
                 .route("/conversations/{cid}/take", web::post().to(take))
                 .route("/conversations/{cid}/reply", web::post().to(reply))
                 .route("/conversations/{cid}/resolve", web::post().to(resolve))
+                .route("/conversations/{cid}/files", web::post().to(send_file))
+                .route("/conversations/{cid}/media/{key}", web::get().to(media))
                 .route("/events", web::get().to(events)),
         );
 }
@@ -288,6 +297,81 @@ async fn resolve(
     cid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     act(&account, &admin, &cid, DeskAction::Resolve).await
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    name: Option<String>,
+    #[serde(default)]
+    caption: String,
+}
+
+async fn send_file(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    cid: web::Path<String>,
+    query: web::Query<FileQuery>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = header_str(&request, "content-type")
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = atiende_platform::http::read_body(&request, payload, admin.max_file_bytes).await?;
+    let FileQuery { name, caption } = query.into_inner();
+    let file = FetchedMedia {
+        content_type,
+        bytes: bytes.to_vec(),
+    };
+    let event = admin
+        .console
+        .send_file(&account, &cid, file, name, caption)
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({ "event": event })))
+}
+
+/// Types a browser may show in the page; anything else downloads (an HTML or SVG file a
+/// customer sent never runs in the console's origin, and the sandbox policy holds if it did).
+fn shown_inline(content_type: &str) -> bool {
+    let ct = content_type.to_ascii_lowercase();
+    [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+    ]
+    .iter()
+    .any(|t| ct.starts_with(t))
+        || ct.starts_with("audio/")
+        || ct.starts_with("video/")
+}
+
+async fn media(
+    SignedIn(account): SignedIn,
+    admin: Data,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, key) = path.into_inner();
+    let (named, file) = admin.console.media(&account, &cid, &key).await?;
+    let disposition = ContentDisposition {
+        disposition: if shown_inline(&file.content_type) {
+            DispositionType::Inline
+        } else {
+            DispositionType::Attachment
+        },
+        parameters: named
+            .filename
+            .map(|name| vec![DispositionParam::Filename(name)])
+            .unwrap_or_default(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .insert_header(disposition)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
+        .body(file.bytes))
 }
 
 /// The tenant's desk revision: it changes whenever anything the page shows may have. One small

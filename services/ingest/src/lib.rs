@@ -16,11 +16,13 @@
 //! * `POST /webhooks/rocketchat/{tenant}`: agents' replies, ticket commands, takes and closes at
 //!   the tenant's Rocket.Chat, from the outgoing webhook (token in the body) or the Omnichannel
 //!   webhook (`X-RocketChat-Livechat-Token`).
+//! * `GET /media/{tenant}/{key}`: the files agents send, fetched by the provider (see `media`).
 //! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
 //! * `POST /tasks/desk-wait`: a scheduler's call to tell waiting customers nobody has taken
 //!   their conversation yet (see `tasks`).
 
 mod chatwoot;
+mod media;
 mod meta;
 mod rocketchat;
 mod tasks;
@@ -37,7 +39,9 @@ use atiende_domain::{
     Agent, ConversationId, DeskAction, DeskEvent, DeskKind, InboundMessage, Tenant, TenantId,
 };
 use atiende_platform::{ApiError, config::Limits, trace::TraceParent};
-use atiende_ports::{Clock, DeadLetter, DeadLetterStore, DeskLinkStore, TenantStore, WebChatStore};
+use atiende_ports::{
+    Clock, DeadLetter, DeadLetterStore, DeskLinkStore, MediaStore, TenantStore, WebChatStore,
+};
 use tracing::{info, warn};
 
 /// The ingest service's state.
@@ -52,6 +56,7 @@ pub struct Ingest {
     limits: Limits,
     throttle: throttle::Throttle,
     tasks: Arc<tasks::Tasks>,
+    media: Option<Arc<dyn MediaStore>>,
 }
 
 impl Ingest {
@@ -72,6 +77,7 @@ impl Ingest {
                 auth: infra.push_auth(),
                 open: infra.unauthenticated_push(),
             }),
+            media: infra.media(),
         }
     }
 
@@ -102,7 +108,8 @@ impl Ingest {
             .route(
                 "/webhooks/rocketchat/{tenant}",
                 web::post().to(rocketchat::webhook),
-            );
+            )
+            .route("/media/{tenant}/{key}", web::get().to(media::file));
         webchat::configure(cfg, max_webchat_chars);
         tasks::configure(scheduled, cfg);
     }

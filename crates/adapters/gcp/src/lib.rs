@@ -18,6 +18,7 @@
 //!   lives on an instance's own disk.
 //! * [`keys`]: tenants' API keys for the admin, by the digest of their secret.
 //! * [`stats`]: tenants' daily counters, added to by increments.
+//! * [`storage`]: media files (what customers and agents send) in a Cloud Storage bucket.
 //! * [`oidc`]: verifying the OIDC tokens Pub/Sub push attaches to its requests.
 //!
 //! Both are tested against Google's emulators by the contract suites in `tests/e2e`.
@@ -31,10 +32,12 @@ pub mod knowledge;
 pub mod oidc;
 pub mod pubsub;
 pub mod stats;
+pub mod storage;
 pub mod store;
 pub mod webchat;
 
 pub use pubsub::{
     DedupeKeys, PubSubPublisher, PubSubSettings, PullOptions, PullWorker, Topology, ensure_topology,
 };
+pub use storage::CloudStorage;
 pub use store::FirestoreStores;

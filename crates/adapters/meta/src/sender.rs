@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use atiende_domain::{Channel, ContactIdentity, text::truncate_chars};
+use atiende_domain::{Channel, ContactIdentity, MediaKind, text::truncate_chars};
 use atiende_ports::{
     ChannelSender, SendContent, SendError, SendReceipt, SendRequest, channel::parse_retry_after,
 };
@@ -11,6 +11,9 @@ use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
+
+/// The longest caption Meta takes on a media message.
+const MAX_CAPTION_CHARS: usize = 1024;
 
 /// Sends WhatsApp messages through Meta's Cloud API.
 pub struct MetaSender {
@@ -115,6 +118,35 @@ impl ChannelSender for MetaSender {
                     "body": truncate_chars(&text, Channel::MetaWhatsApp.max_body_chars()),
                 },
             }),
+            SendContent::Media {
+                kind,
+                url,
+                filename,
+                caption,
+            } => {
+                let kind = match kind {
+                    MediaKind::Image => "image",
+                    MediaKind::Audio => "audio",
+                    MediaKind::Video => "video",
+                    MediaKind::Document | MediaKind::Sticker | MediaKind::Other => "document",
+                };
+                let mut media = json!({ "link": url });
+                // Audio takes no caption; the others do, up to 1,024 characters.
+                if kind != "audio" && !caption.trim().is_empty() {
+                    media["caption"] = json!(truncate_chars(&caption, MAX_CAPTION_CHARS));
+                }
+                if let (Some(name), "document") = (filename, kind) {
+                    media["filename"] = json!(name);
+                }
+                let mut body = json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": to,
+                    "type": kind,
+                });
+                body[kind] = media;
+                body
+            }
             SendContent::Template {
                 template,
                 variables,

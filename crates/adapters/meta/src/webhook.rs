@@ -418,6 +418,7 @@ fn media(kind: MediaKind, json: &MediaJson) -> MessageContent {
             reference: json.id.clone(),
             content_type: json.mime_type.clone(),
             filename: json.filename.clone(),
+            stored: None,
         }],
         caption: json.caption.clone().filter(|c| !c.trim().is_empty()),
     }

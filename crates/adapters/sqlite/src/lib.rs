@@ -15,11 +15,15 @@
 //! * [`bus`]: the durable, ordered, at-least-once bus with dead-lettering.
 //! * [`stores`]: tenants, conversations, delivery receipts, outbox, web chat, knowledge, dead
 //!   letters.
+//! * [`media`]: customers' and agents' files, as plain files beside the database (`media/`), not
+//!   in it: a photo does not belong in the write path every message shares.
 
 pub mod bus;
 pub mod db;
+pub mod media;
 pub mod stores;
 
 pub use bus::{BusConfig, SqliteBus};
 pub use db::{Db, Durability};
+pub use media::FileMediaStore;
 pub use stores::SqliteStores;

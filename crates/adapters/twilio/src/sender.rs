@@ -120,6 +120,15 @@ impl ChannelSender for TwilioSender {
                     truncate_chars(&text, Channel::TwilioWhatsApp.max_body_chars()),
                 ));
             }
+            SendContent::Media { url, caption, .. } => {
+                if !caption.trim().is_empty() {
+                    form.push((
+                        "Body",
+                        truncate_chars(&caption, Channel::TwilioWhatsApp.max_body_chars()),
+                    ));
+                }
+                form.push(("MediaUrl", url));
+            }
             SendContent::Template {
                 template,
                 variables,

@@ -220,6 +220,7 @@ impl SignedForm<Verified> {
                     reference: url.to_owned(),
                     content_type,
                     filename: None,
+                    stored: None,
                 });
             }
             if items.is_empty() {

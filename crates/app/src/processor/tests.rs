@@ -377,6 +377,7 @@ async fn a_photo_without_words_reaches_a_person_and_a_caption_is_answered() {
             reference: "https://api.twilio.com/Media/ME1".into(),
             content_type: Some("image/jpeg".into()),
             filename: None,
+            stored: None,
         }],
         caption: caption.map(str::to_owned),
     };
