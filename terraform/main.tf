@@ -1,6 +1,6 @@
 # atiende on Google Cloud: four Cloud Run services (ingest, processor, dispatcher, admin), each
 # with its own service account; Pub/Sub between them with push subscriptions authenticated by
-# OIDC; Firestore for state; Secret Manager for the admin token; Artifact Registry for images; a
+# OIDC; Firestore for state; Cloud Storage for media; Secret Manager for the admin token; Artifact Registry for images; a
 # Cloud Build trigger that tests, builds and deploys. docs/deploy.md walks through it.
 
 data "google_project" "this" {
@@ -27,6 +27,8 @@ locals {
     # Nothing is written there: with Firestore and Pub/Sub every piece of state is shared,
     # and an instance's disk (gone on scale-down) holds nothing (tests/e2e/scale_to_zero.rs).
     ATIENDE_DATA_DIR = "/tmp/atiende"
+    # Media lives in Cloud Storage (media.tf).
+    ATIENDE_MEDIA__BUCKET = google_storage_bucket.media.name
   }
   # Ingest and the dispatcher build no knowledge index or embedding model at all; the
   # processor and admin load multilingual-e5-small (shipped in their images).
@@ -84,6 +86,7 @@ resource "google_project_service" "apis" {
     "cloudbuild.googleapis.com",
     "iam.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "storage.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

@@ -54,6 +54,12 @@ variable "llm_providers_secret" {
   default     = ""
 }
 
+variable "media_retention_days" {
+  description = "Days customers' and agents' files are kept in the media bucket before Cloud Storage deletes them."
+  type        = number
+  default     = 180
+}
+
 variable "transcription_secret" {
   description = "Optional Secret Manager secret holding ATIENDE_LLM__TRANSCRIPTION (a TOML table: base_url, model, api_key) for the processor; voice notes are transcribed with it, and go to a person without it."
   type        = string

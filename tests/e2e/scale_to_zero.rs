@@ -98,6 +98,8 @@ struct Cloud {
     processor: Service,
     dispatcher: Service,
     admin: Service,
+    /// Cloud Storage (the emulator), shared by the services for media, when installed.
+    storage: Option<atiende_testkit::gcs::StorageEmulator>,
 }
 
 impl Cloud {
@@ -112,6 +114,12 @@ impl Cloud {
         // A second instance of a service runs the same service.
         let kind = service.trim_end_matches("-b");
         env.insert("E2E_ATIENDE_SERVICE".into(), kind.into());
+        // Media in one bucket: the processor keeps what customers send, admin what agents send,
+        // ingest serves the latter to the providers.
+        if let Some(storage) = &self.storage {
+            env.insert("ATIENDE_MEDIA__BUCKET".into(), MEDIA_BUCKET.into());
+            env.insert("STORAGE_EMULATOR_HOST".into(), storage.host().into());
+        }
         env
     }
 
@@ -163,6 +171,76 @@ impl Cloud {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// The bucket the services keep media in.
+const MEDIA_BUCKET: &str = "atiende-media";
+
+/// The photo `customer` sent is shown to the agent by admin (the processor kept it); the agent's
+/// PDF goes to Twilio as a link to ingest, which serves it from the bucket.
+async fn media_across_services(cloud: &Cloud, customer: &str, photo: &[u8]) {
+    let conversation = format!("demo:twilio:{customer}");
+    let console = |path: String| {
+        cloud
+            .http
+            .get(format!("{}/console/api{path}", cloud.admin.url()))
+            .bearer_auth(atiende_demo::AGENT_KEY)
+            .send()
+    };
+    let key = atiende_testkit::eventually(Duration::from_secs(20), || async {
+        let c: Value = console(format!("/conversations/{conversation}"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        c["turns"][0]["media"][0]["stored"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the photo was never kept\n{}", cloud.logs()));
+    let shown = console(format!("/conversations/{conversation}/media/{key}"))
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert_eq!(shown.bytes().await.unwrap().as_ref(), photo);
+
+    let pdf = b"%PDF-1.4 cotizacion".to_vec();
+    let sent = cloud
+        .http
+        .post(format!(
+            "{}/console/api/conversations/{conversation}/files?name=cotizacion.pdf",
+            cloud.admin.url()
+        ))
+        .bearer_auth(atiende_demo::AGENT_KEY)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let link = atiende_testkit::eventually(Duration::from_secs(40), || async {
+        cloud
+            .twilio
+            .sent()
+            .into_iter()
+            .filter(|m| m.to == format!("whatsapp:{customer}"))
+            .find_map(|m| m.media_urls.first().cloned())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the agent's file never reached Twilio\n{}", cloud.logs()));
+    let path = link
+        .strip_prefix(atiende_e2e::processes::PUBLIC_URL)
+        .unwrap_or_else(|| panic!("{link} is under the public URL"));
+    let fetched = cloud
+        .http
+        .get(format!("{}{path}", cloud.ingest.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK, "{link}");
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), pdf.as_slice());
 }
 
 /// `text` without its terminal colours.
@@ -244,6 +322,7 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         processor: placeholder("processor"),
         dispatcher: placeholder("dispatcher"),
         admin: placeholder("admin"),
+        storage: atiende_testkit::gcs::StorageEmulator::start(MEDIA_BUCKET).await,
     };
     cloud.dispatcher = Service::new(
         BIN,
@@ -794,24 +873,30 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         notice.contains("persona") && notice.contains(case),
         "{notice}"
     );
-    // A photo with no words reaches a person on the split services too.
+    // A photo with no words reaches a person on the split services too: the processor keeps it
+    // in Cloud Storage, the agent sees it in the console (admin), and the agent's PDF reaches
+    // Twilio as a link ingest serves — three services, three disks, one bucket.
     let photographer = phone(24);
+    let photo = b"\xff\xd8\xff\xe0 the broken part".to_vec();
+    let shot = cloud
+        .twilio
+        .add_media(demo.account, &sid(24), "image/jpeg", &photo);
     let mut params = atiende_e2e::processes::webhook_params(&demo, &sid(24), &photographer, "");
     params.retain(|(k, _)| k != "NumMedia");
     params.extend(
         [
             ("NumMedia", "1"),
             ("MediaContentType0", "image/jpeg"),
-            (
-                "MediaUrl0",
-                "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
-            ),
+            ("MediaUrl0", shot.as_str()),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
     atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
     let notice = cloud.nth_to(&photographer, 0).await;
     assert!(notice.starts_with("Te comunico"), "{notice}");
+    if cloud.storage.is_some() {
+        media_across_services(&cloud, &photographer, &photo).await;
+    }
     // A voice note is downloaded from Twilio with the account's credentials, transcribed and
     // answered, by a processor started on an empty disk.
     cloud.llm.set_transcript("¿Aceptan cheques?");
@@ -1024,7 +1109,8 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         (phone(3), 1),
         (asker.clone(), 2),
         (phone(23), 2),
-        (phone(24), 1),
+        // The handoff notice, and the agent's PDF where media is kept.
+        (phone(24), 1 + usize::from(cloud.storage.is_some())),
         (phone(25), 1),
         (cw_customer.clone(), 2),
         (rc_customer.clone(), 2),

@@ -108,6 +108,29 @@ fn terraform_sets_only_settings_that_exist() {
     assert!(checked >= 10, "found only {checked} settings in terraform/");
 }
 
+/// Media is shared by three services, so it lives in the bucket every one of them is given, with
+/// the access each needs: the processor and admin write, ingest only reads.
+#[test]
+fn the_services_that_keep_or_serve_media_share_one_bucket() {
+    let main = read("main.tf");
+    assert!(main.contains("ATIENDE_MEDIA__BUCKET = google_storage_bucket.media.name"));
+    let media = read("media.tf");
+    for (service, role) in [
+        ("processor", "roles/storage.objectUser"),
+        ("admin", "roles/storage.objectUser"),
+        ("ingest", "roles/storage.objectViewer"),
+    ] {
+        assert!(
+            media.lines().any(|l| {
+                let l = l.trim();
+                l.starts_with(service) && l.ends_with(&format!("\"{role}\""))
+            }),
+            "{service} gets {role} on the media bucket"
+        );
+    }
+    assert!(media.contains("public_access_prevention = \"enforced\""));
+}
+
 #[cfg(feature = "gcp")]
 #[test]
 fn firestore_ttl_and_indexes_name_what_the_adapter_writes() {
