@@ -216,6 +216,26 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
             .await?;
         let sent = click(&client, "#send").await;
         let shown = text_when(&client, "#turns li.agent", |t| t.contains("Carmen")).await;
+        // A photo from the attach button: kept, sent, and shown in the transcript from atiende's
+        // copy (the image loads).
+        let photo = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+        std::fs::write(photo.path(), ONE_PIXEL_PNG).unwrap();
+        client
+            .find(Locator::Css("#file"))
+            .await?
+            .send_keys(&photo.path().display().to_string())
+            .await?;
+        let photo_shown = atiende_testkit::eventually(Duration::from_secs(10), || async {
+            let loaded = client
+                .execute(
+                    "const img = document.querySelector('#turns li.agent img.media'); return !!img && img.complete && img.naturalWidth === 1;",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (loaded == serde_json::Value::Bool(true)).then_some(())
+        })
+        .await;
         let screenshot = client.screenshot().await?;
         let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/console.png");
         let _ = std::fs::write(target, screenshot);
@@ -226,11 +246,16 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
             taken,
             shown.filter(|_| sent),
             emptied.filter(|_| resolved),
+            photo_shown,
         ))
     }
     .await;
     let _ = client.close().await;
-    let (queued, taken, shown, emptied) = result.expect("the console works");
+    let (queued, taken, shown, emptied, photo_shown) = result.expect("the console works");
+    assert!(
+        photo_shown.is_some(),
+        "an attached photo appears in the transcript, loaded from atiende's copy"
+    );
     assert!(
         queued.is_some(),
         "the handed-off conversation is queued, and a canned reply fills the box"
@@ -247,6 +272,15 @@ async fn an_agent_takes_replies_and_resolves_in_the_console() {
         "{transcript:?}"
     );
 }
+
+/// The smallest PNG: one transparent pixel.
+const ONE_PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xff, 0xff, 0x3f,
+    0x00, 0x05, 0xfe, 0x02, 0xfe, 0xa7, 0xa6, 0xa0, 0xc7, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
 
 /// Saves what the browser shows as `target/{name}.png`, to look at while building.
 async fn screenshot(client: &fantoccini::Client, name: &str) {
