@@ -86,3 +86,87 @@ async fn a_meta_voice_note_is_downloaded_transcribed_and_answered() {
     .expect("an answer");
     assert!(answer.to_lowercase().contains("cheque"), "{answer}");
 }
+
+/// A customer whose question the bot answered says thanks: the bot's conversation is closed and
+/// the customer is asked to rate it with Meta's interactive list; the tapped row (its title, five
+/// stars) is recorded as a 5 and thanked, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3; infra/test.sh runs it"]
+async fn thanks_after_an_answer_asks_for_a_rating_with_a_list_and_the_pick_is_recorded() {
+    let stack = Stack::start().await;
+    let wa = "18095557401";
+    let sent_to = || async {
+        stack
+            .meta
+            .sent()
+            .into_iter()
+            .filter(|m| m.to().trim_start_matches('+') == wa)
+            .collect::<Vec<_>>()
+    };
+    let wait_for = |n: usize| async move {
+        atiende_testkit::eventually(std::time::Duration::from_secs(10), || async {
+            let sent = sent_to().await;
+            (sent.len() >= n).then_some(sent)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{n} messages to {wa}"))
+    };
+    let say = |id: &'static str, text: &'static str| {
+        let stack = &stack;
+        async move {
+            let response = stack
+                .meta_webhook(&atiende_e2e::meta_text(wa, id, text))
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    say("wamid.CSAT1", "¿Aceptan cheques?").await;
+    let sent = wait_for(1).await;
+    assert!(sent[0].text().unwrap().contains("cheque"), "{sent:?}");
+    say("wamid.CSAT2", "muchas gracias").await;
+    let sent = wait_for(3).await;
+    let list = &sent[2].body;
+    assert_eq!(list["type"], "interactive", "{list}");
+    assert_eq!(list["interactive"]["type"], "list");
+    assert_eq!(list["interactive"]["action"]["button"], "Calificar");
+    let rows = list["interactive"]["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["title"], "⭐⭐⭐⭐⭐");
+
+    // The customer taps the first row.
+    let mut body: serde_json::Value =
+        serde_json::from_str(&atiende_e2e::meta_text(wa, "wamid.CSAT3", "")).unwrap();
+    let message = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["type"] = serde_json::json!("interactive");
+    message["interactive"] = serde_json::json!({
+        "type": "list_reply",
+        "list_reply": { "id": rows[0]["id"], "title": rows[0]["title"], "description": "Excelente" }
+    });
+    message.as_object_mut().unwrap().remove("text");
+    let response = stack.meta_webhook(&body.to_string()).await;
+    assert_eq!(response.status(), 200);
+    let sent = wait_for(4).await;
+    assert!(
+        sent[3]
+            .text()
+            .unwrap()
+            .contains("Gracias por tu calificación"),
+        "{sent:?}"
+    );
+    let (_, conversation) = stack
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/tenants/demo/conversations/demo:meta:+{wa}"),
+            None,
+        )
+        .await;
+    assert_eq!(conversation["csat"]["score"], 5, "{conversation}");
+    // Thanks again the same day asks nothing more.
+    say("wamid.CSAT4", "gracias").await;
+    stack.settle().await;
+    let sent = wait_for(5).await;
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    assert!(sent[4].text().is_some());
+}

@@ -54,13 +54,19 @@ async fn a_message_is_one_connected_trace_from_webhook_to_send() {
             .into_iter()
             .filter(|s| s.span_context.trace_id() == trace)
             .collect();
-        spans
-            .iter()
-            .any(|s| s.name.starts_with("send "))
-            .then_some(spans)
+        // Each process's spans leave in their own batch: wait for every hop, not only the last.
+        [
+            "http.request",
+            "atiende-processor-inbound process",
+            "atiende-dispatcher-outbound process",
+            "send ",
+        ]
+        .iter()
+        .all(|prefix| spans.iter().any(|s| s.name.starts_with(prefix)))
+        .then_some(spans)
     })
     .await
-    .expect("the send's span was exported in the caller's trace");
+    .expect("every hop's span was exported in the caller's trace");
 
     let by_id: HashMap<SpanId, &SpanData> = spans
         .iter()

@@ -295,6 +295,15 @@ impl OutboundDispatcher {
             ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } => {
                 SendContent::Text(text.clone())
             }
+            ActionKind::Choose {
+                text,
+                button,
+                options,
+            } => SendContent::Choose {
+                text: text.clone(),
+                button: button.clone(),
+                options: options.clone(),
+            },
             ActionKind::AgentReply { text, media, .. } => {
                 match self.agent_content(action, text, media.as_ref()) {
                     Ok(content) => content,
@@ -319,6 +328,7 @@ impl OutboundDispatcher {
         let mut template_used = match &action.kind {
             ActionKind::Template { name } => Some(name.clone()),
             ActionKind::Reply { .. }
+            | ActionKind::Choose { .. }
             | ActionKind::Handoff { .. }
             | ActionKind::AgentReply { .. }
             | ActionKind::DeskHandoff { .. }
@@ -328,7 +338,10 @@ impl OutboundDispatcher {
         };
         let window = ServiceWindow::from_last_customer_message(action.last_customer_message_at);
         if action.channel.has_service_window()
-            && matches!(content, SendContent::Text(_) | SendContent::Media { .. })
+            && matches!(
+                content,
+                SendContent::Text(_) | SendContent::Media { .. } | SendContent::Choose { .. }
+            )
             && !window.is_open(self.clock.now())
         {
             match tenant.reengagement_template() {
@@ -499,6 +512,7 @@ impl OutboundDispatcher {
             ActionKind::DeskHandoff { .. }
             | ActionKind::DeskRelay { .. }
             | ActionKind::Reply { .. }
+            | ActionKind::Choose { .. }
             | ActionKind::Template { .. }
             | ActionKind::Handoff { .. }
             | ActionKind::AgentReply { .. } => {

@@ -436,9 +436,7 @@ impl InboundProcessor {
                 if tenant.assistant.csat
                     && conversation.ask_csat(Some(resolver), self.clock.now()) =>
             {
-                vec![ActionKind::Reply {
-                    text: SystemText::CsatQuestion.render(locale),
-                }]
+                vec![atiende_domain::csat::question(locale)]
             }
             DeskOutcome::Taken | DeskOutcome::Resolved | DeskOutcome::Ignored => Vec::new(),
         };
@@ -464,7 +462,10 @@ impl InboundProcessor {
         let now = self.clock.now();
         let mut actions = Vec::with_capacity(kinds.len());
         for (index, kind) in kinds.into_iter().enumerate() {
-            if let ActionKind::Reply { text } | ActionKind::Handoff { notice: text, .. } = &kind {
+            if let ActionKind::Reply { text }
+            | ActionKind::Choose { text, .. }
+            | ActionKind::Handoff { notice: text, .. } = &kind
+            {
                 conversation.record_bot_message(text, now);
             }
             actions.push(OutboundAction {
@@ -620,7 +621,20 @@ impl InboundProcessor {
                 };
                 return reply(text);
             }
-            Some(SmallTalk::Thanks) => return reply(SystemText::YouAreWelcome.render(locale)),
+            Some(SmallTalk::Thanks) => {
+                let welcome = ActionKind::Reply {
+                    text: SystemText::YouAreWelcome.render(locale),
+                };
+                // Thanks for an answer closes the bot's conversation: the customer is asked to
+                // rate it, as after a person's resolution (once a day at most).
+                if tenant.assistant.csat
+                    && conversation.closed_by_bot()
+                    && conversation.ask_csat(None, self.clock.now())
+                {
+                    return Ok(vec![welcome, atiende_domain::csat::question(locale)]);
+                }
+                return Ok(vec![welcome]);
+            }
             None => {}
         }
         // Whether the engine recorded this turn's trace (it fell back to quoting passages).

@@ -158,7 +158,9 @@ impl Simulator {
         };
         for action in actions {
             match action.kind {
-                ActionKind::Reply { text } | ActionKind::AgentReply { text, .. } => {
+                ActionKind::Reply { text }
+                | ActionKind::Choose { text, .. }
+                | ActionKind::AgentReply { text, .. } => {
                     turn.replies.push(text);
                 }
                 ActionKind::Handoff { reason, notice, .. } => {

@@ -36,7 +36,7 @@ impl ChannelSender for WebChatSender {
             });
         };
         let text = match request.content {
-            SendContent::Text(text) => text,
+            SendContent::Text(text) | SendContent::Choose { text, .. } => text,
             // The visitor's browser opens the file from atiende's media URL.
             SendContent::Media { url, caption, .. } if caption.trim().is_empty() => url,
             SendContent::Media { url, caption, .. } => format!("{caption}\n{url}"),

@@ -1,5 +1,6 @@
-//! Customer satisfaction (CSAT): one question when a person resolves a conversation, and the
-//! customer's 1–5 answer recorded against the conversation and the agent.
+//! Customer satisfaction (CSAT): one question when a person resolves a conversation or the
+//! customer thanks the bot for an answer, and the customer's 1–5 answer recorded against the
+//! conversation and the agent.
 //!
 //! The question is asked once per resolution and never repeated; an answer counts only while
 //! the question is open (24 hours) and only when the whole message is a rating ("5", "4/5",
@@ -9,7 +10,34 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Conversation, ConversationState};
+use crate::{ActionKind, Choice, Conversation, ConversationState, Locale, i18n::SystemText};
+
+/// The satisfaction question in `locale`: a list of five ratings where the channel has lists,
+/// whose titles are stars ("⭐⭐⭐⭐⭐" reads as 5, like a typed "5"), and the text alone elsewhere.
+pub fn question(locale: Locale) -> ActionKind {
+    let labels = match locale {
+        Locale::Es => ["Excelente", "Buena", "Regular", "Mala", "Muy mala"],
+        Locale::En => ["Excellent", "Good", "Fair", "Poor", "Very poor"],
+    };
+    let options = (1..=5u8)
+        .rev()
+        .zip(labels)
+        .map(|(score, label)| Choice {
+            id: format!("csat_{score}"),
+            title: "⭐".repeat(usize::from(score)),
+            description: Some(label.to_owned()),
+        })
+        .collect();
+    ActionKind::Choose {
+        text: SystemText::CsatQuestion.render(locale),
+        button: match locale {
+            Locale::Es => "Calificar",
+            Locale::En => "Rate",
+        }
+        .to_owned(),
+        options,
+    }
+}
 
 /// How long a question stays open.
 pub const CSAT_OPEN_HOURS: i64 = 24;
@@ -112,6 +140,19 @@ impl Conversation {
 mod tests {
     use super::*;
     use crate::{Channel, Contact, ConversationId, PhoneNumber, TenantId};
+
+    #[test]
+    fn every_option_of_the_list_reads_back_as_its_rating() {
+        for locale in [Locale::Es, Locale::En] {
+            let ActionKind::Choose { options, text, .. } = question(locale) else {
+                panic!("a list");
+            };
+            assert!(text.contains('5'), "{text}");
+            let scores: Vec<_> = options.iter().map(|o| parse_rating(&o.title)).collect();
+            assert_eq!(scores, [Some(5), Some(4), Some(3), Some(2), Some(1)]);
+            assert!(options.iter().all(|o| o.title.chars().count() <= 24));
+        }
+    }
 
     fn at(hours: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + hours * 3600, 0).unwrap_or_default()

@@ -79,7 +79,7 @@ pub use message::{
     InboundMessage, MediaKind, MediaRef, MessageContent, Referral, is_media_key,
     is_outgoing_media_key, media_key, outgoing_media_key, sendable_media,
 };
-pub use outbound::{ActionKind, HandoffReason, OutboundAction};
+pub use outbound::{ActionKind, Choice, HandoffReason, OutboundAction};
 pub use status::{DeliveryState, StatusUpdate};
 pub use tenant::{
     AlertSettings, ChatwootSettings, CrmSettings, MetaSettings, RocketChatSettings, TemplateRef,

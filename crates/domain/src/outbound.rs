@@ -45,6 +45,17 @@ pub enum ActionKind {
         /// The text, formatted for WhatsApp.
         text: String,
     },
+    /// A question answered by picking one of a few options (the satisfaction rating): an
+    /// interactive list where the channel has one (Meta), the text alone elsewhere — the text
+    /// says how to answer by typing, and a picked option reads as its title.
+    Choose {
+        /// The question.
+        text: String,
+        /// The label of the button that opens the list.
+        button: String,
+        /// The options, at most 10.
+        options: Vec<Choice>,
+    },
     /// An approved template, by the tenant's name for it.
     Template {
         /// The template's name in the tenant's configuration.
@@ -92,6 +103,18 @@ pub enum ActionKind {
         /// The lead.
         lead: Box<Lead>,
     },
+}
+
+/// One option of a [`ActionKind::Choose`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Its id (Meta echoes it with the customer's pick).
+    pub id: String,
+    /// What the customer sees and, picked, what their answer reads as (at most 24 characters).
+    pub title: String,
+    /// A line under the title (at most 72 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl ActionKind {

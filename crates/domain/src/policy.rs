@@ -6,7 +6,7 @@
 //! answers live here, next to the state they read and change, and are unit-tested without a
 //! store, a bus or an index. The processor only turns the answers into messages.
 
-use crate::{Conversation, intent, sentiment};
+use crate::{Author, Conversation, ConversationState, intent, sentiment};
 
 /// After this many unanswered questions in a row the bot stops offering and asks outright
 /// (or hands off at once, when the tenant prefers that).
@@ -62,6 +62,32 @@ impl Mood {
 }
 
 impl Conversation {
+    /// Whether the customer's "thanks" closes a conversation the bot handled: since the
+    /// conversation began or last went to a person, the bot answered a question of theirs (not
+    /// only greeted them), and left none unanswered. That is the bot's resolution, and when the
+    /// customer is asked for a rating, as after a person's.
+    pub fn closed_by_bot(&self) -> bool {
+        if self.state != ConversationState::Bot || self.unanswered_in_a_row > 0 {
+            return false;
+        }
+        // The turns since the last system line (a handoff, a take, a resolution), without the
+        // "thanks" itself.
+        let since = self
+            .turns
+            .iter()
+            .rposition(|t| t.author == Author::System)
+            .map_or(0, |i| i + 1);
+        let turns = &self.turns[since..self.turns.len().saturating_sub(1)];
+        turns.iter().enumerate().any(|(i, t)| {
+            t.author == Author::Customer
+                && !t.text.trim().is_empty()
+                && intent::small_talk(&t.text).is_none()
+                && turns[i + 1..]
+                    .iter()
+                    .any(|later| later.author == Author::Bot)
+        })
+    }
+
     /// Reads `body` as the answer to a pending offer of a person, and clears the offer.
     pub fn reply_to_offer(&mut self, body: &str) -> OfferReply {
         if !std::mem::take(&mut self.handoff_offered) {
@@ -226,6 +252,25 @@ mod tests {
             referral: None,
         };
         c.record_customer_message(&message);
+    }
+
+    #[test]
+    fn thanks_after_an_answer_closes_the_bots_conversation_and_after_a_greeting_does_not() {
+        let mut c = conversation();
+        say(&mut c, 1, "hola");
+        c.record_bot_message("¡Hola! ¿En qué te ayudo?", Utc::now());
+        say(&mut c, 2, "gracias");
+        assert!(!c.closed_by_bot(), "a greeting answered nothing");
+        say(&mut c, 3, "¿aceptan cheques?");
+        c.record_bot_message("No aceptamos cheques personales.", Utc::now());
+        c.answered();
+        say(&mut c, 4, "gracias!");
+        assert!(c.closed_by_bot());
+        // A question left unanswered is not a resolution.
+        say(&mut c, 5, "¿venden carros?");
+        c.unanswered(true);
+        say(&mut c, 6, "ok gracias");
+        assert!(!c.closed_by_bot());
     }
 
     #[test]

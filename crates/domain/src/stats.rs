@@ -89,7 +89,9 @@ pub fn conversation_deltas(
     }
     for action in actions {
         match &action.kind {
-            ActionKind::Reply { .. } => out.push((BOT_REPLIES.to_owned(), 1.0)),
+            ActionKind::Reply { .. } | ActionKind::Choose { .. } => {
+                out.push((BOT_REPLIES.to_owned(), 1.0));
+            }
             ActionKind::Handoff { reason, .. } => {
                 out.push((BOT_REPLIES.to_owned(), 1.0));
                 out.push((HANDOFFS.to_owned(), 1.0));

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    Author, Channel, Contact, DeliveryState, MediaKind, ProviderMessageId, TemplateRef, Tenant,
+    Author, Channel, Choice, Contact, DeliveryState, MediaKind, ProviderMessageId, TemplateRef,
+    Tenant,
 };
 
 /// What to send.
@@ -18,6 +19,16 @@ pub enum SendContent {
         template: TemplateRef,
         /// Its variables, in order.
         variables: Vec<String>,
+    },
+    /// A question with a list of answers to pick (inside the service window): an interactive list
+    /// on Meta; the text alone on channels without lists.
+    Choose {
+        /// The question (it says how to answer by typing, too).
+        text: String,
+        /// The label of the button that opens the list.
+        button: String,
+        /// The options.
+        options: Vec<Choice>,
     },
     /// A file (inside the service window), fetched by the provider from atiende's public media
     /// URL.

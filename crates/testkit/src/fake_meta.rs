@@ -12,6 +12,56 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+/// Meta's rules for an interactive message (reply buttons in protocols.md §2.4; the list's
+/// limits from Meta's interactive-list reference, not re-read there): a body of at most 1,024
+/// characters; a list's button at most 20 characters and 1–10 rows in all, each with an id, a
+/// title of at most 24 characters and a description of at most 72; at most 3 reply buttons of at
+/// most 20 characters.
+fn check_interactive(interactive: &Value) -> Result<(), &'static str> {
+    let chars = |v: &Value| v.as_str().map(|s| s.chars().count());
+    if !chars(&interactive["body"]["text"]).is_some_and(|n| (1..=1024).contains(&n)) {
+        return Err("Param interactive['body']['text'] is required, at most 1024 characters.");
+    }
+    match interactive["type"].as_str() {
+        Some("list") => {
+            let action = &interactive["action"];
+            if !chars(&action["button"]).is_some_and(|n| (1..=20).contains(&n)) {
+                return Err("Param action['button'] is required, at most 20 characters.");
+            }
+            let rows: Vec<&Value> = action["sections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|section| section["rows"].as_array().into_iter().flatten())
+                .collect();
+            if rows.is_empty() || rows.len() > 10 {
+                return Err("A list has 1 to 10 rows.");
+            }
+            for row in rows {
+                if row["id"].as_str().is_none_or(str::is_empty)
+                    || !chars(&row["title"]).is_some_and(|n| (1..=24).contains(&n))
+                    || chars(&row["description"]).is_some_and(|n| n > 72)
+                {
+                    return Err(
+                        "Each row needs an id, a title of at most 24 characters and a description of at most 72.",
+                    );
+                }
+            }
+            Ok(())
+        }
+        Some("button") => {
+            let buttons = interactive["action"]["buttons"]
+                .as_array()
+                .map_or(0, Vec::len);
+            if !(1..=3).contains(&buttons) {
+                return Err("Reply buttons are 1 to 3.");
+            }
+            Ok(())
+        }
+        _ => Err("Unsupported interactive type."),
+    }
+}
+
 /// A message the fake accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetaMessage {
@@ -255,6 +305,14 @@ async fn send(
                     100,
                     "Param caption must be at most 1024 characters long.",
                 );
+            }
+            if state.closed_windows.contains(&to) {
+                return graph_error(400, 131_047, "Re-engagement message");
+            }
+        }
+        Some("interactive") => {
+            if let Err(why) = check_interactive(&body["interactive"]) {
+                return graph_error(400, 131_009, why);
             }
             if state.closed_windows.contains(&to) {
                 return graph_error(400, 131_047, "Re-engagement message");

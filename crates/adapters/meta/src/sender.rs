@@ -14,6 +14,13 @@ use serde_json::json;
 
 /// The longest caption Meta takes on a media message.
 const MAX_CAPTION_CHARS: usize = 1024;
+/// Meta's limits on an interactive list: its body, button, rows and each row's title and
+/// description.
+const MAX_LIST_BODY_CHARS: usize = 1024;
+const MAX_BUTTON_CHARS: usize = 20;
+const MAX_LIST_ROWS: usize = 10;
+const MAX_ROW_TITLE_CHARS: usize = 24;
+const MAX_ROW_DESCRIPTION_CHARS: usize = 72;
 
 /// Sends WhatsApp messages through Meta's Cloud API.
 pub struct MetaSender {
@@ -118,6 +125,41 @@ impl ChannelSender for MetaSender {
                     "body": truncate_chars(&text, Channel::MetaWhatsApp.max_body_chars()),
                 },
             }),
+            SendContent::Choose {
+                text,
+                button,
+                options,
+            } => {
+                let rows: Vec<_> = options
+                    .into_iter()
+                    .take(MAX_LIST_ROWS)
+                    .map(|o| {
+                        let mut row = json!({
+                            "id": o.id,
+                            "title": truncate_chars(&o.title, MAX_ROW_TITLE_CHARS),
+                        });
+                        if let Some(d) = o.description {
+                            row["description"] =
+                                json!(truncate_chars(&d, MAX_ROW_DESCRIPTION_CHARS));
+                        }
+                        row
+                    })
+                    .collect();
+                json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": to,
+                    "type": "interactive",
+                    "interactive": {
+                        "type": "list",
+                        "body": { "text": truncate_chars(&text, MAX_LIST_BODY_CHARS) },
+                        "action": {
+                            "button": truncate_chars(&button, MAX_BUTTON_CHARS),
+                            "sections": [{ "rows": rows }],
+                        },
+                    },
+                })
+            }
             SendContent::Media {
                 kind,
                 url,

@@ -114,7 +114,9 @@ impl ChannelSender for TwilioSender {
             None => form.push(("From", format!("whatsapp:{}", twilio.whatsapp_number))),
         }
         match request.content {
-            SendContent::Text(text) => {
+            // Twilio's WhatsApp lists need a Content template; the question's text says how to
+            // answer by typing.
+            SendContent::Text(text) | SendContent::Choose { text, .. } => {
                 form.push((
                     "Body",
                     truncate_chars(&text, Channel::TwilioWhatsApp.max_body_chars()),
