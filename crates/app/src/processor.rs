@@ -126,7 +126,10 @@ impl InboundProcessor {
     /// Adds to the tenant's daily figures; a failure costs a count, never the customer's answer.
     async fn count(
         &self,
-        before: Option<ConversationState>,
+        before: (
+            Option<ConversationState>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
         after: &Conversation,
         customer_messages: u32,
         actions: &[OutboundAction],
@@ -192,7 +195,12 @@ impl InboundProcessor {
                     None,
                 ),
             };
-        let before = version.map(|_| conversation.state);
+        // As the conversation was: its state, and when the customer last wrote (a customer back
+        // after a day's silence, or within a week of a resolution, counts in the figures).
+        let before = (
+            version.map(|_| conversation.state),
+            conversation.last_customer_message_at,
+        );
         if conversation.record_customer_message(message) == Recorded::Duplicate {
             return Ok(Processed::AlreadyProcessed);
         }
@@ -357,7 +365,7 @@ impl InboundProcessor {
         let actions = self.actions(&mut conversation, kinds, after, Some(after), locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
-        self.count(before, &conversation, 0, &actions).await;
+        self.count((before, None), &conversation, 0, &actions).await;
         self.refresh_summary_later(&tenant, &conversation);
         Ok(Processed::Handled { actions })
     }
@@ -445,7 +453,7 @@ impl InboundProcessor {
         let actions = self.actions(&mut conversation, kinds, &cause, None, locale);
         self.publish_and_save(&conversation, Some(version), &actions, traceparent)
             .await?;
-        self.count(before, &conversation, 0, &actions).await;
+        self.count((before, None), &conversation, 0, &actions).await;
         Ok(Processed::Handled { actions })
     }
 

@@ -15,8 +15,18 @@ use chrono::{DateTime, Utc};
 
 use crate::{ActionKind, Conversation, ConversationState, OutboundAction};
 
-/// Conversations begun (a new customer, or one returning after a resolution).
+/// Conversations begun: a new customer, one returning after a resolution, or one writing to the
+/// bot again after [`IDLE_HOURS`] of silence.
 pub const CONVERSATIONS: &str = "conversations";
+/// Conversations a customer began within [`RECONTACT_DAYS`] of their previous message: the
+/// earlier conversation did not settle it the first time. First-contact resolution is the share
+/// of conversations without one.
+pub const RECONTACTS: &str = "recontacts";
+/// A customer silent this long begins a new conversation with the bot when they write again
+/// (WhatsApp's own service window).
+pub const IDLE_HOURS: i64 = 24;
+/// A conversation begun this soon after the customer's previous message is a recontact.
+pub const RECONTACT_DAYS: i64 = 7;
 /// Customer messages received.
 pub const MESSAGES_IN: &str = "messages_in";
 /// The bot's answers (and handoff notices).
@@ -69,20 +79,28 @@ pub fn handoffs_by(reason: crate::HandoffReason) -> String {
 pub type Deltas = Vec<(String, f64)>;
 
 /// What the processor adds for one processed event: the conversation as it was (`before`:
-/// `None` for a new one), as it is now, the customer messages it recorded, and the actions it
-/// decided.
+/// `None` for a new one; `previous_customer_at`: when the customer last wrote before this event),
+/// as it is now, the customer messages it recorded, and the actions it decided.
 pub fn conversation_deltas(
-    before: Option<ConversationState>,
+    (before, previous_customer_at): (Option<ConversationState>, Option<DateTime<Utc>>),
     after: &Conversation,
     customer_messages: u32,
     actions: &[OutboundAction],
     now: DateTime<Utc>,
 ) -> Deltas {
     let mut out = Deltas::new();
-    let begun = matches!(before, None | Some(ConversationState::Resolved))
+    let gap = previous_customer_at
+        .filter(|_| customer_messages > 0)
+        .map(|previous| now - previous);
+    let idle = before == Some(ConversationState::Bot)
+        && gap.is_some_and(|g| g >= chrono::Duration::hours(IDLE_HOURS));
+    let begun = (matches!(before, None | Some(ConversationState::Resolved)) || idle)
         && after.state != ConversationState::Resolved;
     if begun {
         out.push((CONVERSATIONS.to_owned(), 1.0));
+        if gap.is_some_and(|g| g < chrono::Duration::days(RECONTACT_DAYS)) {
+            out.push((RECONTACTS.to_owned(), 1.0));
+        }
     }
     if customer_messages > 0 {
         out.push((MESSAGES_IN.to_owned(), f64::from(customer_messages)));
@@ -180,6 +198,7 @@ impl Tally {
             agent_replies: self.get(AGENT_REPLIES),
             handoffs,
             automated_resolution_rate: ratio(conversations - handoffs, conversations),
+            first_contact_resolution: ratio(conversations - self.get(RECONTACTS), conversations),
             escalation_rate: ratio(handoffs, conversations),
             handoffs_by_trigger: self
                 .0
@@ -228,6 +247,10 @@ pub struct Figures {
     pub handoffs: f64,
     /// Conversations that never needed a person, of those begun.
     pub automated_resolution_rate: Option<f64>,
+    /// Conversations the customer did not have to begin again within [`RECONTACT_DAYS`], of
+    /// those begun (a recontact is counted on the day the customer comes back, so the latest
+    /// week's figure can still fall).
+    pub first_contact_resolution: Option<f64>,
     /// Handoffs per conversation begun.
     pub escalation_rate: Option<f64>,
     /// Handoffs by what triggered them.
@@ -330,14 +353,14 @@ mod tests {
                 text: "Hola".into(),
             },
         );
-        let t = sum(&conversation_deltas(None, &c, 1, &[reply], at(1)));
+        let t = sum(&conversation_deltas((None, None), &c, 1, &[reply], at(1)));
         assert_eq!(
             (t.get(CONVERSATIONS), t.get(MESSAGES_IN), t.get(BOT_REPLIES)),
             (1.0, 1.0, 1.0)
         );
         // The next message of the same conversation begins nothing.
         let t = sum(&conversation_deltas(
-            Some(ConversationState::Bot),
+            (Some(ConversationState::Bot), None),
             &c,
             1,
             &[],
@@ -358,7 +381,7 @@ mod tests {
             },
         );
         let t = sum(&conversation_deltas(
-            Some(ConversationState::Bot),
+            (Some(ConversationState::Bot), None),
             &c,
             1,
             &[handoff],
@@ -369,7 +392,7 @@ mod tests {
         c.state = ConversationState::Human;
         c.handoff_at = Some(at(0));
         let t = sum(&conversation_deltas(
-            Some(ConversationState::WaitingForHuman),
+            (Some(ConversationState::WaitingForHuman), None),
             &c,
             0,
             &[],
@@ -378,7 +401,7 @@ mod tests {
         assert_eq!(t.get("human_wait_ms_le_300000"), 1.0);
         c.state = ConversationState::Resolved;
         let t = sum(&conversation_deltas(
-            Some(ConversationState::Human),
+            (Some(ConversationState::Human), None),
             &c,
             0,
             &[],
@@ -388,13 +411,44 @@ mod tests {
         // A customer coming back after the resolution begins a new conversation.
         c.state = ConversationState::Bot;
         let t = sum(&conversation_deltas(
-            Some(ConversationState::Resolved),
+            (Some(ConversationState::Resolved), None),
             &c,
             1,
             &[],
             at(200),
         ));
         assert_eq!(t.get(CONVERSATIONS), 1.0);
+    }
+
+    #[test]
+    fn a_customer_back_within_a_week_is_a_recontact_and_a_day_of_silence_begins_anew() {
+        let c = conversation(ConversationState::Bot);
+        let hours = |h: i64| at(0) + chrono::Duration::hours(h);
+        let wrote = |before, previous: i64, now: i64| {
+            sum(&conversation_deltas(
+                (Some(before), Some(hours(previous))),
+                &c,
+                1,
+                &[],
+                hours(now),
+            ))
+        };
+        // Minutes later, with the bot: the same conversation.
+        let t = wrote(ConversationState::Bot, 0, 1);
+        assert_eq!((t.get(CONVERSATIONS), t.get(RECONTACTS)), (0.0, 0.0));
+        // Two days of silence: a new conversation, and a recontact.
+        let t = wrote(ConversationState::Bot, 0, 48);
+        assert_eq!((t.get(CONVERSATIONS), t.get(RECONTACTS)), (1.0, 1.0));
+        // Back after a resolution the same day: a recontact too.
+        let t = wrote(ConversationState::Resolved, 0, 2);
+        assert_eq!((t.get(CONVERSATIONS), t.get(RECONTACTS)), (1.0, 1.0));
+        // Back after ten days: a new conversation, not a recontact.
+        let t = wrote(ConversationState::Bot, 0, 240);
+        assert_eq!((t.get(CONVERSATIONS), t.get(RECONTACTS)), (1.0, 0.0));
+        let mut tally = Tally::default();
+        tally.0.insert(CONVERSATIONS.into(), 4.0);
+        tally.0.insert(RECONTACTS.into(), 1.0);
+        assert_eq!(tally.figures(0.0).first_contact_resolution, Some(0.75));
     }
 
     #[test]

@@ -32,11 +32,16 @@ pub(crate) fn configure(data: Data, cfg: &mut web::ServiceConfig) {
 }
 
 /// Plain counters: (metric, help, stored counter).
-const COUNTERS: [(&str, &str, &str); 6] = [
+const COUNTERS: [(&str, &str, &str); 7] = [
     (
         "atiende_conversations_total",
         "Conversations begun.",
         stats::CONVERSATIONS,
+    ),
+    (
+        "atiende_recontacts_total",
+        "Conversations begun within a week of the customer's previous message.",
+        stats::RECONTACTS,
     ),
     (
         "atiende_messages_received_total",
