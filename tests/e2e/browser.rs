@@ -300,6 +300,22 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
     visitor.say("¿Aceptan cheques?").await;
     visitor.say("Quiero hablar con un agente, por favor").await;
     stack.settle().await;
+    // A person resolves it and the visitor rates the help: 5.
+    let (status, _) = stack
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/console/api/conversations/{}/resolve",
+                visitor.conversation
+            ),
+            atiende_demo::AGENT_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    stack.settle().await;
+    visitor.say("5").await;
+    stack.settle().await;
     let (status, owner) = stack
         .admin(
             reqwest::Method::POST,
@@ -401,10 +417,18 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
             .await?;
         let found = click(&client, "[data-testid=conv]").await;
         let read = text_when(&client, "[data-testid=conv-detail]", |t| {
-            t.contains("¿Aceptan cheques?") && t.contains("lo pidió el cliente")
+            // Resolved now, and rated by the customer (the trigger is on the dashboard).
+            t.contains("¿Aceptan cheques?") && t.contains("Calificación: 5 / 5")
         })
         .await
         .filter(|_| found);
+        // Each bot turn carries its decision trace: the engine, and the passage quoted with its
+        // relevance.
+        let trace = text_when(&client, "[data-testid=turn-trace]", |t| {
+            t.contains("motor: extractive") && t.contains("pasajes: informacion#")
+        })
+        .await;
+        let read = read.filter(|_| trace.is_some());
         screenshot(&client, "panel-conversation").await;
 
         // Settings: a monthly budget for the model, saved with the assistant's other settings.
@@ -429,6 +453,66 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
             .await?;
         let saved = text_when(&client, "#bot-status", |t| t == "Guardado.").await;
         screenshot(&client, "panel-settings-bot").await;
+
+        // Business hours: open Monday to Saturday 8 to 5, closed on Sunday.
+        let always = client
+            .find(Locator::Css("[data-testid=always-open]"))
+            .await?;
+        if always.prop("checked").await?.as_deref() == Some("true") {
+            always.click().await?;
+        }
+        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+            let open = client
+                .find(Locator::Css(&format!("tr[data-day={day}] .day-open")))
+                .await?;
+            let checked = open.prop("checked").await?.as_deref() == Some("true");
+            if checked == (day == "sun") {
+                open.click().await?;
+            }
+        }
+        client
+            .find(Locator::Css("[data-testid=save-hours]"))
+            .await?
+            .click()
+            .await?;
+        let hours_saved = text_when(&client, "#hours-status", |t| t == "Guardado.").await;
+        // The console stays the desk; customers are told after 20 minutes that nobody is free.
+        let wait = client.find(Locator::Css("[data-testid=desk-wait]")).await?;
+        wait.clear().await?;
+        wait.send_keys("20").await?;
+        client
+            .find(Locator::Css("[data-testid=save-desk]"))
+            .await?
+            .click()
+            .await?;
+        let desk_saved = text_when(&client, "#desk-status", |t| t == "Guardado.").await;
+        // A re-engagement template for writing after the 24-hour window.
+        client
+            .find(Locator::Css("[data-testid=add-template]"))
+            .await?
+            .click()
+            .await?;
+        for (field, value) in [
+            ("tpl-name", "reengagement"),
+            ("tpl-sid", "HX0123456789abcdef0123456789abcdef"),
+        ] {
+            client
+                .find(Locator::Css(&format!(
+                    "[data-testid=templates] tr:last-child .{field}"
+                )))
+                .await?
+                .send_keys(value)
+                .await?;
+        }
+        client
+            .find(Locator::Css("[data-testid=save-templates]"))
+            .await?
+            .click()
+            .await?;
+        let templates_saved = text_when(&client, "#templates-status", |t| t == "Guardado.").await;
+        screenshot(&client, "panel-settings-desk").await;
+        let saved = saved
+            .filter(|_| hours_saved.is_some() && desk_saved.is_some() && templates_saved.is_some());
 
         // The channels, checked through the public URL.
         client
@@ -483,6 +567,20 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         "{tenant}"
     );
     assert_eq!(tenant["assistant"]["ask_before_handoff"], true, "{tenant}");
+    let weekly = tenant["business_hours"]["weekly"].as_array().unwrap();
+    assert_eq!(weekly.len(), 6, "open six days: {tenant}");
+    assert!(
+        weekly
+            .iter()
+            .all(|w| w["days"][0] != "sun" && w["open"] == "08:00" && w["close"] == "17:00"),
+        "{tenant}"
+    );
+    assert_eq!(tenant["desk"], "console");
+    assert_eq!(tenant["desk_wait_minutes"], 20);
+    assert_eq!(
+        tenant["templates"]["reengagement"]["twilio_content_sid"],
+        "HX0123456789abcdef0123456789abcdef"
+    );
     assert!(
         dashboard.0.is_some(),
         "the dashboard counts the conversation"
@@ -498,7 +596,7 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
     assert!(playground.1.is_some(), "with the turn's trace");
     assert!(
         read.is_some(),
-        "the conversation is found and read, with its trigger"
+        "the conversation is found and read, with its decision trace and its rating"
     );
     let secret = keys.0.expect("the new key is shown once");
     assert!(keys.1.is_some(), "and listed");
