@@ -255,7 +255,7 @@ impl OutboundDispatcher {
             (&action.kind, action.last_customer_message_at)
         {
             let waited = u64::try_from((now - asked).num_milliseconds()).unwrap_or(0);
-            deltas.push((stats::bucket(stats::ANSWER_MS, waited), 1.0));
+            deltas.extend(stats::observe(stats::ANSWER_MS, waited));
         }
         if let Err(error) = stats
             .add_stats(&action.tenant, now.date_naive(), &deltas)

@@ -70,6 +70,17 @@ pub fn bucket(histogram: &str, ms: u64) -> String {
     }
 }
 
+/// What one observation of `ms` adds to `histogram`: a count in its bucket, and the milliseconds
+/// to the histogram's sum (`{histogram}_sum`), so `/metrics` can give Prometheus a mean.
+pub fn observe(histogram: &str, ms: u64) -> [(String, f64); 2] {
+    // Up to 49 days in milliseconds; a longer wait is counted as that.
+    let value = f64::from(u32::try_from(ms).unwrap_or(u32::MAX));
+    [
+        (bucket(histogram, ms), 1.0),
+        (format!("{histogram}_sum"), value),
+    ]
+}
+
 /// The counter of handoffs for one trigger.
 pub fn handoffs_by(reason: crate::HandoffReason) -> String {
     format!("{HANDOFFS}_{}", reason.as_str())
@@ -129,7 +140,7 @@ pub fn conversation_deltas(
         && let Some(since) = after.handoff_at
     {
         let waited = u64::try_from((now - since).num_milliseconds()).unwrap_or(0);
-        out.push((bucket(HUMAN_WAIT_MS, waited), 1.0));
+        out.extend(observe(HUMAN_WAIT_MS, waited));
     }
     let with_person = matches!(
         before,

@@ -5,7 +5,7 @@
 //! the dashboard's, read in one record per tenant, so a scrape costs the same whatever the
 //! traffic): conversations, messages, replies, handoffs by trigger, resolutions, WhatsApp
 //! messages by kind, model tokens and cost, satisfaction ratings, and the answer and human-wait
-//! times as histograms (their buckets; no `_sum` is kept). Then this process's model providers:
+//! times as histograms (buckets, `_sum` and `_count`). Then this process's model providers:
 //! breaker state and key pool load (the seeds' lead-capture blueprint §4.4). The same per-tenant
 //! counters go out as OpenTelemetry metrics when an OTLP endpoint is configured.
 
@@ -185,6 +185,8 @@ pub(crate) fn render_tenants(tenants: &[(String, Tally)]) -> String {
                 out,
                 "{metric}_bucket{{tenant=\"{tenant}\",le=\"+Inf\"}} {cumulative}"
             );
+            let sum = tally.get(&format!("{histogram}_sum")) / 1000.0;
+            let _ = writeln!(out, "{metric}_sum{{tenant=\"{tenant}\"}} {sum}");
             let _ = writeln!(out, "{metric}_count{{tenant=\"{tenant}\"}} {cumulative}");
         }
     }
@@ -267,6 +269,7 @@ mod tests {
                 ("handoffs_negative_sentiment", 1.0),
                 ("answer_ms_le_500", 2.0),
                 ("answer_ms_le_2000", 1.0),
+                ("answer_ms_sum", 2_300.0),
                 ("csat_5", 1.0),
             ]
             .into_iter()
@@ -283,6 +286,7 @@ mod tests {
             "atiende_answer_seconds_bucket{tenant=\"demo\",le=\"1\"} 2",
             "atiende_answer_seconds_bucket{tenant=\"demo\",le=\"2\"} 3",
             "atiende_answer_seconds_bucket{tenant=\"demo\",le=\"+Inf\"} 3",
+            "atiende_answer_seconds_sum{tenant=\"demo\"} 2.3",
             "atiende_answer_seconds_count{tenant=\"demo\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
