@@ -174,6 +174,11 @@ async fn an_agent_takes_over_from_the_console_and_hands_back_to_the_bot() {
         sent[5].body
     );
     stack.settle().await;
+    // The console's customer panel lists the conversation the person resolved as an earlier one.
+    let earlier = agent.conversation().await["customer"]["earlier"].clone();
+    assert_eq!(earlier.as_array().map(Vec::len), Some(1), "{earlier}");
+    assert_eq!(earlier[0]["opening"], "¿Tienen cemento gris?");
+    assert_eq!(earlier[0]["with_person"], true);
 
     // The dashboard counted it all as it happened: two conversations (the second begun after the
     // resolution, a recontact), one handoff by its trigger, the person's reply, wait and resolution, and

@@ -535,6 +535,61 @@ impl Conversation {
     }
 }
 
+/// One of a customer's earlier conversations, read from the kept history: what the customer
+/// opened with, when, and whether a person took part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Episode {
+    /// The customer's first message of it.
+    pub started_at: DateTime<Utc>,
+    /// Its last turn.
+    pub ended_at: DateTime<Utc>,
+    /// The customer's first words (at most 120 characters).
+    pub opening: String,
+    /// Whether a person wrote in it.
+    pub with_person: bool,
+}
+
+impl Conversation {
+    /// The customer's earlier conversations in the kept history (the last [`MAX_TURNS`] turns),
+    /// newest first, without the current one. A conversation ends at a resolution, or when the
+    /// customer is silent for [`crate::stats::IDLE_HOURS`] — the dashboard's own rule.
+    pub fn earlier_episodes(&self) -> Vec<Episode> {
+        let idle = chrono::Duration::hours(crate::stats::IDLE_HOURS);
+        let mut episodes: Vec<Episode> = Vec::new();
+        let mut open = false;
+        let mut last_customer: Option<DateTime<Utc>> = None;
+        for turn in &self.turns {
+            let resolved = turn.author == Author::System && turn.text == "resolved";
+            if turn.author == Author::Customer {
+                let after_silence = last_customer.is_some_and(|at| turn.at - at >= idle);
+                if !open || after_silence {
+                    episodes.push(Episode {
+                        started_at: turn.at,
+                        ended_at: turn.at,
+                        opening: turn.text.chars().take(120).collect(),
+                        with_person: false,
+                    });
+                    open = true;
+                }
+                last_customer = Some(turn.at);
+            }
+            if let Some(current) = episodes.last_mut().filter(|_| open) {
+                current.ended_at = turn.at;
+                current.with_person |= turn.author == Author::Agent;
+            }
+            if resolved {
+                open = false;
+            }
+        }
+        // The latest is the current one, unless it was resolved.
+        if open {
+            episodes.pop();
+        }
+        episodes.reverse();
+        episodes
+    }
+}
+
 /// The text and media a turn keeps for content of each kind (also what a desk is relayed).
 pub fn describe(content: &MessageContent) -> (String, Vec<MediaRef>) {
     match content {
@@ -760,6 +815,34 @@ mod tests {
             (Author::Agent, &[file][..])
         );
         assert_eq!(c.apply_desk(&send), DeskOutcome::Duplicate);
+    }
+
+    #[test]
+    fn earlier_conversations_end_at_a_resolution_or_a_day_of_silence() {
+        let mut c = conversation();
+        let turn = |author, text: &str, hours: i64| Turn {
+            at: t0() + chrono::Duration::hours(hours),
+            author,
+            by: None,
+            text: text.into(),
+            media: Vec::new(),
+            provider_message_id: None,
+        };
+        c.turns = vec![
+            turn(Author::Customer, "¿Tienen cemento?", 0),
+            turn(Author::Bot, "Sí", 0),
+            turn(Author::Customer, "¿Y varilla?", 30),
+            turn(Author::Agent, "Le ayudo", 31),
+            turn(Author::System, "resolved", 32),
+            turn(Author::Customer, "Hola otra vez", 40),
+        ];
+        let earlier = c.earlier_episodes();
+        let openings: Vec<_> = earlier.iter().map(|e| e.opening.as_str()).collect();
+        assert_eq!(openings, ["¿Y varilla?", "¿Tienen cemento?"]);
+        assert!(earlier[0].with_person && !earlier[1].with_person);
+        // Once the current one is resolved too, it is earlier as well.
+        c.turns.push(turn(Author::System, "resolved", 41));
+        assert_eq!(c.earlier_episodes().len(), 3);
     }
 
     #[test]

@@ -227,6 +227,7 @@ async fn conversation(
             "referral": c.referral,
             "lead": c.lead,
             "csat": c.csat,
+            "earlier": c.earlier_episodes(),
         },
         "traces": c.traces,
     })))
