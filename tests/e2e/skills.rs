@@ -102,6 +102,18 @@ async fn a_large_quote_goes_to_a_person_under_its_case_number_and_a_small_one_is
     assert!(notice.contains(case), "{notice}");
     let c = conversation(&stack, &builder.conversation).await;
     assert_eq!(c["handoff_reason"], "business_rule");
+
+    // "Cemento" fits two products: one is priced and the other named, so the customer can ask
+    // for the one they meant instead of trusting a guess.
+    let vague = Visitor::open(&stack)
+        .await
+        .ask("cotizame 10 fundas de cemento")
+        .await;
+    assert!(
+        vague.contains("Cemento blanco") && vague.contains("Cemento gris"),
+        "{vague}"
+    );
+    assert!(vague.contains("pídemelo con ese nombre"), "{vague}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

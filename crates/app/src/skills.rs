@@ -235,13 +235,26 @@ fn render_quote(quote: &Quote, locale: Locale) -> String {
     for line in &quote.lines {
         out.push_str("\n• ");
         match &line.product {
-            Some(p) => out.push_str(&format!(
-                "{} × *{}* ({}) = {}",
-                group(line.quantity),
-                p.name,
-                p.price_display(),
-                money(line.subtotal(), &p.currency)
-            )),
+            Some(p) => {
+                out.push_str(&format!(
+                    "{} × *{}* ({}) = {}",
+                    group(line.quantity),
+                    p.name,
+                    p.price_display(),
+                    money(line.subtotal(), &p.currency)
+                ));
+                if !line.alternatives.is_empty() {
+                    let or = if locale == Locale::Es { " o " } else { " or " };
+                    let list = line
+                        .alternatives
+                        .iter()
+                        .map(|a| format!("*{}* ({})", a.name, a.price_display()))
+                        .collect::<Vec<_>>()
+                        .join(or);
+                    out.push(' ');
+                    out.push_str(&SystemText::QuoteAlternatives { list: &list }.render(locale));
+                }
+            }
             None => out.push_str(
                 &SystemText::QuoteItemMissing {
                     item: &line.requested,

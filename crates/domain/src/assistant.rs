@@ -85,7 +85,14 @@ pub struct AssistantSettings {
     /// of what the customer needs, with the offer of a person. Voice notes always go to a person
     /// until they can be transcribed.
     pub media_without_text: MediaPolicy,
+    /// What the web chat suggests a visitor ask before they write (at most
+    /// [`MAX_SUGGESTIONS`], each at most 80 characters); empty uses general questions in the
+    /// tenant's language.
+    pub suggestions: Vec<String>,
 }
+
+/// The most questions the web chat suggests.
+pub const MAX_SUGGESTIONS: usize = 6;
 
 /// What the bot does with media that comes without a question.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +120,7 @@ impl Default for AssistantSettings {
             csat: true,
             ask_before_handoff: true,
             media_without_text: MediaPolicy::HandOff,
+            suggestions: Vec::new(),
         }
     }
 }
@@ -154,6 +162,13 @@ impl AssistantSettings {
             return Err(ValidationError::new(
                 "assistant.min_confidence",
                 "must be between 0 and 1",
+            ));
+        }
+        let bad = |s: &String| s.trim().is_empty() || s.chars().count() > 80;
+        if self.suggestions.len() > MAX_SUGGESTIONS || self.suggestions.iter().any(bad) {
+            return Err(ValidationError::new(
+                "assistant.suggestions",
+                format!("at most {MAX_SUGGESTIONS} questions of 1-80 characters"),
             ));
         }
         Ok(())

@@ -130,6 +130,11 @@ pub enum SystemText<'a> {
         /// The case number.
         ticket: &'a str,
     },
+    /// Other products that fit an item of a quote as well as the one priced.
+    QuoteAlternatives {
+        /// The products, named with their prices.
+        list: &'a str,
+    },
     /// An item of a quote the catalog does not have.
     QuoteItemMissing {
         /// The item as the customer named it.
@@ -358,6 +363,12 @@ impl SystemText<'_> {
             }
             (Self::QuoteHeader { ticket }, Locale::Es) => format!("Cotización *{ticket}*:"),
             (Self::QuoteHeader { ticket }, Locale::En) => format!("Quote *{ticket}*:"),
+            (Self::QuoteAlternatives { list }, Locale::Es) => {
+                format!("(si era {list}, pídemelo con ese nombre)")
+            }
+            (Self::QuoteAlternatives { list }, Locale::En) => {
+                format!("(if you meant {list}, ask for it by that name)")
+            }
             (Self::QuoteItemMissing { item }, Locale::Es) => {
                 format!("{item}: no lo encontré en el catálogo")
             }

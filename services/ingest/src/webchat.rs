@@ -71,7 +71,8 @@ async fn tenant(
         }
         .render(tenant.language)
     });
-    let suggestions: &[&str] = match tenant.language {
+    // The tenant's own questions when it wrote some (what its customers ask), else general ones.
+    let general: &[&str] = match tenant.language {
         Locale::Es => &[
             "¿Cuál es el horario?",
             "¿Hacen entregas a domicilio?",
@@ -86,6 +87,16 @@ async fn tenant(
             "I'd like a quote",
             "I'd like to talk to a person",
         ],
+    };
+    let suggestions: Vec<&str> = if tenant.assistant.suggestions.is_empty() {
+        general.to_vec()
+    } else {
+        tenant
+            .assistant
+            .suggestions
+            .iter()
+            .map(String::as_str)
+            .collect()
     };
     Ok(HttpResponse::Ok().json(json!({
         "id": tenant.id,

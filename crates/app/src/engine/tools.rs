@@ -369,7 +369,10 @@ impl ToolRunner<'_> {
             .map(|line| match &line.product {
                 None => json!({"producto": line.requested, "encontrado": false}),
                 Some(p) => json!({"producto": p.name, "sku": p.sku, "cantidad": line.quantity,
-                    "precio": p.price, "subtotal": line.subtotal()}),
+                    "precio": p.price, "subtotal": line.subtotal(),
+                    "alternativas": line.alternatives.iter()
+                        .map(|a| json!({"producto": a.name, "sku": a.sku, "precio": a.price}))
+                        .collect::<Vec<_>>()}),
             })
             .collect();
         if let Some(notes) = args.notas.filter(|n| !n.trim().is_empty()) {
@@ -395,12 +398,21 @@ impl ToolRunner<'_> {
             if !(*quantity > 0.0 && *quantity <= 1_000_000.0) {
                 return Err(format!("cantidad inválida para {name:?}"));
             }
-            let product = self
-                .find_products(name)
-                .await?
-                .into_iter()
-                .next()
-                .map(|found| found.product);
+            let mut found = self.find_products(name).await?.into_iter();
+            let best = found.next();
+            // Products the words fit nearly as well ("cemento": gray or white) are named beside
+            // the one priced, so the customer can correct it rather than trust a guess.
+            let alternatives: Vec<Product> = best
+                .as_ref()
+                .map(|top| {
+                    found
+                        .filter(|f| f.relevance >= top.relevance - ALTERNATIVE_MARGIN)
+                        .take(MAX_ALTERNATIVES)
+                        .map(|f| f.product)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let product = best.map(|found| found.product);
             if let Some(p) = &product {
                 total += p.price * quantity;
                 currency = Some(p.currency.clone());
@@ -409,6 +421,7 @@ impl ToolRunner<'_> {
                 requested: name.clone(),
                 quantity: *quantity,
                 product,
+                alternatives,
             });
         }
         let ticket =
@@ -472,7 +485,14 @@ pub struct QuotedLine {
     pub quantity: f64,
     /// The catalog product it matched, if any.
     pub product: Option<Product>,
+    /// Other products the words fit nearly as well, to offer instead.
+    pub alternatives: Vec<Product>,
 }
+
+/// How close (in relevance) another product must come to the best to be offered beside it.
+const ALTERNATIVE_MARGIN: f32 = 0.05;
+/// The most alternatives named for one item.
+const MAX_ALTERNATIVES: usize = 2;
 
 impl QuotedLine {
     /// Quantity times price (0 when the item is not in the catalog).
