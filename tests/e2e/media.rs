@@ -210,6 +210,14 @@ async fn a_customers_photo_is_kept_for_the_agent_and_the_agents_files_reach_the_
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = send_file(
+        &stack,
+        CONVERSATION,
+        ("vacio.pdf", "application/pdf", Vec::new()),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     stack.settle().await;
     assert_eq!(stack.twilio.sent().len(), 2, "nothing else was sent");
 

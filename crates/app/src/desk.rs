@@ -117,9 +117,12 @@ impl AgentConsole {
             )
             .into());
         };
-        if file.bytes.is_empty() || file.bytes.len() > limit {
+        if file.bytes.is_empty() {
+            return Err(ValidationError::new("file", "the file is empty").into());
+        }
+        if file.bytes.len() > limit {
             return Err(AppError::TooLarge(format!(
-                "WhatsApp takes {kind:?} files of 1 byte to {} MB",
+                "WhatsApp takes {kind:?} files of at most {} MB",
                 limit / (1024 * 1024)
             )));
         }
