@@ -1,7 +1,7 @@
 # Customers' photos, documents and voice notes, and the files agents send back, in one bucket:
 # the processor writes what customers send, admin writes what agents send and reads both for
 # the console (and deletes a deleted tenant's), ingest reads agents' files to serve them to
-# Twilio and Meta. No instance's disk holds media (each is its own and vanishes on scale-down).
+# Twilio and Meta, the dispatcher reads customers' files to attach them at Chatwoot. No instance's disk holds media (each is its own and vanishes on scale-down).
 
 resource "google_storage_bucket" "media" {
   name                        = "${var.project_id}-atiende-media"
@@ -23,9 +23,10 @@ resource "google_storage_bucket" "media" {
 
 locals {
   media_access = {
-    processor = "roles/storage.objectUser"
-    admin     = "roles/storage.objectUser"
-    ingest    = "roles/storage.objectViewer"
+    processor  = "roles/storage.objectUser"
+    admin      = "roles/storage.objectUser"
+    ingest     = "roles/storage.objectViewer"
+    dispatcher = "roles/storage.objectViewer"
   }
 }
 

@@ -226,3 +226,88 @@ async fn chatwoot_agents_take_over_and_hand_back() {
         "demo:meta:+18095558001"
     );
 }
+
+/// A photo sent with no words hands off to Chatwoot, and the agent there gets the photo itself:
+/// the customer's message is posted with the file under `attachments[]`; a second photo while
+/// the agent owns the conversation is relayed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn a_customers_photo_reaches_chatwoot_as_an_attachment() {
+    use base64::Engine as _;
+    let stack = Stack::start().await;
+    stack.set_csat(false).await;
+    let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
+    let (status, tenant) = stack
+        .admin(
+            Method::PATCH,
+            "/admin/tenants/demo",
+            Some(json!({ "chatwoot": {
+                "base_url": chatwoot.base_url(), "account_id": 3, "inbox_id": 58,
+                "api_token": "cw-api-access-token", "webhook_secret": SECRET } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    let send_photo = |sid: &'static str, bytes: &'static [u8]| {
+        let stack = &stack;
+        async move {
+            let url = stack
+                .twilio
+                .add_media(atiende_e2e::TWILIO_ACCOUNT, sid, "image/jpeg", bytes);
+            let response = stack
+                .twilio_webhook(
+                    "/webhooks/twilio/demo",
+                    &[
+                        ("MessageSid", sid),
+                        ("AccountSid", atiende_e2e::TWILIO_ACCOUNT),
+                        ("From", &format!("whatsapp:{CUSTOMER}")),
+                        ("To", "whatsapp:+14155238886"),
+                        ("Body", ""),
+                        ("NumMedia", "1"),
+                        ("MediaContentType0", "image/jpeg"),
+                        ("MediaUrl0", &url),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            stack.settle().await;
+        }
+    };
+    let attachments = || {
+        chatwoot.conversations()[0]
+            .messages
+            .iter()
+            .filter(|m| m["message_type"] == "incoming")
+            .flat_map(|m| m["attachments"].as_array().cloned().unwrap_or_default())
+            .map(|a| {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(a["data_base64"].as_str().unwrap())
+                    .unwrap();
+                (
+                    a["content_type"].as_str().unwrap_or_default().to_owned(),
+                    data,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    send_photo(
+        "MM00000000000000000000000000008801",
+        b"\xff\xd8 the broken part",
+    )
+    .await;
+    let opened = chatwoot.conversations();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(
+        attachments(),
+        [(
+            "image/jpeg".to_owned(),
+            b"\xff\xd8 the broken part".to_vec()
+        )]
+    );
+    send_photo(
+        "MM00000000000000000000000000008802",
+        b"\xff\xd8 from the other side",
+    )
+    .await;
+    assert_eq!(attachments().len(), 2, "{:?}", chatwoot.conversations());
+    assert_eq!(attachments()[1].1, b"\xff\xd8 from the other side");
+}

@@ -108,8 +108,8 @@ fn terraform_sets_only_settings_that_exist() {
     assert!(checked >= 10, "found only {checked} settings in terraform/");
 }
 
-/// Media is shared by three services, so it lives in the bucket every one of them is given, with
-/// the access each needs: the processor and admin write, ingest only reads.
+/// Media is shared by the services, so it lives in the bucket every one of them is given, with
+/// the access each needs: the processor and admin write, ingest and the dispatcher only read.
 #[test]
 fn the_services_that_keep_or_serve_media_share_one_bucket() {
     let main = read("main.tf");
@@ -119,6 +119,7 @@ fn the_services_that_keep_or_serve_media_share_one_bucket() {
         ("processor", "roles/storage.objectUser"),
         ("admin", "roles/storage.objectUser"),
         ("ingest", "roles/storage.objectViewer"),
+        ("dispatcher", "roles/storage.objectViewer"),
     ] {
         assert!(
             media.lines().any(|l| {

@@ -509,10 +509,13 @@ impl Embedded {
                 per_recipient_burst: d.per_recipient_burst,
             },
         )
-        .with_desk(Arc::new(ChatwootDesk::new(
-            self.tenant_http.clone(),
-            self.desk_links(),
-        )))
+        .with_desk(Arc::new({
+            let desk = ChatwootDesk::new(self.tenant_http.clone(), self.desk_links());
+            match &self.media {
+                Some(media) => desk.with_media(media.clone()),
+                None => desk,
+            }
+        }))
         .with_desk(Arc::new(RocketChatDesk::new(
             self.tenant_http.clone(),
             self.desk_links(),

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
 /// A conversation as the fake holds it.
@@ -22,7 +24,7 @@ pub struct ChatwootConversation {
     pub status: String,
     /// Custom attributes.
     pub custom_attributes: serde_json::Map<String, Value>,
-    /// Messages: `content`, `message_type`, `private`.
+    /// Messages: `content`, `message_type`, `private`, and `attachments` when files came.
     pub messages: Vec<Value>,
     /// Labels.
     pub labels: Vec<String>,
@@ -239,12 +241,69 @@ async fn create_conversation(
         .json(json!({ "id": id, "inbox_id": body["inbox_id"], "status": body["status"] }))
 }
 
+/// A message body as Chatwoot takes it: JSON, or `multipart/form-data` with `content`,
+/// `message_type`, `private` and files under `attachments[]` (protocols.md §3.4). Files are kept
+/// as `{"file_name", "content_type", "data_base64"}`.
+async fn read_body(request: &HttpRequest, payload: web::Payload) -> Result<Value, String> {
+    let multipart = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if !multipart {
+        let bytes = payload
+            .to_bytes()
+            .await
+            .map_err(|e| format!("unreadable body: {e}"))?;
+        return serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"));
+    }
+    let mut form = actix_multipart::Multipart::new(request.headers(), payload);
+    let mut body = json!({});
+    let mut attachments = Vec::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| format!("invalid multipart: {e}"))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| format!("invalid multipart: {e}"))?);
+        }
+        match (name.as_str(), file_name) {
+            ("attachments[]", Some(file_name)) => attachments.push(json!({
+                "file_name": file_name,
+                "content_type": content_type,
+                "data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            })),
+            ("attachments", _) => return Err("attachments must be attachments[]".into()),
+            (_, None) => {
+                body[name] = json!(String::from_utf8_lossy(&bytes));
+            }
+            (_, Some(_)) => return Err(format!("unexpected file field {name:?}")),
+        }
+    }
+    if body["private"] == "true" {
+        body["private"] = json!(true);
+    } else if body["private"] == "false" {
+        body["private"] = json!(false);
+    }
+    body["attachments"] = json!(attachments);
+    Ok(body)
+}
+
 async fn conversation_action(
     state: Data,
     request: HttpRequest,
     path: web::Path<(u64, u64, String)>,
-    body: web::Json<Value>,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let body = match read_body(&request, payload).await {
+        Ok(body) => body,
+        Err(why) => return HttpResponse::BadRequest().json(json!({ "error": why })),
+    };
     let mut s = match checked(&state, &request) {
         Ok(s) => s,
         Err(response) => return *response,
@@ -255,11 +314,17 @@ async fn conversation_action(
     };
     match what.as_str() {
         "messages" => {
-            let message = json!({
+            let mut message = json!({
                 "content": body["content"],
                 "message_type": body["message_type"].as_str().unwrap_or("outgoing"),
                 "private": body["private"].as_bool().unwrap_or(false),
             });
+            if body["attachments"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
+                message["attachments"] = body["attachments"].clone();
+            }
             c.messages.push(message.clone());
             let mut answer = message;
             answer["id"] = json!(c.messages.len());

@@ -3,19 +3,22 @@
 //! On a handoff it finds or creates the contact, opens a conversation in the tenant's API inbox
 //! (or reopens the one it opened before), tagged with atiende's conversation id as a custom
 //! attribute so webhooks can be traced back, and adds the packet as a private note, a label with
-//! the reason and a priority. Later customer messages are posted as incoming messages. atiende
-//! never posts outgoing public messages there, so nothing it writes comes back as an agent reply.
+//! the reason and a priority. Later customer messages are posted as incoming messages. Files the
+//! customer sent (kept in the media store) go as attachments, before the handoff and after.
+//! atiende never posts outgoing public messages there, so nothing it writes comes back as an
+//! agent reply.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ChatwootSettings, ContactIdentity, DeskKind, HandoffPacket, MediaRef, OutboundAction, Tenant,
-    Urgency,
+    Author, ChatwootSettings, ContactIdentity, DeskKind, HandoffPacket, MediaRef, OutboundAction,
+    Tenant, Urgency,
 };
-use atiende_ports::{DeskError, DeskLinkStore, HumanDesk, channel::parse_retry_after};
+use atiende_ports::{DeskError, DeskLinkStore, HumanDesk, MediaStore, channel::parse_retry_after};
 use chrono::Utc;
-use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, RequestBuilder};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -25,12 +28,36 @@ use crate::webhook::CONVERSATION_ATTRIBUTE;
 pub struct ChatwootDesk {
     client: reqwest::Client,
     links: Arc<dyn DeskLinkStore>,
+    media: Option<Arc<dyn MediaStore>>,
 }
 
 impl ChatwootDesk {
     /// A desk calling each tenant's Chatwoot with `client`, remembering conversations in `links`.
     pub fn new(client: reqwest::Client, links: Arc<dyn DeskLinkStore>) -> Self {
-        Self { client, links }
+        Self {
+            client,
+            links,
+            media: None,
+        }
+    }
+
+    /// Attaches the files customers sent (kept in `store`) to the messages posted to Chatwoot, so
+    /// an agent there sees the photo, not a provider reference.
+    #[must_use]
+    pub fn with_media(mut self, store: Arc<dyn MediaStore>) -> Self {
+        self.media = Some(store);
+        self
+    }
+
+    fn request(&self, cw: &ChatwootSettings, method: Method, path: &str) -> RequestBuilder {
+        let url = format!(
+            "{}/api/v1/accounts/{}{path}",
+            cw.base_url.trim_end_matches('/'),
+            cw.account_id
+        );
+        self.client
+            .request(method, &url)
+            .header("api_access_token", cw.api_token.expose_secret())
     }
 
     /// One Application API call; failures classified for the dispatcher's retry decision.
@@ -41,18 +68,67 @@ impl ChatwootDesk {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, DeskError> {
-        let url = format!(
-            "{}/api/v1/accounts/{}{path}",
-            cw.base_url.trim_end_matches('/'),
-            cw.account_id
-        );
-        let mut request = self
-            .client
-            .request(method, &url)
-            .header("api_access_token", cw.api_token.expose_secret());
+        let mut request = self.request(cw, method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.send(path, request).await
+    }
+
+    /// Posts a customer's message with the kept files of `media` as `attachments[]`
+    /// (multipart, protocols.md §3.4). A file that was not kept, or cannot be read now, is named
+    /// in the text instead.
+    async fn post_incoming(
+        &self,
+        cw: &ChatwootSettings,
+        tenant: &Tenant,
+        id: &str,
+        text: &str,
+        media: &[MediaRef],
+    ) -> Result<(), DeskError> {
+        let path = format!("/conversations/{id}/messages");
+        let mut content = text.to_owned();
+        let mut files = Vec::new();
+        for item in media {
+            let kept = match (&self.media, &item.stored) {
+                (Some(store), Some(key)) => store.get(&tenant.id, key).await.ok().flatten(),
+                _ => None,
+            };
+            match kept {
+                Some(file) => files.push((item, file)),
+                None => content.push_str(&format!("\n[{:?}] {}", item.kind, item.reference)),
+            }
+        }
+        if files.is_empty() {
+            let body = json!({ "content": content, "message_type": "incoming", "private": false });
+            return self
+                .call(cw, Method::POST, &path, Some(body))
+                .await
+                .map(drop);
+        }
+        let mut form = Form::new()
+            .text("content", content)
+            .text("message_type", "incoming")
+            .text("private", "false");
+        for (item, file) in files {
+            let name = item
+                .filename
+                .clone()
+                .or_else(|| item.stored.clone())
+                .unwrap_or_else(|| "file".to_owned());
+            let part = Part::bytes(file.bytes)
+                .file_name(name)
+                .mime_str(&file.content_type)
+                .map_err(|e| DeskError::Permanent {
+                    message: format!("the file's MIME type is not valid: {e}"),
+                })?;
+            form = form.part("attachments[]", part);
+        }
+        let request = self.request(cw, Method::POST, &path).multipart(form);
+        self.send(&path, request).await.map(drop)
+    }
+
+    async fn send(&self, path: &str, request: RequestBuilder) -> Result<Value, DeskError> {
         let response = request.send().await.map_err(|e| DeskError::Transient {
             message: format!("request to Chatwoot failed: {}", e.without_url()),
             retry_after: None,
@@ -234,6 +310,16 @@ impl HumanDesk for ChatwootDesk {
             })),
         )
         .await?;
+        // The files the customer sent before the handoff (the photo of the broken part), as
+        // their own messages with the files attached: the note can only name them.
+        if self.media.is_some() {
+            for turn in packet.transcript.iter().filter(|t| {
+                t.author == Author::Customer && t.media.iter().any(|m| m.stored.is_some())
+            }) {
+                self.post_incoming(cw, tenant, &id, &turn.text, &turn.media)
+                    .await?;
+            }
+        }
         self.call(
             cw,
             Method::POST,
@@ -274,18 +360,7 @@ impl HumanDesk for ChatwootDesk {
                 message: "the conversation was never opened at Chatwoot".to_owned(),
             });
         };
-        let mut content = text.to_owned();
-        for item in media {
-            content.push_str(&format!("\n[{:?}] {}", item.kind, item.reference));
-        }
-        self.call(
-            cw,
-            Method::POST,
-            &format!("/conversations/{id}/messages"),
-            Some(json!({ "content": content, "message_type": "incoming", "private": false })),
-        )
-        .await?;
-        Ok(())
+        self.post_incoming(cw, tenant, &id, text, media).await
     }
 }
 
