@@ -597,6 +597,36 @@ impl Embedded {
         });
     }
 
+    /// Deletes media files older than `media.retention_days` from the data directory, hourly, in
+    /// this process: the all-in-one binary's counterpart of a bucket's lifecycle rule. Nothing
+    /// to do with a bucket, without the embedded store, or with retention off.
+    pub fn spawn_media_sweep(&self) {
+        let m = &self.settings.media;
+        if m.bucket.is_some()
+            || m.retention_days == 0
+            || self.settings.store.backend != atiende_platform::config::StoreBackend::Sqlite
+        {
+            return;
+        }
+        let files =
+            atiende_adapter_sqlite::FileMediaStore::new(self.settings.data_dir.join("media"));
+        let max_age = Duration::from_secs(u64::from(m.retention_days) * 86_400);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let files = files.clone();
+                match tokio::task::spawn_blocking(move || files.sweep(max_age)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => info!(files = n, "Media past its retention deleted."),
+                    Ok(Err(e)) => warn!(error = %e, "Could not sweep old media."),
+                    Err(e) => warn!(error = %e, "The media sweep stopped."),
+                }
+            }
+        });
+    }
+
     /// Where conversations live at external desks.
     pub fn desk_links(&self) -> Arc<dyn DeskLinkStore> {
         self.ports.stores.desk_links.clone()

@@ -139,6 +139,10 @@ pub struct MediaSettings {
     /// The largest file downloaded and kept, in bytes (WhatsApp's limit for audio and video is
     /// 16 MB; a larger document stays with the provider).
     pub max_bytes: usize,
+    /// Days a file is kept under the data directory before the all-in-one binary deletes it
+    /// (0 keeps files until their tenant is deleted). A bucket's own lifecycle rule does this on
+    /// Cloud Storage (`terraform/media.tf`, `media_retention_days`).
+    pub retention_days: u32,
 }
 
 impl Default for MediaSettings {
@@ -146,6 +150,7 @@ impl Default for MediaSettings {
         Self {
             bucket: None,
             max_bytes: 16 * 1024 * 1024,
+            retention_days: 180,
         }
     }
 }

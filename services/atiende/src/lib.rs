@@ -60,6 +60,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             .await?;
     }
     infra.spawn_wait_watch();
+    infra.spawn_media_sweep();
     if settings.admin_token.is_none() {
         tracing::warn!("ATIENDE_ADMIN_TOKEN is not set: the admin API is disabled.");
     }

@@ -28,6 +28,35 @@ impl FileMediaStore {
         Self { root: root.into() }
     }
 
+    /// Deletes the files last written more than `max_age` ago (what a bucket's lifecycle rule
+    /// does on Cloud Storage); returns how many. Blocking: run it off the async threads.
+    pub fn sweep(&self, max_age: std::time::Duration) -> std::io::Result<usize> {
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(max_age) else {
+            return Ok(0);
+        };
+        let tenants = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for tenant in tenants {
+            let tenant = tenant?;
+            if !tenant.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(tenant.path())? {
+                let file = file?;
+                let meta = file.metadata()?;
+                if meta.is_file() && meta.modified()? < cutoff {
+                    std::fs::remove_file(file.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn path(&self, tenant: &TenantId, key: &str) -> Result<PathBuf, PortError> {
         if !atiende_domain::is_media_key(key) {
             return Err(PortError::permanent(format!("not a media key: {key:?}")));
@@ -101,5 +130,40 @@ impl MediaStore for FileMediaStore {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("cannot delete", &dir, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sweep_deletes_only_files_older_than_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileMediaStore::new(dir.path());
+        let tenant = TenantId::parse("demo").unwrap();
+        let (old, new) = (
+            atiende_domain::outgoing_media_key(&format!("{:032x}", 1)),
+            atiende_domain::outgoing_media_key(&format!("{:032x}", 2)),
+        );
+        let file = FetchedMedia {
+            content_type: "image/jpeg".into(),
+            bytes: b"x".to_vec(),
+        };
+        store.put(&tenant, &old, &file).await.unwrap();
+        store.put(&tenant, &new, &file).await.unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(200 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("demo").join(&old))
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let removed = store
+            .sweep(std::time::Duration::from_secs(180 * 86_400))
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert_eq!(store.get(&tenant, &old).await.unwrap(), None);
+        assert_eq!(store.get(&tenant, &new).await.unwrap(), Some(file));
     }
 }
