@@ -597,6 +597,16 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     assert!(grew("whatsapp_freeform") >= 4.0, "{after}");
     assert!(after["human_wait_p95_ms"].as_u64().is_some(), "{after}");
     assert_eq!(grew("csat_responses"), 1.0, "{after}");
+    // The customer came back minutes after the resolution: a recontact, read back from
+    // first-contact resolution (conversations × (1 − rate)).
+    let recontacts = |f: &Value| {
+        f["conversations"].as_f64().unwrap()
+            * (1.0 - f["first_contact_resolution"].as_f64().unwrap_or(1.0))
+    };
+    assert!(
+        (recontacts(&after) - recontacts(&before) - 1.0).abs() < 1e-6,
+        "one recontact: {before} → {after}"
+    );
     let scraped = cloud
         .http
         .get(format!("{}/metrics", cloud.admin.url()))
