@@ -35,6 +35,22 @@ async fn webhook(stack: &Stack, tenant: &str, body: &Value, secret: &str, age: i
         .status()
 }
 
+/// Makes Chatwoot (the fake, account 3, inbox 58) the demo tenant's desk; the tenant as the
+/// admin API shows it.
+async fn use_chatwoot(stack: &Stack, chatwoot: &FakeChatwoot) -> Value {
+    let (status, tenant) = stack
+        .admin(
+            Method::PATCH,
+            "/admin/tenants/demo",
+            Some(json!({ "chatwoot": {
+                "base_url": chatwoot.base_url(), "account_id": 3, "inbox_id": 58,
+                "api_token": "cw-api-access-token", "webhook_secret": SECRET } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    tenant
+}
+
 fn agent_message(id: u64, text: &str, private: bool, conversation: &str) -> Value {
     json!({
         "event": "message_created", "id": id, "content": text, "content_type": "text",
@@ -52,16 +68,7 @@ async fn chatwoot_agents_take_over_and_hand_back() {
     // Chatwoot asks for its own rating (its CSAT survey): atiende's question is off.
     stack.set_csat(false).await;
     let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
-    let (status, tenant) = stack
-        .admin(
-            Method::PATCH,
-            "/admin/tenants/demo",
-            Some(json!({ "chatwoot": {
-                "base_url": chatwoot.base_url(), "account_id": 3, "inbox_id": 58,
-                "api_token": "cw-api-access-token", "webhook_secret": SECRET } })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tenant}");
+    let tenant = use_chatwoot(&stack, &chatwoot).await;
     assert_eq!(tenant["desk"], "chatwoot");
     assert_eq!(tenant["chatwoot"]["api_token_set"], true);
     assert!(
@@ -237,38 +244,16 @@ async fn a_customers_photo_reaches_chatwoot_as_an_attachment() {
     let stack = Stack::start().await;
     stack.set_csat(false).await;
     let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
-    let (status, tenant) = stack
-        .admin(
-            Method::PATCH,
-            "/admin/tenants/demo",
-            Some(json!({ "chatwoot": {
-                "base_url": chatwoot.base_url(), "account_id": 3, "inbox_id": 58,
-                "api_token": "cw-api-access-token", "webhook_secret": SECRET } })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tenant}");
+    use_chatwoot(&stack, &chatwoot).await;
     let send_photo = |sid: &'static str, bytes: &'static [u8]| {
         let stack = &stack;
         async move {
             let url = stack
                 .twilio
                 .add_media(atiende_e2e::TWILIO_ACCOUNT, sid, "image/jpeg", bytes);
-            let response = stack
-                .twilio_webhook(
-                    "/webhooks/twilio/demo",
-                    &[
-                        ("MessageSid", sid),
-                        ("AccountSid", atiende_e2e::TWILIO_ACCOUNT),
-                        ("From", &format!("whatsapp:{CUSTOMER}")),
-                        ("To", "whatsapp:+14155238886"),
-                        ("Body", ""),
-                        ("NumMedia", "1"),
-                        ("MediaContentType0", "image/jpeg"),
-                        ("MediaUrl0", &url),
-                    ],
-                )
+            stack
+                .customer_sends_media((sid, CUSTOMER), "", ("image/jpeg", &url))
                 .await;
-            assert_eq!(response.status(), 200);
             stack.settle().await;
         }
     };

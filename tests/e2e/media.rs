@@ -26,6 +26,20 @@ async fn console(stack: &Stack, key: &str, method: Method, path: &str) -> reqwes
         .unwrap()
 }
 
+/// The conversation as the demo's agent sees it in the console.
+async fn agent_view(stack: &Stack) -> Value {
+    console(
+        stack,
+        atiende_demo::AGENT_KEY,
+        Method::GET,
+        &format!("/conversations/{CONVERSATION}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// Sends `bytes` as a file from the console, with `caption`.
 async fn send_file(
     stack: &Stack,
@@ -59,22 +73,9 @@ async fn a_customers_photo_is_kept_for_the_agent_and_the_agents_files_reach_the_
     let url = stack
         .twilio
         .add_media(TWILIO_ACCOUNT, sid, "image/jpeg", &photo);
-    let response = stack
-        .twilio_webhook(
-            "/webhooks/twilio/demo",
-            &[
-                ("MessageSid", sid),
-                ("AccountSid", TWILIO_ACCOUNT),
-                ("From", &format!("whatsapp:{CUSTOMER}")),
-                ("To", "whatsapp:+14155238886"),
-                ("Body", ""),
-                ("NumMedia", "1"),
-                ("MediaContentType0", "image/jpeg"),
-                ("MediaUrl0", &url),
-            ],
-        )
+    stack
+        .customer_sends_media((sid, CUSTOMER), "", ("image/jpeg", &url))
         .await;
-    assert_eq!(response.status(), 200);
     // A bare photo goes to a person.
     let sent = stack.twilio_messages(1).await;
     assert!(sent[0].body.as_deref().unwrap().starts_with("Te comunico"));
@@ -82,16 +83,7 @@ async fn a_customers_photo_is_kept_for_the_agent_and_the_agents_files_reach_the_
 
     // The agent sees the photo itself: the turn names atiende's copy, which the console serves.
     let agent = atiende_demo::AGENT_KEY;
-    let c: Value = console(
-        &stack,
-        agent,
-        Method::GET,
-        &format!("/conversations/{CONVERSATION}"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let c = agent_view(&stack).await;
     let media = &c["turns"][0]["media"][0];
     assert_eq!(media["kind"], "image", "{c}");
     let key = media["stored"]
@@ -172,16 +164,7 @@ async fn a_customers_photo_is_kept_for_the_agent_and_the_agents_files_reach_the_
     assert_eq!(fetched.headers()["content-type"], "application/pdf");
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), pdf.as_slice());
     // The agent's turn keeps the file too; sending one took the conversation.
-    let c: Value = console(
-        &stack,
-        agent,
-        Method::GET,
-        &format!("/conversations/{CONVERSATION}"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let c = agent_view(&stack).await;
     let last = c["turns"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (

@@ -123,36 +123,12 @@ async fn a_username_only_customer_is_answered_at_their_user_id() {
     );
 }
 
-/// A Twilio media message from `from`: one attachment of `content_type` at `url`, with
-/// `caption` as its body.
-async fn media_message(
-    stack: &Stack,
-    (sid, from): (&str, &str),
-    caption: &str,
-    (content_type, url): (&str, &str),
-) {
-    let response = stack
-        .twilio_webhook(
-            "/webhooks/twilio/demo",
-            &[
-                ("MessageSid", sid),
-                ("AccountSid", TWILIO_ACCOUNT),
-                ("From", &format!("whatsapp:{from}")),
-                ("To", "whatsapp:+14155238886"),
-                ("Body", caption),
-                ("NumMedia", "1"),
-                ("MediaContentType0", content_type),
-                ("MediaUrl0", url),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-}
-
 /// A photo from `from`, with `caption` as its body.
 async fn photo(stack: &Stack, sid: &str, from: &str, caption: &str) {
     let url = format!("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/{sid}/Media/ME1");
-    media_message(stack, (sid, from), caption, ("image/jpeg", &url)).await;
+    stack
+        .customer_sends_media((sid, from), caption, ("image/jpeg", &url))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +212,9 @@ async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_an
     let url = stack
         .twilio
         .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", b"OggS\0voice-note");
-    media_message(&stack, (sid, "+18495556060"), "", ("audio/ogg", &url)).await;
+    stack
+        .customer_sends_media((sid, "+18495556060"), "", ("audio/ogg", &url))
+        .await;
     let sent = stack.twilio_messages(1).await;
     assert!(
         sent[0].body.as_deref().unwrap().contains("RD$495"),
@@ -268,7 +246,9 @@ async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_an
     let url = stack
         .twilio
         .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", &[0u8; 8192]);
-    media_message(&stack, (sid, "+18495557070"), "", ("audio/ogg", &url)).await;
+    stack
+        .customer_sends_media((sid, "+18495557070"), "", ("audio/ogg", &url))
+        .await;
     let sent = stack.twilio_messages(2).await;
     assert!(
         sent[1].body.as_deref().unwrap().starts_with("Te comunico"),

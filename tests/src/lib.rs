@@ -103,6 +103,32 @@ impl Stack {
         .await
     }
 
+    /// A customer sends one attachment on WhatsApp through Twilio: `content_type` at `url`, with
+    /// `caption` as its body. Ingest must accept it.
+    pub async fn customer_sends_media(
+        &self,
+        (sid, from): (&str, &str),
+        caption: &str,
+        (content_type, url): (&str, &str),
+    ) {
+        let response = self
+            .twilio_webhook(
+                "/webhooks/twilio/demo",
+                &[
+                    ("MessageSid", sid),
+                    ("AccountSid", TWILIO_ACCOUNT),
+                    ("From", &format!("whatsapp:{from}")),
+                    ("To", "whatsapp:+14155238886"),
+                    ("Body", caption),
+                    ("NumMedia", "1"),
+                    ("MediaContentType0", content_type),
+                    ("MediaUrl0", url),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
     /// POSTs a Meta notification, signed with Python's `hmac` and the demo app secret.
     pub async fn meta_webhook(&self, body: &str) -> reqwest::Response {
         let signature = python::meta_signature("demo-meta-app-secret", body).await;

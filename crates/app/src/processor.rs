@@ -282,7 +282,7 @@ impl InboundProcessor {
             .await?
         } else {
             // A person owns the conversation: the bot stays silent, the desk hears the customer.
-            relay_to_desk(&tenant, &conversation, message)
+            relay_to_desk(&tenant, &mut conversation, message)
         };
         let actions = self.actions(
             &mut conversation,
@@ -996,7 +996,7 @@ async fn refresh_summary(
 /// built-in console reads conversations from the store, so only external desks need one.
 fn relay_to_desk(
     tenant: &Tenant,
-    conversation: &Conversation,
+    conversation: &mut Conversation,
     message: &InboundMessage,
 ) -> Vec<ActionKind> {
     if tenant.desk() == DeskKind::Console {
@@ -1005,10 +1005,7 @@ fn relay_to_desk(
     let (text, mut media) = atiende_domain::conversation::describe(&message.content);
     // The recorded turn's media names the copies kept of the files, for the desk to attach.
     if let Some(turn) = conversation
-        .turns
-        .iter()
-        .rev()
-        .find(|t| t.provider_message_id.as_ref() == Some(&message.provider_message_id))
+        .turn_of_mut(&message.provider_message_id)
         .filter(|t| t.media.len() == media.len())
     {
         media.clone_from(&turn.media);

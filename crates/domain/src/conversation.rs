@@ -438,35 +438,9 @@ impl Conversation {
                 self.take(&event.agent, event.at);
                 DeskOutcome::Taken
             }
-            DeskAction::Reply { text } => {
-                self.take(&event.agent, event.at);
-                self.push_turn(Turn {
-                    at: event.at,
-                    author: Author::Agent,
-                    by: Some(event.agent.name.clone()),
-                    text: text.clone(),
-                    media: Vec::new(),
-                    provider_message_id: None,
-                });
-                DeskOutcome::Reply {
-                    text: text.clone(),
-                    media: None,
-                }
-            }
+            DeskAction::Reply { text } => self.agent_writes(event, text, None),
             DeskAction::SendFile { media, caption } => {
-                self.take(&event.agent, event.at);
-                self.push_turn(Turn {
-                    at: event.at,
-                    author: Author::Agent,
-                    by: Some(event.agent.name.clone()),
-                    text: caption.clone(),
-                    media: vec![(**media).clone()],
-                    provider_message_id: None,
-                });
-                DeskOutcome::Reply {
-                    text: caption.clone(),
-                    media: Some((**media).clone()),
-                }
+                self.agent_writes(event, caption, Some(media.as_ref()))
             }
             DeskAction::Resolve => match self.resolve(event.at) {
                 Ok(()) => DeskOutcome::Resolved,
@@ -499,6 +473,37 @@ impl Conversation {
                 (_, Err(_)) => DeskOutcome::Ignored,
             },
         }
+    }
+
+    /// The agent of `event` wrote `text` (with `media`, a file they sent) to the customer: they
+    /// own the conversation, and the turn is kept.
+    fn agent_writes(
+        &mut self,
+        event: &DeskEvent,
+        text: &str,
+        media: Option<&MediaRef>,
+    ) -> DeskOutcome {
+        self.take(&event.agent, event.at);
+        self.push_turn(Turn {
+            at: event.at,
+            author: Author::Agent,
+            by: Some(event.agent.name.clone()),
+            text: text.to_owned(),
+            media: media.cloned().into_iter().collect(),
+            provider_message_id: None,
+        });
+        DeskOutcome::Reply {
+            text: text.to_owned(),
+            media: media.cloned(),
+        }
+    }
+
+    /// The turn that recorded the customer's message `id`, if it is still in the history.
+    pub fn turn_of_mut(&mut self, id: &ProviderMessageId) -> Option<&mut Turn> {
+        self.turns
+            .iter_mut()
+            .rev()
+            .find(|t| t.provider_message_id.as_ref() == Some(id))
     }
 
     /// `agent` owns the conversation from now on.

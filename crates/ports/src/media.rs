@@ -41,6 +41,16 @@ pub trait Transcriber: Send + Sync {
     ) -> Result<String, PortError>;
 }
 
+/// Refuses a key atiende did not make ([`atiende_domain::is_media_key`]) before an adapter turns
+/// it into a path or an object name.
+pub fn check_media_key(key: &str) -> Result<(), PortError> {
+    if atiende_domain::is_media_key(key) {
+        Ok(())
+    } else {
+        Err(PortError::permanent(format!("not a media key: {key:?}")))
+    }
+}
+
 /// Keeps media files per tenant: what customers sent, for the agents who read the conversation,
 /// and what agents send, for the provider to fetch. Keys are atiende's own
 /// ([`atiende_domain::media_key`], [`atiende_domain::outgoing_media_key`]); an adapter must keep

@@ -68,9 +68,7 @@ impl CloudStorage {
     /// The object's name, percent-encoded for a URL path (tenant ids and media keys are
     /// `[a-z0-9_-]`; only the separator needs it).
     fn object(tenant: &TenantId, key: &str) -> Result<String, PortError> {
-        if !atiende_domain::is_media_key(key) {
-            return Err(PortError::permanent(format!("not a media key: {key:?}")));
-        }
+        atiende_ports::check_media_key(key)?;
         Ok(format!("{tenant}%2F{key}"))
     }
 

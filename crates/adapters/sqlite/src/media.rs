@@ -58,9 +58,7 @@ impl FileMediaStore {
     }
 
     fn path(&self, tenant: &TenantId, key: &str) -> Result<PathBuf, PortError> {
-        if !atiende_domain::is_media_key(key) {
-            return Err(PortError::permanent(format!("not a media key: {key:?}")));
-        }
+        atiende_ports::check_media_key(key)?;
         Ok(self.root.join(tenant.as_str()).join(key))
     }
 }

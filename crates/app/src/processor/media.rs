@@ -135,12 +135,7 @@ impl InboundProcessor {
         .await;
         match heard {
             Ok(words) if !words.is_empty() => {
-                if let Some(turn) = conversation
-                    .turns
-                    .iter_mut()
-                    .rev()
-                    .find(|t| t.provider_message_id.as_ref() == Some(cause))
-                {
+                if let Some(turn) = conversation.turn_of_mut(cause) {
                     turn.text.clone_from(&words);
                 }
                 Some(words)
@@ -197,9 +192,6 @@ fn turn_media<'c>(
     index: usize,
 ) -> Option<&'c mut MediaRef> {
     conversation
-        .turns
-        .iter_mut()
-        .rev()
-        .find(|t| t.provider_message_id.as_ref() == Some(cause))
+        .turn_of_mut(cause)
         .and_then(|t| t.media.get_mut(index))
 }
