@@ -295,6 +295,10 @@ async fn screenshot(client: &fantoccini::Client, name: &str) {
 async fn a_business_owner_runs_the_bot_from_the_panel() {
     let stack = Stack::start().await;
     let base = stack.running.local_url();
+    // A setting the panel does not show, set through the API: saving the panel keeps it.
+    stack
+        .set_assistant("persona", serde_json::json!("Tutea al cliente."))
+        .await;
     // Activity to report: a visitor's question, then a handoff.
     let visitor = Visitor::open(&stack).await;
     visitor.say("¿Aceptan cheques?").await;
@@ -561,6 +565,10 @@ async fn a_business_owner_runs_the_bot_from_the_panel() {
         .await;
     assert_eq!(tenant["assistant"]["monthly_budget_usd"], 15.0, "{tenant}");
     assert_eq!(tenant["assistant"]["csat"], true, "the other settings stay");
+    assert_eq!(
+        tenant["assistant"]["persona"], "Tutea al cliente.",
+        "a setting the panel does not show stays: {tenant}"
+    );
     assert_eq!(tenant["assistant"]["media_without_text"], "ask", "{tenant}");
     assert_eq!(
         tenant["assistant"]["quote_handoff_above"], 100000.0,

@@ -363,12 +363,16 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     cloud.processor.start().await;
     cloud.dispatcher.start().await;
     let demo = DEMO_LINE;
-    // An earlier run on the same emulator may have left the demo's assistant changed.
+    // An earlier run on the same emulator may have left the demo's assistant changed: the
+    // settings this test depends on are set (the rest are kept: the patch merges).
     let (status, body) = cloud
         .admin(
             Method::PATCH,
             "/admin/tenants/demo",
-            Some(json!({ "assistant": { "llm": true, "quote_handoff_above": 100000 } })),
+            Some(
+                json!({ "assistant": { "llm": true, "quote_handoff_above": 100000,
+                "monthly_budget_usd": null, "csat": true } }),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -753,14 +757,26 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     );
     assert_eq!(usage["over_budget"], true, "{usage}");
     second.kill();
-    let (status, _) = cloud
+    let (status, body) = cloud
         .admin(
             Method::PATCH,
             "/admin/tenants/demo",
-            Some(json!({ "assistant": { "llm": false, "quote_handoff_above": 100000 } })),
+            Some(json!({ "assistant": { "llm": false, "monthly_budget_usd": null } })),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The assistant patch merges into what is stored in Firestore: the quote threshold set at
+    // the start is kept, the budget returns to the deployment's default.
+    let (_, tenant) = cloud.admin(Method::GET, "/admin/tenants/demo", None).await;
+    assert_eq!(
+        tenant["assistant"]["quote_handoff_above"], 100000.0,
+        "{tenant}"
+    );
+    assert!(
+        tenant["assistant"]["monthly_budget_usd"].is_null(),
+        "{tenant}"
+    );
+    assert_eq!(tenant["assistant"]["llm"], false, "{tenant}");
 
     // 6. Knowledge uploaded in admin is answered by a processor started on an empty disk,
     //    which embeds none of its passages (admin did, once, for every instance); meanwhile

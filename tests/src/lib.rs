@@ -172,16 +172,14 @@ impl Stack {
         self.set_assistant("csat", json!(on)).await;
     }
 
-    /// Sets one of the demo tenant's assistant settings through the admin API.
+    /// Sets one of the demo tenant's assistant settings through the admin API (the patch
+    /// merges: the others stay as they are).
     pub async fn set_assistant(&self, field: &str, value: Value) {
-        let (_, tenant) = self.admin(Method::GET, "/admin/tenants/demo", None).await;
-        let mut assistant = tenant["assistant"].clone();
-        assistant[field] = value;
         let (status, body) = self
             .admin(
                 Method::PATCH,
                 "/admin/tenants/demo",
-                Some(json!({ "assistant": assistant })),
+                Some(json!({ "assistant": { field: value } })),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");

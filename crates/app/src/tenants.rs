@@ -259,8 +259,11 @@ pub struct TenantPatch {
     /// Business hours; `null` means always open.
     #[serde(default, deserialize_with = "double_option")]
     pub business_hours: Option<Option<BusinessHours>>,
-    /// The assistant settings: replaces them all when present.
-    pub assistant: Option<AssistantSettings>,
+    /// Changes to the assistant settings as a JSON merge patch (RFC 7396): the fields given are
+    /// set, a `null` field returns to its default, the rest are kept; `null` for the whole
+    /// object returns every setting to its default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub assistant: Option<Option<serde_json::Value>>,
     /// Wait before the "nobody is free" notice; `null` returns to the deployment default.
     #[serde(default, deserialize_with = "double_option")]
     pub desk_wait_minutes: Option<Option<u32>>,
@@ -302,6 +305,45 @@ impl TenantPatch {
 
 fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ValidationError> {
     value.ok_or_else(|| ValidationError::new(field, "is required"))
+}
+
+/// Applies a JSON merge patch to a tenant's assistant settings: a script that changes the persona
+/// does not turn off the satisfaction question it never mentioned.
+fn merge_assistant(
+    current: &AssistantSettings,
+    changes: serde_json::Value,
+) -> Result<AssistantSettings, ValidationError> {
+    if !changes.is_object() {
+        return Err(ValidationError::new(
+            "assistant",
+            "must be an object of the settings to change, or null",
+        ));
+    }
+    let mut settings = serde_json::to_value(current)
+        .map_err(|e| ValidationError::new("assistant", e.to_string()))?;
+    merge_patch(&mut settings, changes);
+    serde_json::from_value(settings).map_err(|e| ValidationError::new("assistant", e.to_string()))
+}
+
+/// RFC 7396: objects merge key by key, `null` removes a key, anything else replaces.
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(changes) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in changes {
+            if value.is_null() {
+                fields.remove(&key);
+            } else {
+                merge_patch(fields.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 fn merge_twilio(
@@ -659,7 +701,10 @@ impl TenantAdmin {
             tenant.business_hours = hours;
         }
         if let Some(assistant) = patch.assistant {
-            tenant.assistant = assistant;
+            tenant.assistant = match assistant {
+                None => AssistantSettings::default(),
+                Some(changes) => merge_assistant(&current.assistant, changes)?,
+            };
         }
         if let Some(wait) = patch.desk_wait_minutes {
             tenant.desk_wait_minutes = wait;
@@ -700,5 +745,60 @@ impl TenantAdmin {
             media.forget_tenant(&id).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_assistant_patch_changes_only_what_it_names() {
+        let current = AssistantSettings {
+            csat: false,
+            monthly_budget_usd: Some(5.0),
+            suggestions: vec!["¿Tienen cemento?".into()],
+            ..AssistantSettings::default()
+        };
+        let changed = merge_assistant(
+            &current,
+            json!({ "persona": "Tutea al cliente.", "monthly_budget_usd": null, "suggestions": [] }),
+        )
+        .unwrap();
+        assert_eq!(changed.persona.as_deref(), Some("Tutea al cliente."));
+        assert!(!changed.csat, "a setting the patch does not name is kept");
+        assert_eq!(
+            changed.monthly_budget_usd, None,
+            "null returns to the default"
+        );
+        assert!(changed.suggestions.is_empty(), "arrays are replaced whole");
+    }
+
+    #[test]
+    fn an_assistant_patch_that_is_not_settings_is_refused() {
+        let current = AssistantSettings::default();
+        for bad in [
+            json!("llm"),
+            json!({ "llm": "yes" }),
+            json!({ "colour": "red" }),
+        ] {
+            let error = merge_assistant(&current, bad.clone()).unwrap_err();
+            assert_eq!(error.field, "assistant", "{bad}");
+        }
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396 §3 that apply to objects.
+        let mut doc = json!({ "a": "b", "c": { "d": "e", "f": "g" } });
+        merge_patch(&mut doc, json!({ "a": "z", "c": { "f": null } }));
+        assert_eq!(doc, json!({ "a": "z", "c": { "d": "e" } }));
+        let mut doc = json!({ "a": ["b"] });
+        merge_patch(&mut doc, json!({ "a": { "b": "c" } }));
+        assert_eq!(doc, json!({ "a": { "b": "c" } }));
+        let mut doc = json!({ "e": null });
+        merge_patch(&mut doc, json!({ "a": 1 }));
+        assert_eq!(doc, json!({ "e": null, "a": 1 }));
     }
 }

@@ -180,7 +180,7 @@ async fn get_tenant(
     Ok(HttpResponse::Ok().json(TenantView::new(&tenant, &admin.public_url)))
 }
 
-#[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body(content = Object, description = "Any of the tenant's fields; `null` removes an optional one"), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor (bot settings) or owner (channels, desks, alerts, CRM, names)"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
+#[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "The tenant (on the dead-letter routes, the dead letter)")), request_body(content = Object, description = "Any of the tenant's fields; `null` removes an optional one. `assistant` is a JSON merge patch (RFC 7396): the settings given change, a `null` one returns to its default, the rest stay"), responses((status = 200, description = "Done"), (status = 401, description = "No valid admin token or API key"), (status = 403, description = "Needs: editor (bot settings) or owner (channels, desks, alerts, CRM, names)"), (status = 404, description = "Unknown here (another tenant's is unknown too)"), (status = 400, description = "Invalid body")))]
 async fn update_tenant(
     who: Principal,
     admin: Data,
