@@ -60,12 +60,12 @@ locals {
     }
   }
   secret_env = {
-    ingest = {}
+    ingest = { ATIENDE_MEDIA__LINK_KEY = google_secret_manager_secret.media_link_key.secret_id }
     processor = merge(
       var.llm_providers_secret != "" ? { ATIENDE_LLM__PROVIDERS = var.llm_providers_secret } : {},
       var.transcription_secret != "" ? { ATIENDE_LLM__TRANSCRIPTION = var.transcription_secret } : {},
     )
-    dispatcher = {}
+    dispatcher = { ATIENDE_MEDIA__LINK_KEY = google_secret_manager_secret.media_link_key.secret_id }
     admin      = { ATIENDE_ADMIN_TOKEN = google_secret_manager_secret.admin_token.secret_id }
   }
   invokers = {
@@ -121,6 +121,7 @@ module "service" {
   depends_on = [
     google_project_service.apis,
     google_secret_manager_secret_iam_member.admin_token,
+    google_secret_manager_secret_iam_member.media_link_key,
     google_firestore_database.main,
   ]
 }

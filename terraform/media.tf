@@ -1,7 +1,8 @@
 # Customers' photos, documents and voice notes, and the files agents send back, in one bucket:
 # the processor writes what customers send, admin writes what agents send and reads both for
 # the console (and deletes a deleted tenant's), ingest reads agents' files to serve them to
-# Twilio and Meta, the dispatcher reads customers' files to attach them at Chatwoot. No instance's disk holds media (each is its own and vanishes on scale-down).
+# Twilio and Meta (and customers' files to an agent at Rocket.Chat, by a link the dispatcher
+# signed with the key in secrets.tf), the dispatcher reads customers' files to attach them at Chatwoot. No instance's disk holds media (each is its own and vanishes on scale-down).
 
 resource "google_storage_bucket" "media" {
   name                        = "${var.project_id}-atiende-media"

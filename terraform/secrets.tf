@@ -14,6 +14,23 @@ resource "google_secret_manager_secret_iam_member" "admin_token" {
   member    = "serviceAccount:${google_service_account.service["admin"].email}"
 }
 
+# The key that signs links to customers' files for agents at Rocket.Chat: the dispatcher signs,
+# ingest checks. Its value is added out of band too (docs/deploy.md).
+resource "google_secret_manager_secret" "media_link_key" {
+  secret_id = "atiende-media-link-key"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_iam_member" "media_link_key" {
+  for_each  = toset(["ingest", "dispatcher"])
+  secret_id = google_secret_manager_secret.media_link_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service[each.key].email}"
+}
+
 resource "google_secret_manager_secret_iam_member" "llm_providers" {
   count     = var.llm_providers_secret != "" ? 1 : 0
   secret_id = var.llm_providers_secret

@@ -245,18 +245,6 @@ async fn a_customers_photo_reaches_chatwoot_as_an_attachment() {
     stack.set_csat(false).await;
     let chatwoot = FakeChatwoot::start(3, "cw-api-access-token");
     use_chatwoot(&stack, &chatwoot).await;
-    let send_photo = |sid: &'static str, bytes: &'static [u8]| {
-        let stack = &stack;
-        async move {
-            let url = stack
-                .twilio
-                .add_media(atiende_e2e::TWILIO_ACCOUNT, sid, "image/jpeg", bytes);
-            stack
-                .customer_sends_media((sid, CUSTOMER), "", ("image/jpeg", &url))
-                .await;
-            stack.settle().await;
-        }
-    };
     let attachments = || {
         chatwoot.conversations()[0]
             .messages
@@ -274,11 +262,14 @@ async fn a_customers_photo_reaches_chatwoot_as_an_attachment() {
             })
             .collect::<Vec<_>>()
     };
-    send_photo(
-        "MM00000000000000000000000000008801",
-        b"\xff\xd8 the broken part",
-    )
-    .await;
+    stack
+        .customer_sends_file(
+            ("MM00000000000000000000000000008801", CUSTOMER),
+            "image/jpeg",
+            b"\xff\xd8 the broken part",
+        )
+        .await;
+    stack.settle().await;
     let opened = chatwoot.conversations();
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert_eq!(
@@ -288,11 +279,14 @@ async fn a_customers_photo_reaches_chatwoot_as_an_attachment() {
             b"\xff\xd8 the broken part".to_vec()
         )]
     );
-    send_photo(
-        "MM00000000000000000000000000008802",
-        b"\xff\xd8 from the other side",
-    )
-    .await;
+    stack
+        .customer_sends_file(
+            ("MM00000000000000000000000000008802", CUSTOMER),
+            "image/jpeg",
+            b"\xff\xd8 from the other side",
+        )
+        .await;
+    stack.settle().await;
     assert_eq!(attachments().len(), 2, "{:?}", chatwoot.conversations());
     assert_eq!(attachments()[1].1, b"\xff\xd8 from the other side");
 }

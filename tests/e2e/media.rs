@@ -5,7 +5,7 @@
 //! URL — the only files that URL serves. (`scale_to_zero.rs` runs the same on the four services
 //! with Cloud Storage.)
 
-use atiende_e2e::{Stack, TWILIO_ACCOUNT};
+use atiende_e2e::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -70,11 +70,8 @@ async fn a_customers_photo_is_kept_for_the_agent_and_the_agents_files_reach_the_
     let stack = Stack::start().await;
     let sid = "MM00000000000000000000000000007301";
     let photo: Vec<u8> = [&b"\xff\xd8\xff\xe0JFIF"[..], &[7u8; 4096]].concat();
-    let url = stack
-        .twilio
-        .add_media(TWILIO_ACCOUNT, sid, "image/jpeg", &photo);
     stack
-        .customer_sends_media((sid, CUSTOMER), "", ("image/jpeg", &url))
+        .customer_sends_file((sid, CUSTOMER), "image/jpeg", &photo)
         .await;
     // A bare photo goes to a person.
     let sent = stack.twilio_messages(1).await;

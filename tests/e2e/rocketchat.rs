@@ -3,7 +3,8 @@
 //! bot stays silent, an agent's reply reaches WhatsApp once (outgoing webhook, token checked)
 //! and so does one reported by the Omnichannel webhook, `/crear-ticket` tells the customer the
 //! case number, a room the agent closed at Rocket.Chat is reopened rather than losing a message,
-//! and `/cerrar-ticket` tells the customer and hands the chat back to the bot.
+//! and `/cerrar-ticket` tells the customer and hands the chat back to the bot. A customer's photo
+//! reaches the agent as a signed, expiring link to atiende's copy.
 
 use atiende_e2e::Stack;
 use atiende_testkit::FakeRocketChat;
@@ -220,5 +221,111 @@ async fn rocketchat_agents_take_over_with_ticket_commands() {
         !all.iter()
             .any(|m| m["msg"] == "¿Cuánto cuesta el cemento gris?" && m["rid"] == room.as_str()),
         "after the close the bot answers; nothing is relayed"
+    );
+}
+
+/// The links to the customer's files in a room's messages.
+fn media_links(room: &atiende_testkit::fake_rocketchat::LivechatRoom) -> Vec<String> {
+    texts(room)
+        .iter()
+        .flat_map(|t| {
+            t.split_whitespace()
+                .filter(|w| w.contains("/media/demo/in-"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The livechat API takes no files from atiende: the photo of the broken part reaches the
+/// agent at Rocket.Chat as a link to atiende's copy, signed for this tenant and this file,
+/// after the packet and with every later photo; nothing else opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the twilio Python SDK (pip install twilio); infra/test.sh runs it"]
+async fn a_customers_photo_reaches_rocketchat_as_a_signed_link() {
+    let stack = Stack::start().await;
+    stack.set_csat(false).await;
+    let rc = FakeRocketChat::start();
+    let (status, body) = stack
+        .admin(
+            Method::PATCH,
+            "/admin/tenants/demo",
+            Some(json!({ "rocketchat": {
+                "base_url": rc.base_url(), "outgoing_token": TOKEN, "livechat_secret": LIVECHAT } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let open = |link: String| {
+        let stack = &stack;
+        async move {
+            let path = link
+                .strip_prefix(stack.running.public_url())
+                .unwrap_or_else(|| panic!("{link} is under the public URL"))
+                .to_owned();
+            stack
+                .http
+                .get(format!("{}{path}", stack.running.local_url()))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A photo without a question hands off; the packet, then the photo's link.
+    stack
+        .customer_sends_file(
+            ("MM00000000000000000000000000008901", CUSTOMER),
+            "image/jpeg",
+            b"\xff\xd8 the broken part",
+        )
+        .await;
+    stack.settle().await;
+    let rooms = rc.rooms();
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    let links = media_links(&rooms[0]);
+    assert_eq!(links.len(), 1, "{:?}", texts(&rooms[0]));
+    assert!(
+        links[0].contains("?expires=") && links[0].contains("&sig="),
+        "{links:?}"
+    );
+    let photo = open(links[0].clone()).await;
+    assert_eq!(photo.status(), StatusCode::OK, "{}", links[0]);
+    assert_eq!(photo.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        photo.bytes().await.unwrap().as_ref(),
+        b"\xff\xd8 the broken part"
+    );
+
+    // Without its signature, with another one, or under another tenant: the same 404.
+    let bare = links[0].split('?').next().unwrap().to_owned();
+    let mut forged = links[0].clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let elsewhere = links[0].replace("/media/demo/", "/media/otra/");
+    let stretched = links[0].replace("?expires=", "?expires=9");
+    for link in [bare, forged, elsewhere, stretched] {
+        assert_eq!(
+            open(link.clone()).await.status(),
+            StatusCode::NOT_FOUND,
+            "{link}"
+        );
+    }
+
+    // A second photo while the customer waits is relayed with its own link.
+    stack
+        .customer_sends_file(
+            ("MM00000000000000000000000000008902", CUSTOMER),
+            "image/jpeg",
+            b"\xff\xd8 from the other side",
+        )
+        .await;
+    stack.settle().await;
+    let links = media_links(&rc.rooms()[0]);
+    assert_eq!(links.len(), 2, "{:?}", texts(&rc.rooms()[0]));
+    let photo = open(links[1].clone()).await;
+    assert_eq!(photo.status(), StatusCode::OK, "{}", links[1]);
+    assert_eq!(
+        photo.bytes().await.unwrap().as_ref(),
+        b"\xff\xd8 from the other side"
     );
 }

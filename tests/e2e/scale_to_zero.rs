@@ -119,6 +119,9 @@ impl Cloud {
         if let Some(storage) = &self.storage {
             env.insert("ATIENDE_MEDIA__BUCKET".into(), MEDIA_BUCKET.into());
             env.insert("STORAGE_EMULATOR_HOST".into(), storage.host().into());
+            // The dispatcher signs links to customers' files for Rocket.Chat, ingest checks
+            // them: one key from Secret Manager on Cloud Run.
+            env.insert("ATIENDE_MEDIA__LINK_KEY".into(), MEDIA_LINK_KEY.into());
         }
         env
     }
@@ -137,6 +140,32 @@ impl Cloud {
     /// A customer of `line` writes; ingest must accept it.
     async fn customer_says(&self, line: &TwilioLine<'_>, sid: &str, from: &str, text: &str) {
         send_line_webhook(&self.http, &self.ingest.url(), line, (sid, from, text)).await;
+    }
+
+    /// A customer of `line` sends a file with no words (`bytes`, kept by the fake Twilio for
+    /// the line's account to download); ingest must accept it.
+    async fn customer_sends(
+        &self,
+        line: &TwilioLine<'_>,
+        (sid, from): (&str, &str),
+        content_type: &str,
+        bytes: &[u8],
+    ) {
+        let url = self
+            .twilio
+            .add_media(line.account, sid, content_type, bytes);
+        let mut params = atiende_e2e::processes::webhook_params(line, sid, from, "");
+        params.retain(|(k, _)| k != "NumMedia");
+        params.extend(
+            [
+                ("NumMedia", "1"),
+                ("MediaContentType0", content_type),
+                ("MediaUrl0", url.as_str()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        atiende_e2e::processes::post_line_params(&self.http, &self.ingest.url(), line, params)
+            .await;
     }
 
     /// The `n`-th message Twilio was asked to send to `to` (waits for it).
@@ -175,6 +204,7 @@ impl Cloud {
 
 /// The bucket the services keep media in.
 const MEDIA_BUCKET: &str = "atiende-media";
+const MEDIA_LINK_KEY: &str = "scale-to-zero-media-link-key-0123456789";
 
 /// The photo `customer` sent is shown to the agent by admin (the processor kept it); the agent's
 /// PDF goes to Twilio as a link to ingest, which serves it from the bucket.
@@ -241,6 +271,59 @@ async fn media_across_services(cloud: &Cloud, customer: &str, photo: &[u8]) {
         .unwrap();
     assert_eq!(fetched.status(), StatusCode::OK, "{link}");
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), pdf.as_slice());
+}
+
+/// A photo the customer sends while an agent at Rocket.Chat has them reaches the room as a link
+/// the dispatcher signed, which ingest (another process, restarted on an empty disk) opens from
+/// the bucket the processor kept the photo in; without the signature it is a 404.
+async fn rocketchat_photo_link(
+    cloud: &mut Cloud,
+    rocket: &FakeRocketChat,
+    line: &TwilioLine<'_>,
+    (sid, customer): (&str, &str),
+) {
+    let photo = b"\xff\xd8\xff\xe0 the leaking valve";
+    cloud
+        .customer_sends(line, (sid, customer), "image/jpeg", photo)
+        .await;
+    let marker = format!("/media/{}/in-", line.tenant);
+    let link = atiende_testkit::eventually(Duration::from_secs(30), || async {
+        rocket.rooms().first()?.messages.iter().find_map(|m| {
+            m["msg"]
+                .as_str()?
+                .split_whitespace()
+                .find(|w| w.contains(&marker))
+                .map(str::to_owned)
+        })
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no link to the photo in {:?}\n{}",
+            rocket.rooms(),
+            cloud.logs()
+        )
+    });
+    let path = link
+        .strip_prefix(atiende_e2e::processes::PUBLIC_URL)
+        .unwrap_or_else(|| panic!("{link} is under the public URL"));
+    cloud.ingest.restart_on_empty_disk().await;
+    let opened = cloud
+        .http
+        .get(format!("{}{path}", cloud.ingest.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK, "{link}");
+    assert_eq!(opened.bytes().await.unwrap().as_ref(), photo);
+    let bare = path.split('?').next().unwrap();
+    let unsigned = cloud
+        .http
+        .get(format!("{}{bare}", cloud.ingest.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::NOT_FOUND);
 }
 
 /// `text` without its terminal colours.
@@ -904,20 +987,9 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     // Twilio as a link ingest serves — three services, three disks, one bucket.
     let photographer = phone(24);
     let photo = b"\xff\xd8\xff\xe0 the broken part".to_vec();
-    let shot = cloud
-        .twilio
-        .add_media(demo.account, &sid(24), "image/jpeg", &photo);
-    let mut params = atiende_e2e::processes::webhook_params(&demo, &sid(24), &photographer, "");
-    params.retain(|(k, _)| k != "NumMedia");
-    params.extend(
-        [
-            ("NumMedia", "1"),
-            ("MediaContentType0", "image/jpeg"),
-            ("MediaUrl0", shot.as_str()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
+    cloud
+        .customer_sends(&demo, (&sid(24), &photographer), "image/jpeg", &photo)
+        .await;
     let notice = cloud.nth_to(&photographer, 0).await;
     assert!(notice.starts_with("Te comunico"), "{notice}");
     if cloud.storage.is_some() {
@@ -927,20 +999,14 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
     // answered, by a processor started on an empty disk.
     cloud.llm.set_transcript("¿Aceptan cheques?");
     let speaker = phone(25);
-    let note = cloud
-        .twilio
-        .add_media(demo.account, &sid(25), "audio/ogg", b"OggS\0voice-note");
-    let mut params = atiende_e2e::processes::webhook_params(&demo, &sid(25), &speaker, "");
-    params.retain(|(k, _)| k != "NumMedia");
-    params.extend(
-        [
-            ("NumMedia", "1"),
-            ("MediaContentType0", "audio/ogg"),
-            ("MediaUrl0", note.as_str()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    atiende_e2e::processes::post_line_params(&cloud.http, &cloud.ingest.url(), &demo, params).await;
+    cloud
+        .customer_sends(
+            &demo,
+            (&sid(25), &speaker),
+            "audio/ogg",
+            b"OggS\0voice-note",
+        )
+        .await;
     let heard = cloud.nth_to(&speaker, 0).await;
     assert!(heard.to_lowercase().contains("cheque"), "{heard}");
     let built = plain(&cloud.processor.logs());
@@ -1075,6 +1141,9 @@ async fn every_feature_works_with_services_restarted_on_empty_disks() {
         rocket.rooms(),
         cloud.logs()
     );
+    if cloud.storage.is_some() {
+        rocketchat_photo_link(&mut cloud, &rocket, &rc_line, (&sid(34), &rc_customer)).await;
+    }
     // The agents answer from the desks; their replies reach WhatsApp.
     cloud.ingest.restart_on_empty_disk().await;
     let reply = json!({

@@ -81,7 +81,7 @@ fn terraform_deploys_the_four_services_with_a_dockerfile_each() {
 fn terraform_sets_only_settings_that_exist() {
     let settings = serde_json::to_value(atiende_platform::Settings::default()).unwrap();
     // Secrets are never serialized, so the default settings' JSON does not list them.
-    let secrets = ["admin_token", "bus.push_token"];
+    let secrets = ["admin_token", "bus.push_token", "media.link_key"];
     let text = all_terraform();
     let mut checked = 0;
     for (i, _) in text.match_indices("ATIENDE_") {
@@ -130,6 +130,24 @@ fn the_services_that_keep_or_serve_media_share_one_bucket() {
         );
     }
     assert!(media.contains("public_access_prevention = \"enforced\""));
+}
+
+/// The dispatcher signs links to customers' files and ingest checks them: both read the one key
+/// from Secret Manager, and nothing else does.
+#[test]
+fn ingest_and_the_dispatcher_share_the_media_link_key() {
+    let main = read("main.tf");
+    let secrets = read("secrets.tf");
+    let line = "ATIENDE_MEDIA__LINK_KEY = google_secret_manager_secret.media_link_key.secret_id";
+    for service in ["ingest", "dispatcher"] {
+        assert!(
+            main.lines()
+                .any(|l| l.trim().starts_with(service) && l.contains(line)),
+            "{service} gets the link key"
+        );
+    }
+    assert_eq!(main.matches(line).count(), 2);
+    assert!(secrets.contains("for_each  = toset([\"ingest\", \"dispatcher\"])"));
 }
 
 #[cfg(feature = "gcp")]

@@ -209,11 +209,8 @@ async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_an
     let voice = atiende_e2e::transcription(&llm);
     let stack = Stack::start_with(move |s| s.llm.transcription = Some(voice)).await;
     let sid = "MM00000000000000000000000000000201";
-    let url = stack
-        .twilio
-        .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", b"OggS\0voice-note");
     stack
-        .customer_sends_media((sid, "+18495556060"), "", ("audio/ogg", &url))
+        .customer_sends_file((sid, "+18495556060"), "audio/ogg", b"OggS\0voice-note")
         .await;
     let sent = stack.twilio_messages(1).await;
     assert!(
@@ -243,11 +240,8 @@ async fn a_voice_note_is_downloaded_with_the_accounts_credentials_transcribed_an
 
     // A note larger than the limit is not downloaded whole: a person gets it.
     let sid = "MM00000000000000000000000000000202";
-    let url = stack
-        .twilio
-        .add_media(TWILIO_ACCOUNT, sid, "audio/ogg", &[0u8; 8192]);
     stack
-        .customer_sends_media((sid, "+18495557070"), "", ("audio/ogg", &url))
+        .customer_sends_file((sid, "+18495557070"), "audio/ogg", &[0u8; 8192])
         .await;
     let sent = stack.twilio_messages(2).await;
     assert!(

@@ -129,6 +129,21 @@ impl Stack {
         assert_eq!(response.status(), 200);
     }
 
+    /// A customer sends a file with no words on WhatsApp through Twilio: `bytes` of
+    /// `content_type`, which the fake Twilio keeps for the demo account to download.
+    pub async fn customer_sends_file(
+        &self,
+        (sid, from): (&str, &str),
+        content_type: &str,
+        bytes: &[u8],
+    ) {
+        let url = self
+            .twilio
+            .add_media(TWILIO_ACCOUNT, sid, content_type, bytes);
+        self.customer_sends_media((sid, from), "", (content_type, &url))
+            .await;
+    }
+
     /// POSTs a Meta notification, signed with Python's `hmac` and the demo app secret.
     pub async fn meta_webhook(&self, body: &str) -> reqwest::Response {
         let signature = python::meta_signature("demo-meta-app-secret", body).await;

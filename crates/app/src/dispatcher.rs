@@ -25,8 +25,8 @@ use atiende_domain::{
 };
 use atiende_ports::{
     Alerter, ChannelSender, Claim, Clock, Delivery, DeliveryLog, DeskError, HandleOutcome,
-    HumanDesk, LeadSink, MessageHandler, Outbox, OutboxState, SendContent, SendError, SendReceipt,
-    SendRequest, StatsLedger, TenantStore,
+    HumanDesk, LeadSink, MediaLinker, MessageHandler, Outbox, OutboxState, SendContent, SendError,
+    SendReceipt, SendRequest, StatsLedger, TenantStore,
 };
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
@@ -169,7 +169,7 @@ pub struct OutboundDispatcher {
     pacer: Pacer,
     policy: DispatchPolicy,
     stats: Option<Arc<dyn StatsLedger>>,
-    media_base: Option<String>,
+    media_links: Option<Arc<dyn MediaLinker>>,
 }
 
 impl OutboundDispatcher {
@@ -194,16 +194,16 @@ impl OutboundDispatcher {
             pacer: Pacer::new(&policy),
             policy,
             stats: None,
-            media_base: None,
+            media_links: None,
         }
     }
 
-    /// Sends the files agents attach as links under `public_url` (`{public_url}/media/{tenant}/{key}`,
+    /// Sends the files agents attach as links ([`crate::media_links`]: under the public URL,
     /// served by ingest), which the provider fetches. Without it a file cannot be sent and its
     /// action is parked.
     #[must_use]
-    pub fn with_media_links(mut self, public_url: &str) -> Self {
-        self.media_base = Some(public_url.trim_end_matches('/').to_owned());
+    pub fn with_media_links(mut self, links: Arc<dyn MediaLinker>) -> Self {
+        self.media_links = Some(links);
         self
     }
 
@@ -217,14 +217,17 @@ impl OutboundDispatcher {
         let Some(media) = media else {
             return Ok(SendContent::Text(text.to_owned()));
         };
-        let (Some(base), Some(key)) = (&self.media_base, &media.stored) else {
+        let url = (self.media_links.as_ref())
+            .zip(media.stored.as_deref())
+            .and_then(|(links, key)| links.link(&action.tenant, key));
+        let Some(url) = url else {
             return Err(
                 "the agent's file has no public link (no media store or public URL)".into(),
             );
         };
         Ok(SendContent::Media {
             kind: media.kind,
-            url: format!("{base}/media/{}/{key}", action.tenant),
+            url,
             filename: media.filename.clone(),
             caption: text.to_owned(),
         })

@@ -23,6 +23,8 @@
 //! * [`simulate`]: dry runs of a tenant's assistant, for `atiende eval` and the admin API.
 //! * [`tenants`]: tenant onboarding and the tenant cache the webhooks use.
 //! * [`webchat`]: the built-in web chat as a channel.
+//! * [`media_links`]: links to kept files — agents' for the provider, customers' signed and
+//!   expiring for an external desk.
 //! * [`access`]: tenants' API keys — create, list, revoke, sign a request in.
 //! * [`error`]: the use cases' error type.
 
@@ -37,6 +39,7 @@ mod handler;
 pub mod ingest;
 pub mod knowledge;
 pub mod llm;
+pub mod media_links;
 pub mod processor;
 pub mod reports;
 pub mod responder;

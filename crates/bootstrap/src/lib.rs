@@ -45,6 +45,7 @@ use atiende_app::{
     engine::{ConversationEngine, EngineSettings},
     ingest::InboundGateway,
     knowledge::{DenseRetrieval, KnowledgeService},
+    media_links::MediaLinks,
     processor::InboundProcessor,
     responder::ExtractiveResponder,
     simulate::Simulator,
@@ -63,6 +64,7 @@ use atiende_ports::{
     KeywordIndex, MediaStore, MessageHandler, Outbox, SystemClock, TenantStore, WebChatStore,
     bus::PushAuthenticator,
 };
+use secrecy::SecretString;
 use tracing::{info, warn};
 
 pub use cli::{
@@ -153,6 +155,8 @@ pub struct Embedded {
     ports: StatePorts,
     /// Where customers' and agents' files are kept, when anywhere.
     media: Option<Arc<dyn MediaStore>>,
+    /// The links to kept files, when files are kept.
+    media_links: Option<Arc<MediaLinks>>,
     /// Pull workers started by [`Embedded::consume`], stopped at shutdown.
     workers: Arc<Workers>,
 }
@@ -244,9 +248,14 @@ impl Embedded {
             _ => None,
         };
         let media = media_store(settings, &http)?;
+        let public_url = settings.public_url(bound_port);
+        let media_links = match &media {
+            Some(_) => Some(Arc::new(media_links(settings, &public_url, clock.clone())?)),
+            None => None,
+        };
         info!(store = ?settings.store.backend, bus = ?settings.bus.backend, knowledge = needs.knowledge, models = ?engine.as_ref().map(|_| settings.llm.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>()), "Adapters ready.");
         Ok(Self {
-            public_url: settings.public_url(bound_port),
+            public_url,
             settings: Arc::new(settings.clone()),
             tenants,
             clock,
@@ -256,6 +265,7 @@ impl Embedded {
             knowledge,
             ports,
             media,
+            media_links,
             workers: Arc::new(Workers::default()),
         })
     }
@@ -264,6 +274,12 @@ impl Embedded {
     /// `media.bucket`, they are not).
     pub fn media(&self) -> Option<Arc<dyn MediaStore>> {
         self.media.clone()
+    }
+
+    /// The links to kept files (agents' for the provider, customers' signed for an external
+    /// desk), when files are kept.
+    pub fn media_links(&self) -> Option<Arc<MediaLinks>> {
+        self.media_links.clone()
     }
 
     /// Every store port.
@@ -516,15 +532,20 @@ impl Embedded {
                 None => desk,
             }
         }))
-        .with_desk(Arc::new(RocketChatDesk::new(
-            self.tenant_http.clone(),
-            self.desk_links(),
-        )))
+        .with_desk(Arc::new({
+            let desk = RocketChatDesk::new(self.tenant_http.clone(), self.desk_links());
+            match &self.media_links {
+                Some(links) => desk.with_media_links(links.clone()),
+                None => desk,
+            }
+        }))
         .with_alerter(Arc::new(SlackAlerter::new(self.tenant_http.clone())))
         .with_leads(Arc::new(SignedWebhookCrm::new(self.tenant_http.clone())))
-        .with_stats(self.ports.stores.stats.clone())
-        .with_media_links(&self.public_url);
-        Arc::new(dispatcher)
+        .with_stats(self.ports.stores.stats.clone());
+        Arc::new(match &self.media_links {
+            Some(links) => dispatcher.with_media_links(links.clone()),
+            None => dispatcher,
+        })
     }
 
     /// Tenant onboarding.
@@ -770,6 +791,60 @@ fn media_store(
     Ok(None)
 }
 
+/// The links to kept files under `public_url`. Customers' files are signed with `media.link_key`;
+/// without one, the embedded store makes a random key once and keeps it in the data directory
+/// (every process on that directory shares it), and a deployment on Firestore gives customers'
+/// files no links.
+fn media_links(
+    settings: &Settings,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<MediaLinks> {
+    let links = MediaLinks::new(public_url, clock);
+    let lifetime = chrono::Duration::days(settings.media.link_days.into());
+    if let Some(key) = &settings.media.link_key {
+        return Ok(links.signed(key.clone(), lifetime));
+    }
+    if settings.store.backend == atiende_platform::config::StoreBackend::Sqlite {
+        let key = local_link_key(&settings.data_dir)?;
+        return Ok(links.signed(key, lifetime));
+    }
+    warn!(
+        "No media.link_key: an agent at Rocket.Chat sees what kind of file a customer sent, not the file (the console shows it)."
+    );
+    Ok(links)
+}
+
+/// The link key kept in `data_dir`, made the first time. It is written whole under a temporary
+/// name and then linked into place, so processes starting together agree on one key.
+fn local_link_key(data_dir: &std::path::Path) -> anyhow::Result<SecretString> {
+    let path = data_dir.join("media-link.key");
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir)?;
+        let key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let temporary = data_dir.join(format!(".media-link.key.{}", uuid::Uuid::new_v4()));
+        std::fs::write(&temporary, &key)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+        }
+        let linked = std::fs::hard_link(&temporary, &path);
+        std::fs::remove_file(&temporary)?;
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let key = std::fs::read_to_string(&path)?;
+    Ok(SecretString::from(key.trim().to_owned()))
+}
+
 /// Customers' media, downloaded from the provider of the channel they wrote on.
 struct ProviderMedia {
     twilio: TwilioMedia,
@@ -793,5 +868,32 @@ impl atiende_ports::MediaFetcher for ProviderMedia {
                 self.twilio.fetch(tenant, channel, media, max_bytes).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn the_local_link_key_is_made_once_and_kept_private() {
+        let dir = std::env::temp_dir().join(format!("atiende-link-key-{}", uuid::Uuid::new_v4()));
+        let first = local_link_key(&dir).unwrap();
+        let again = local_link_key(&dir).unwrap();
+        assert_eq!(first.expose_secret(), again.expose_secret());
+        assert_eq!(first.expose_secret().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("media-link.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Only the key is left: no temporary file.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

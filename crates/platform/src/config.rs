@@ -143,6 +143,14 @@ pub struct MediaSettings {
     /// (0 keeps files until their tenant is deleted). A bucket's own lifecycle rule does this on
     /// Cloud Storage (`terraform/media.tf`, `media_retention_days`).
     pub retention_days: u32,
+    /// The key that signs links to customers' files, for agents at an external desk
+    /// (Rocket.Chat); ingest and the dispatcher must share it. Unset with the embedded store, a
+    /// random key is made once and kept in the data directory; unset on Firestore, customers'
+    /// files get no links (the console still shows them).
+    #[serde(skip_serializing)]
+    pub link_key: Option<SecretString>,
+    /// Days a signed link to a customer's file works.
+    pub link_days: u32,
 }
 
 impl Default for MediaSettings {
@@ -151,6 +159,8 @@ impl Default for MediaSettings {
             bucket: None,
             max_bytes: 16 * 1024 * 1024,
             retention_days: 180,
+            link_key: None,
+            link_days: 7,
         }
     }
 }
@@ -991,6 +1001,21 @@ impl Settings {
                 "is empty: set a long random token, or leave it unset",
             ));
         }
+        // A short key would let anyone who saw a few links forge more.
+        if self
+            .media
+            .link_key
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().trim().len() < 32)
+        {
+            return Err(invalid(
+                "media.link_key",
+                "must be at least 32 characters: set a long random key, or leave it unset",
+            ));
+        }
+        if self.media.link_days == 0 {
+            return Err(invalid("media.link_days", "must be at least 1"));
+        }
         if !matches!(self.store.durability.as_str(), "normal" | "full") {
             return Err(invalid("store.durability", "expected normal or full"));
         }
@@ -1245,6 +1270,17 @@ mod tests {
         s.bus.push_token = Some(SecretString::from(""));
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("bus.push_token"), "{err}");
+    }
+
+    #[test]
+    fn a_short_media_link_key_is_refused() {
+        let mut s = Settings::default();
+        s.media.link_key = Some(SecretString::from("short"));
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("media.link_key"), "{err}");
+        assert!(!err.contains("short"), "the key is not echoed: {err}");
+        s.media.link_key = Some(SecretString::from("k".repeat(32)));
+        s.validate().unwrap();
     }
 
     #[test]

@@ -59,7 +59,9 @@ pub use llm::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, ToolCall,
     ToolSpec, Usage,
 };
-pub use media::{FetchedMedia, MediaFetcher, MediaStore, Transcriber, check_media_key};
+pub use media::{
+    FetchedMedia, MediaFetcher, MediaLinker, MediaStore, Transcriber, check_media_key,
+};
 pub use stats::StatsLedger;
 pub use store::{
     Claim, ConversationFilter, ConversationStore, DeliveryLog, Outbox, OutboxRecord, OutboxState,

@@ -1,7 +1,8 @@
 //! What media needs from the outside: the provider's authenticated download (Twilio's `MediaUrl`
 //! with the account's credentials, Meta's media id → URL → bytes), a transcription service for
 //! voice notes, and a store that keeps the files for the people who read the conversation (local
-//! files on one machine, Cloud Storage on GCP, where every instance's disk is its own).
+//! files on one machine, Cloud Storage on GCP, where every instance's disk is its own), and the
+//! links that open a kept file from outside.
 
 use async_trait::async_trait;
 use atiende_domain::{Channel, Locale, MediaRef, Tenant, TenantId};
@@ -70,4 +71,12 @@ pub trait MediaStore: Send + Sync {
 
     /// Deletes every file of `tenant` (the tenant was deleted).
     async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), PortError>;
+}
+
+/// Turns a kept file into a link someone outside atiende can open: the provider fetching an
+/// agent's file, or an agent at an external desk (Rocket.Chat) opening a customer's photo.
+pub trait MediaLinker: Send + Sync {
+    /// The link to `tenant`'s file under `key`, or `None` when it cannot be given one (a
+    /// customer's file without a signing key).
+    fn link(&self, tenant: &TenantId, key: &str) -> Option<String>;
 }

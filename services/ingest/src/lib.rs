@@ -16,7 +16,8 @@
 //! * `POST /webhooks/rocketchat/{tenant}`: agents' replies, ticket commands, takes and closes at
 //!   the tenant's Rocket.Chat, from the outgoing webhook (token in the body) or the Omnichannel
 //!   webhook (`X-RocketChat-Livechat-Token`).
-//! * `GET /media/{tenant}/{key}`: the files agents send, fetched by the provider (see `media`).
+//! * `GET /media/{tenant}/{key}`: the files agents send, fetched by the provider, and customers'
+//!   files behind a signed, expiring link, for an agent at Rocket.Chat (see `media`).
 //! * `GET /`, `/webchat/…`: the built-in web chat, a channel like WhatsApp (see [`webchat`]).
 //! * `POST /tasks/desk-wait`: a scheduler's call to tell waiting customers nobody has taken
 //!   their conversation yet (see `tasks`).
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use atiende_app::ingest::{Acceptance, InboundGateway};
+use atiende_app::media_links::MediaLinks;
 use atiende_bootstrap::{Embedded, Needs};
 use atiende_domain::{
     Agent, ConversationId, DeskAction, DeskEvent, DeskKind, InboundMessage, Tenant, TenantId,
@@ -57,6 +59,7 @@ pub struct Ingest {
     throttle: throttle::Throttle,
     tasks: Arc<tasks::Tasks>,
     media: Option<Arc<dyn MediaStore>>,
+    media_links: Option<Arc<MediaLinks>>,
 }
 
 impl Ingest {
@@ -78,6 +81,7 @@ impl Ingest {
                 open: infra.unauthenticated_push(),
             }),
             media: infra.media(),
+            media_links: infra.media_links(),
         }
     }
 

@@ -8,16 +8,18 @@
 //! registered only when Rocket.Chat does not know the token, because that route allows five
 //! calls a minute. Everything atiende posts carries an `_id` starting with
 //! [`RELAY_PREFIX`](crate::webhook::RELAY_PREFIX) derived from the action, so a retried post is
-//! the same message and the webhooks can tell atiende's posts from agents'.
+//! the same message and the webhooks can tell atiende's posts from agents'. The livechat API
+//! takes no files from atiende, so what the customer sent reaches the agent as signed, expiring
+//! links to atiende's copy.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use atiende_domain::{
-    ContactIdentity, ConversationId, DeskKind, HandoffPacket, MediaRef, OutboundAction,
+    Author, ContactIdentity, ConversationId, DeskKind, HandoffPacket, MediaRef, OutboundAction,
     RocketChatSettings, Tenant,
 };
-use atiende_ports::{DeskError, DeskLinkStore, HumanDesk, channel::parse_retry_after};
+use atiende_ports::{DeskError, DeskLinkStore, HumanDesk, MediaLinker, channel::parse_retry_after};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -31,6 +33,7 @@ use crate::webhook::RELAY_PREFIX;
 pub struct RocketChatDesk {
     client: reqwest::Client,
     links: Arc<dyn DeskLinkStore>,
+    media: Option<Arc<dyn MediaLinker>>,
 }
 
 /// A failed call: the classified error, and Rocket.Chat's error code when it gave one.
@@ -65,7 +68,42 @@ fn message_id(action: &OutboundAction, part: &str) -> String {
 impl RocketChatDesk {
     /// A desk calling each tenant's Rocket.Chat with `client`, remembering rooms in `links`.
     pub fn new(client: reqwest::Client, links: Arc<dyn DeskLinkStore>) -> Self {
-        Self { client, links }
+        Self {
+            client,
+            links,
+            media: None,
+        }
+    }
+
+    /// Gives the files the customer sent as links an agent opens (signed and expiring, served
+    /// by atiende's ingest): the livechat API takes no files from atiende, so without links
+    /// an agent sees only what kind of file came.
+    #[must_use]
+    pub fn with_media_links(mut self, media: Arc<dyn MediaLinker>) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// A line per file: its kind and its link when it was kept and can be linked, else the
+    /// provider's reference.
+    fn media_lines(&self, tenant: &Tenant, media: &[MediaRef]) -> String {
+        media
+            .iter()
+            .map(|item| {
+                let link = (self.media.as_ref())
+                    .zip(item.stored.as_deref())
+                    .and_then(|(links, key)| links.link(&tenant.id, key));
+                let name = item
+                    .filename
+                    .as_deref()
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default();
+                match link {
+                    Some(link) => format!("\n[{:?}]{name} {link}", item.kind),
+                    None => format!("\n[{:?}] {}", item.kind, item.reference),
+                }
+            })
+            .collect()
     }
 
     fn settings(tenant: &Tenant) -> Result<&RocketChatSettings, DeskError> {
@@ -232,6 +270,24 @@ impl HumanDesk for RocketChatDesk {
         let rid = self.room(rc, action, Some(packet)).await?;
         self.post(rc, action, &rid, "packet", &packet.render_note())
             .await?;
+        // The files the customer sent before the handoff (the photo of the broken part), each
+        // turn's as a message of its own with their links: the packet can only name them.
+        if self.media.is_some() {
+            let turns = packet.transcript.iter().filter(|t| {
+                t.author == Author::Customer && t.media.iter().any(|m| m.stored.is_some())
+            });
+            for (n, turn) in turns.enumerate() {
+                let content = format!("{}{}", turn.text, self.media_lines(tenant, &turn.media));
+                self.post(
+                    rc,
+                    action,
+                    &rid,
+                    &format!("media-{n}"),
+                    content.trim_start(),
+                )
+                .await?;
+            }
+        }
         Ok(())
     }
 
@@ -243,10 +299,8 @@ impl HumanDesk for RocketChatDesk {
         media: &[MediaRef],
     ) -> Result<(), DeskError> {
         let rc = Self::settings(tenant)?;
-        let mut content = text.to_owned();
-        for item in media {
-            content.push_str(&format!("\n[{:?}] {}", item.kind, item.reference));
-        }
+        let content = format!("{text}{}", self.media_lines(tenant, media));
+        let content = content.trim_start();
         let rid = match self
             .links
             .link(&action.conversation, DeskKind::RocketChat)
@@ -256,7 +310,7 @@ impl HumanDesk for RocketChatDesk {
             Some(rid) => rid,
             None => self.room(rc, action, None).await?,
         };
-        match self.post(rc, action, &rid, "relay", &content).await {
+        match self.post(rc, action, &rid, "relay", content).await {
             Ok(()) => Ok(()),
             // The agent closed the room at Rocket.Chat while atiende still had a person on it:
             // open the visitor's next room rather than lose the message.
@@ -268,7 +322,7 @@ impl HumanDesk for RocketChatDesk {
             ) =>
             {
                 let rid = self.room(rc, action, None).await?;
-                Ok(self.post(rc, action, &rid, "relay", &content).await?)
+                Ok(self.post(rc, action, &rid, "relay", content).await?)
             }
             Err(failure) => Err(failure.error),
         }
