@@ -51,6 +51,11 @@ impl MediaLinks {
         self
     }
 
+    /// Whether customers' files get links (a signing key was given).
+    pub fn signs_customer_files(&self) -> bool {
+        self.signing.is_some()
+    }
+
     /// Whether a request for `tenant`'s file under `key` with `signature` may open it: an
     /// agent's file always, a customer's with a valid signature that has not expired.
     pub fn allows(&self, tenant: &TenantId, key: &str, signature: &LinkSignature) -> bool {
@@ -180,6 +185,7 @@ mod tests {
         );
         assert!(links.allows(&demo, &out, &LinkSignature::default()));
         let key = customer_file(0);
+        assert!(!links.signs_customer_files());
         assert_eq!(links.link(&demo, &key), None);
         assert!(!links.allows(&demo, &key, &LinkSignature::default()));
     }

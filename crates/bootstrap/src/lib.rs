@@ -535,7 +535,14 @@ impl Embedded {
         .with_desk(Arc::new({
             let desk = RocketChatDesk::new(self.tenant_http.clone(), self.desk_links());
             match &self.media_links {
-                Some(links) => desk.with_media_links(links.clone()),
+                Some(links) => {
+                    if !links.signs_customer_files() {
+                        warn!(
+                            "No media.link_key: an agent at Rocket.Chat sees what kind of file a customer sent, not the file (the console shows it)."
+                        );
+                    }
+                    desk.with_media_links(links.clone())
+                }
                 None => desk,
             }
         }))
@@ -809,9 +816,6 @@ fn media_links(
         let key = local_link_key(&settings.data_dir)?;
         return Ok(links.signed(key, lifetime));
     }
-    warn!(
-        "No media.link_key: an agent at Rocket.Chat sees what kind of file a customer sent, not the file (the console shows it)."
-    );
     Ok(links)
 }
 
