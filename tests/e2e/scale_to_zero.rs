@@ -142,6 +142,18 @@ impl Cloud {
         send_line_webhook(&self.http, &self.ingest.url(), line, (sid, from, text)).await;
     }
 
+    /// GETs `link`, a URL under the public URL, from ingest, as a provider or a desk would.
+    async fn open_public(&self, link: &str) -> reqwest::Response {
+        let path = link
+            .strip_prefix(atiende_e2e::processes::PUBLIC_URL)
+            .unwrap_or_else(|| panic!("{link} is under the public URL"));
+        self.http
+            .get(format!("{}{path}", self.ingest.url()))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A customer of `line` sends a file with no words (`bytes`, kept by the fake Twilio for
     /// the line's account to download); ingest must accept it.
     async fn customer_sends(
@@ -260,15 +272,7 @@ async fn media_across_services(cloud: &Cloud, customer: &str, photo: &[u8]) {
     })
     .await
     .unwrap_or_else(|| panic!("the agent's file never reached Twilio\n{}", cloud.logs()));
-    let path = link
-        .strip_prefix(atiende_e2e::processes::PUBLIC_URL)
-        .unwrap_or_else(|| panic!("{link} is under the public URL"));
-    let fetched = cloud
-        .http
-        .get(format!("{}{path}", cloud.ingest.url()))
-        .send()
-        .await
-        .unwrap();
+    let fetched = cloud.open_public(&link).await;
     assert_eq!(fetched.status(), StatusCode::OK, "{link}");
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), pdf.as_slice());
 }
@@ -304,25 +308,11 @@ async fn rocketchat_photo_link(
             cloud.logs()
         )
     });
-    let path = link
-        .strip_prefix(atiende_e2e::processes::PUBLIC_URL)
-        .unwrap_or_else(|| panic!("{link} is under the public URL"));
     cloud.ingest.restart_on_empty_disk().await;
-    let opened = cloud
-        .http
-        .get(format!("{}{path}", cloud.ingest.url()))
-        .send()
-        .await
-        .unwrap();
+    let opened = cloud.open_public(&link).await;
     assert_eq!(opened.status(), StatusCode::OK, "{link}");
     assert_eq!(opened.bytes().await.unwrap().as_ref(), photo);
-    let bare = path.split('?').next().unwrap();
-    let unsigned = cloud
-        .http
-        .get(format!("{}{bare}", cloud.ingest.url()))
-        .send()
-        .await
-        .unwrap();
+    let unsigned = cloud.open_public(link.split('?').next().unwrap()).await;
     assert_eq!(unsigned.status(), StatusCode::NOT_FOUND);
 }
 

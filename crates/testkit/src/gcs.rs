@@ -7,7 +7,7 @@
 //! (`infra/test.sh` installs it in the tests' virtualenv).
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running emulator.
 pub struct StorageEmulator {
@@ -63,25 +63,13 @@ impl StorageEmulator {
             host: format!("127.0.0.1:{port}"),
             _dir: dir,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
         let probe = format!("http://{}/storage/v1/b/{bucket}", emulator.host);
-        loop {
-            if client
-                .get(&probe)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Some(emulator);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the Cloud Storage emulator did not start within 30 s: {}",
-                std::fs::read_to_string(emulator._dir.path().join("gcs.log")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        assert!(
+            crate::answers(&probe, Duration::from_secs(30)).await,
+            "the Cloud Storage emulator did not start within 30 s: {}",
+            std::fs::read_to_string(emulator._dir.path().join("gcs.log")).unwrap_or_default()
+        );
+        Some(emulator)
     }
 
     /// `127.0.0.1:{port}`, as `STORAGE_EMULATOR_HOST` takes it.

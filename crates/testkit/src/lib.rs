@@ -51,6 +51,18 @@ where
     }
 }
 
+/// Whether `url` answers a GET with a success status within `timeout`: how a test knows a process
+/// it spawned (an emulator, a proxy) is up.
+pub async fn answers(url: &str, timeout: Duration) -> bool {
+    let client = reqwest::Client::new();
+    eventually(timeout, || async {
+        let response = client.get(url).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await
+    .is_some()
+}
+
 /// A service under test: its routes on a real HTTP server bound to `127.0.0.1:0`, with the
 /// platform's middleware and error handling, stopped when dropped.
 pub struct TestServer {

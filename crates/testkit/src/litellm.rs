@@ -7,7 +7,7 @@
 //! virtualenv). The model cost map is read locally, so nothing is fetched.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running proxy, killed when dropped.
 pub struct LiteLlmProxy {
@@ -60,23 +60,13 @@ impl LiteLlmProxy {
             base_url: format!("http://127.0.0.1:{port}"),
             _dir: temp,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let probe = client
-                .get(format!("{}/health/liveliness", proxy.base_url))
-                .send()
-                .await;
-            if probe.is_ok_and(|r| r.status().is_success()) {
-                return proxy;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "LiteLLM did not start within a minute: {}",
-                std::fs::read_to_string(dir.join("proxy.log")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let probe = format!("{}/health/liveliness", proxy.base_url);
+        assert!(
+            crate::answers(&probe, Duration::from_secs(60)).await,
+            "LiteLLM did not start within a minute: {}",
+            std::fs::read_to_string(dir.join("proxy.log")).unwrap_or_default()
+        );
+        proxy
     }
 
     /// The base URL (`http://127.0.0.1:{port}`).
